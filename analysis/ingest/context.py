@@ -1,0 +1,189 @@
+"""What an adapter gets: the connection inside the file's transaction, and SQL building blocks.
+
+Adapters read files only through `records()`/`csv_rows()`/`parquet_rows()`, which put every
+readable record in a TEMP table with its line (or row) number and every unreadable one in
+`rejects` with the reason, so no adapter has to re-implement error handling.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from analysis.ingest.sample import Sample
+
+RAW_LIMIT = 500  # characters of a rejected record kept in `rejects.raw`
+MAX_LINE_BYTES = 64 * 1024 * 1024  # a longer line is rejected as an enormous field
+
+
+
+class IngestError(ValueError):
+    """A file that cannot be ingested; the message says which file and why."""
+
+
+MACROS = [
+    # Messages ([{role, content}] with content a string or a list of parts) flattened to text.
+    """CREATE OR REPLACE TEMP MACRO msg_text(msgs) AS
+       array_to_string(list_transform(json_extract(msgs::JSON, '$[*]'), lambda m:
+           coalesce(m->>'role', '') || ': ' ||
+           CASE WHEN json_type(m, '$.content') = 'ARRAY'
+                THEN array_to_string(json_extract_string(m, '$.content[*].text'), chr(10))
+                ELSE coalesce(m->>'content', '') END), chr(10))""",
+    # Model as logged -> normalised: lower case, without a routing prefix ("openai/gpt-4o" -> "gpt-4o").
+    """CREATE OR REPLACE TEMP MACRO norm_model(m) AS
+       nullif(lower(trim(regexp_replace(m, '^[A-Za-z0-9_.-]+/', ''))), '')""",
+    # Epoch seconds / milliseconds / nanoseconds -> naive UTC timestamp.
+    """CREATE OR REPLACE TEMP MACRO ts_from_epoch_s(s) AS
+       CAST(make_timestamp(CAST(round(s::DOUBLE * 1e6) AS BIGINT)) AS TIMESTAMP)""",
+    """CREATE OR REPLACE TEMP MACRO ts_from_epoch_ns(ns) AS
+       CAST(make_timestamp(CAST(ns::HUGEINT // 1000 AS BIGINT)) AS TIMESTAMP)""",
+    # An ISO-8601 string with or without zone -> naive UTC timestamp.
+    """CREATE OR REPLACE TEMP MACRO ts_from_iso(s) AS
+       CAST(timezone('UTC', try_cast(s AS TIMESTAMPTZ)) AS TIMESTAMP)""",
+    # JSON that may hold an object or a string holding JSON (LiteLLM stores strings) -> JSON.
+    """CREATE OR REPLACE TEMP MACRO json_unwrap(j) AS
+       CASE WHEN json_type(j::JSON) = 'VARCHAR' THEN try_cast(j::JSON->>'$' AS JSON) ELSE j::JSON END""",
+]
+
+
+@dataclass
+class LoadContext:
+    con: duckdb.DuckDBPyConnection
+    path: Path
+    source_id: str
+    sample: Sample
+    options: dict = field(default_factory=dict)
+    loaded: int = 0
+    rejected: int = 0
+
+    def __post_init__(self) -> None:
+        for macro in MACROS:
+            self.con.execute(macro)
+
+    @property
+    def label(self) -> str:
+        return self.path.name
+
+    # -- reading -------------------------------------------------------------------------------
+    def records(self, table: str = "_records") -> str:
+        """A TEMP table `table(line BIGINT, j JSON)`: one row per JSONL line or JSON-array item
+        (or the whole JSON object). Blank lines are skipped; bad lines go to `rejects`."""
+        if self.sample.kind == "json":
+            self.con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE {table} AS
+                    SELECT CAST(n AS BIGINT) AS line, json AS j
+                    FROM read_json_objects(?, format='auto', maximum_object_size=?)
+                         WITH ORDINALITY AS t(json, n)""",
+                [str(self.path), MAX_LINE_BYTES],
+            )
+            return table
+        self._read_lines("_lines")
+        self.con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE {table} AS
+                SELECT line, try_cast(text AS JSON) AS j FROM _lines WHERE trim(text) <> ''"""
+        )
+        self.reject(
+            f"""SELECT line, 'invalid JSON (truncated or malformed line); expected one JSON object per line',
+                       text FROM _lines JOIN {table} USING (line) WHERE j IS NULL"""
+        )
+        self.reject(
+            f"""SELECT line, 'expected a JSON object, found ' || lower(json_type(j)), j::VARCHAR
+                FROM {table} WHERE j IS NOT NULL AND json_type(j) <> 'OBJECT'"""
+        )
+        self.con.execute(f"DELETE FROM {table} WHERE j IS NULL OR json_type(j) <> 'OBJECT'")
+        return table
+
+    def _read_lines(self, table: str) -> None:
+        """Lines of the file with their true line numbers; lines the CSV reader refuses (bad
+        UTF-8, over MAX_LINE_BYTES) go to rejects and are accounted for in the numbering."""
+        self.con.execute("DROP TABLE IF EXISTS _rej_errors")
+        self.con.execute("DROP TABLE IF EXISTS _rej_scans")
+        self.con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE {table}_raw AS
+                SELECT CAST(n AS BIGINT) AS n, text
+                FROM read_csv(?, columns={{'text': 'VARCHAR'}}, header=false, delim=chr(0), quote='',
+                              escape='', auto_detect=false, store_rejects=true,
+                              rejects_table='_rej_errors', rejects_scan='_rej_scans',
+                              max_line_size=?) WITH ORDINALITY AS t(text, n)""",
+            [str(self.path), MAX_LINE_BYTES],
+        )
+        self.reject(
+            """SELECT line, CASE error_type
+                    WHEN 'INVALID ENCODING' THEN 'not UTF-8 text; re-export the file as UTF-8'
+                    WHEN 'LINE SIZE OVER MAXIMUM' THEN 'line too long (an enormous field): ' || error_message
+                    ELSE error_message END, csv_line
+               FROM _rej_errors"""
+        )
+        # Good row n follows every refused line i (1-based rank) with line_i - i < n.
+        self.con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE {table} AS
+                WITH bad AS (SELECT line - row_number() OVER (ORDER BY line) AS before
+                             FROM (SELECT DISTINCT line FROM _rej_errors))
+                SELECT n + (SELECT count(*) FROM bad WHERE bad.before < n) AS line, text
+                FROM {table}_raw"""
+            if self._count("_rej_errors")
+            else f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT n AS line, text FROM {table}_raw"
+        )
+
+    def csv_rows(self, table: str = "_rows", all_varchar: bool = True) -> str:
+        """A TEMP table of the CSV's rows (header names as columns) plus `line`; bad rows go to rejects."""
+        self.con.execute("DROP TABLE IF EXISTS _rej_errors")
+        self.con.execute("DROP TABLE IF EXISTS _rej_scans")
+        self.con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE {table} AS
+                SELECT CAST(n AS BIGINT) + 1 AS line, t.*
+                FROM read_csv(?, header=true, all_varchar=?, store_rejects=true,
+                              rejects_table='_rej_errors', rejects_scan='_rej_scans',
+                              max_line_size=?) WITH ORDINALITY AS t""",
+            [str(self.path), all_varchar, MAX_LINE_BYTES],
+        )
+        self.reject("SELECT line, error_type || ': ' || error_message, csv_line FROM _rej_errors")
+        return table
+
+    def parquet_rows(self, table: str = "_rows") -> str:
+        """A TEMP table of the Parquet file's rows plus `line` (1-based row number)."""
+        self.con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE {table} AS
+                SELECT file_row_number + 1 AS line, * EXCLUDE (file_row_number)
+                FROM read_parquet(?, file_row_number=true)""",
+            [str(self.path)],
+        )
+        return table
+
+    # -- writing -------------------------------------------------------------------------------
+    def insert_requests(self, select_sql: str, params: list | None = None) -> int:
+        """Insert the rows of `select_sql` (canonical `requests` column names; `source_id`,
+        `request_id` and `status` are filled in when absent) and return how many."""
+        added = self.con.execute(
+            f"""INSERT INTO requests BY NAME
+                SELECT ?::VARCHAR AS source_id, * FROM ({select_sql})""",
+            [self.source_id, *(params or [])],
+        ).fetchall()[0][0]
+        self.loaded += added
+        return added
+
+    def reject(self, select_sql: str, params: list | None = None) -> int:
+        """Record rejected records; `select_sql` yields (line, reason, raw)."""
+        added = self.con.execute(
+            f"""INSERT INTO rejects (source_id, line, reason, raw)
+                SELECT ?, r.line, r.reason, left(r.raw::VARCHAR, {RAW_LIMIT})
+                FROM ({select_sql}) AS r(line, reason, raw)""",
+            [self.source_id, *(params or [])],
+        ).fetchall()[0][0]
+        self.rejected += added
+        return added
+
+    def reject_missing(self, table: str, required: dict[str, str], what: str) -> None:
+        """Reject (and delete from `table`) records lacking any of `required` {json path: name}."""
+        for path, name in required.items():
+            condition = f"coalesce(json_type(j, '{path}'), 'NULL') = 'NULL'"
+            self.reject(
+                f"SELECT line, 'missing required field {name} (expected {what})', j FROM {table} "
+                f"WHERE {condition}"
+            )
+            self.con.execute(f"DELETE FROM {table} WHERE {condition}")
+
+    def _count(self, table: str, where: str = "true", params: list | None = None) -> int:
+        return self.con.execute(f"SELECT count(*) FROM {table} WHERE {where}", params or []).fetchall()[0][0]

@@ -1,0 +1,170 @@
+"""Ingest one file: detect its format, load it in one transaction, price what has no logged cost.
+
+A file either lands whole (its good rows in `requests`, its bad rows in `rejects`, one row in
+`sources`) or not at all: any error rolls the transaction back, so the database is as it was.
+The same file (same sha256) ingested twice adds nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from analysis import pricing
+from analysis.db import rows, utcnow
+from analysis.ingest.context import IngestError, LoadContext
+from analysis.ingest.registry import ADAPTERS, adapter_for, detect_format
+from analysis.ingest.sample import UnreadableFileError, read_sample
+
+
+@dataclass
+class IngestResult:
+    path: str
+    format: str | None = None
+    source_id: str | None = None
+    rows_loaded: int = 0
+    rows_rejected: int = 0
+    reasons: list[str] = field(default_factory=list)  # the first reject reasons, "line N: why"
+    duplicate: bool = False  # the same content was ingested before: nothing added
+    error: str | None = None  # set when the file was not ingested at all
+    cost_computed: int = 0  # rows whose cost was computed from tokens with genai-prices
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def sha256_of(path: Path, chunk: int = 4 * 1024 * 1024) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def price_missing_costs(con: duckdb.DuckDBPyConnection, source_id: str) -> int:
+    """Fill `cost_usd` from tokens (pricing.COST_SQL with genai-prices unit prices at each model's
+    latest logged time, batch prices for batch requests) where the log had none; mark `computed`."""
+    keys = rows(
+        con,
+        """SELECT model, coalesce(provider, ''), is_batch, max(ts) FROM requests
+           WHERE source_id = ? AND cost_usd IS NULL AND model IS NOT NULL AND status = 'ok'
+           GROUP BY ALL""",
+        [source_id],
+    )
+    if not keys or not pricing.create_price_table(con, [(m, p, t, b) for m, p, b, t in keys]):
+        return 0
+    return con.execute(
+        f"""UPDATE requests r SET cost_usd = {pricing.cost_sql('r', 'p')}, cost_source = 'computed'
+            FROM _prices p
+            WHERE r.source_id = ? AND r.cost_usd IS NULL AND r.status = 'ok'
+              AND p.model = r.model AND p.provider = coalesce(r.provider, '') AND p.is_batch = r.is_batch""",
+        [source_id],
+    ).fetchall()[0][0]
+
+
+def ingest_file(
+    con: duckdb.DuckDBPyConnection,
+    path: str | Path,
+    format: str | None = None,
+    options: dict | None = None,
+) -> IngestResult:
+    """Ingest one file into the workspace behind `con`; never raises for bad input (the result's
+    `error` says what went wrong), and leaves the database untouched when it fails."""
+    path = Path(path)
+    result = IngestResult(path=str(path))
+    try:
+        if format is not None and format not in ADAPTERS:
+            raise IngestError(f"unknown format {format!r}; choose one of: {', '.join(ADAPTERS)}")
+        sample = read_sample(path)
+        name = format or detect_format(sample)
+        if name is None:
+            raise IngestError(
+                f"{path.name}: format not recognised from its content ({sample.kind}); pass "
+                f"--format with one of: {', '.join(ADAPTERS)}"
+            )
+        result.format = name
+        result.source_id = uuid.uuid4().hex[:16]
+        # Hash in a thread while DuckDB loads (hashlib releases the GIL): the file is read twice
+        # but not one after the other.
+        with ThreadPoolExecutor(1) as pool:
+            sha = pool.submit(sha256_of, path)
+            _load(con, adapter_for(name), path, sample, sha, options or {}, result)
+    except (IngestError, UnreadableFileError) as exc:
+        result.error = str(exc)
+    except duckdb.Error as exc:
+        result.error = f"{path.name}: could not be read as {result.format or 'any format'}: {exc}"
+    return result
+
+
+def _load(con, adapter, path: Path, sample, sha_future, options: dict, result: IngestResult) -> None:
+    con.execute("BEGIN TRANSACTION")
+    try:
+        ctx = LoadContext(con, path, result.source_id, sample, options)
+        adapter.load(ctx)
+        sha = sha_future.result()
+        existing = rows(con, "SELECT source_id FROM sources WHERE sha256 = ?", [sha])
+        if existing:
+            con.execute("ROLLBACK")
+            result.source_id, result.duplicate = existing[0][0], True
+            return
+        reasons = [
+            f"line {line}: {reason}" if line is not None else reason
+            for line, reason in rows(
+                con, "SELECT line, reason FROM rejects WHERE source_id = ? ORDER BY line LIMIT 5",
+                [result.source_id],
+            )
+        ]
+        if ctx.loaded == 0:
+            detail = f"; first problems: {'; '.join(reasons)}" if reasons else ""
+            raise IngestError(f"{path.name}: no request could be read as {result.format}{detail}")
+        result.cost_computed = price_missing_costs(con, result.source_id)
+        con.execute(
+            "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [result.source_id, path.name, str(path.resolve()), result.format, sha,
+             path.stat().st_size, ctx.loaded, ctx.rejected, utcnow()],
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    result.rows_loaded, result.rows_rejected, result.reasons = ctx.loaded, ctx.rejected, reasons
+
+
+def ingest_paths(
+    con: duckdb.DuckDBPyConnection,
+    paths: list[str | Path],
+    format: str | None = None,
+    options: dict | None = None,
+) -> list[IngestResult]:
+    """Ingest several files. OpenAI Batch *input* files among them are not ingested on their own:
+    they give the prompts of the Batch *output* files ingested with them (joined on custom_id)."""
+    options = dict(options or {})
+    inputs, others = [], []
+    for p in map(Path, paths):
+        try:
+            is_input = format is None and detect_format(read_sample(p)) == "openai_batch_input"
+        except UnreadableFileError:
+            is_input = False
+        (inputs if is_input else others).append(p)
+    if inputs:
+        options["batch_inputs"] = [str(p) for p in inputs]
+    results = [ingest_file(con, p, format, options) for p in others]
+    for p in inputs:
+        used = any(r.format == "openai_batch" and r.ok for r in results)
+        results.append(
+            IngestResult(
+                path=str(p),
+                format="openai_batch_input",
+                error=None if used else (
+                    f"{p.name}: an OpenAI Batch input file only holds prompts; ingest it together "
+                    "with its output file (breakeven ingest OUTPUT.jsonl INPUT.jsonl)"
+                ),
+            )
+        )
+    return results

@@ -1,0 +1,74 @@
+"""Settings: where workspaces live, which endpoints exist, and API keys (read, never stored).
+
+Values come from explicit arguments, then `BREAKEVEN_*` environment variables, then a `.env` file.
+API keys also accept their standard names (`OPENAI_API_KEY`, `ANTHROPIC_API_KEY`).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pydantic import AliasChoices, BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+WORKSPACE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class Endpoint(BaseModel):
+    """An extra OpenAI-compatible endpoint (vLLM, LM Studio, TGI, a remote Ollama /v1...)."""
+
+    name: str
+    base_url: str
+    model: str | None = None
+    api_key_env: str | None = Field(
+        default=None, description="Name of the environment variable holding this endpoint's key."
+    )
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="BREAKEVEN_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    data_dir: Path = Path("workspaces")
+    workspace: str = "demo"
+    duckdb_path: Path | None = Field(
+        default=None, description="Use this DuckDB file instead of <data_dir>/<workspace>.duckdb."
+    )
+    ollama_host: str = "http://127.0.0.1:11434"
+    endpoints: list[Endpoint] = Field(default_factory=list)
+    local_engine_port: int = 8091
+    local_engine_parallel: int = 4
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("BREAKEVEN_OPENAI_API_KEY", "OPENAI_API_KEY")
+    )
+    anthropic_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("BREAKEVEN_ANTHROPIC_API_KEY", "ANTHROPIC_API_KEY"),
+    )
+
+    def workspace_path(self, workspace: str | None = None) -> Path:
+        """The DuckDB file of a workspace: `duckdb_path` if set (for the default workspace),
+        else `<data_dir>/<name>.duckdb`."""
+        name = workspace or self.workspace
+        if self.duckdb_path is not None and name == self.workspace:
+            return self.duckdb_path
+        if not WORKSPACE_NAME.match(name):
+            raise ValueError(
+                f"invalid workspace name {name!r}: use letters, digits, '_', '-' or '.', "
+                "starting with a letter or digit (at most 64 characters)"
+            )
+        return self.data_dir / f"{name}.duckdb"
+
+    def workspaces(self) -> list[str]:
+        """Names of the workspaces that exist under the data directory, sorted."""
+        if not self.data_dir.is_dir():
+            return []
+        return sorted(p.stem for p in self.data_dir.glob("*.duckdb"))
+
+
+def get_settings(**overrides) -> Settings:
+    """Fresh settings from the environment (never cached, so tests can point BREAKEVEN_DATA_DIR
+    elsewhere)."""
+    return Settings(**overrides)
