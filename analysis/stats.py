@@ -1,8 +1,5 @@
-"""Statistics for "is the candidate good enough?": intervals, paired tests and verdicts.
-
-Pure functions over counts or per-item values. Every interval is two-sided at `confidence`.
-Normal quantiles come from the standard library; numpy is used only to vectorise the bootstrap.
-"""
+"""Statistics for "is the candidate good enough?": intervals, paired tests and verdicts. Pure
+functions over counts or per-item values; every interval is two-sided at `confidence`."""
 
 from __future__ import annotations
 
@@ -16,19 +13,16 @@ import numpy as np
 
 Verdict = Literal["non-inferior", "inferior", "inconclusive"]
 
-# Resample indices are drawn in blocks so that 5,000 items x 2,000 resamples never holds
-# 10 million indices (80 MB) at once.
+# Resamples are drawn in blocks so 5,000 items x 2,000 resamples never hold 80 MB of indices.
 _BLOCK_ELEMENTS = 1 << 20
 
 
 @dataclass(frozen=True)
-class PairedDiff:
-    """Mean of candidate − reference over paired items, with a percentile bootstrap interval."""
-    mean_diff: float
+class Estimate:
+    """A point estimate with its two-sided interval."""
+    value: float
     low: float
     high: float
-    n: int
-    confidence: float
 
 
 @dataclass(frozen=True)
@@ -40,20 +34,9 @@ class McNemarResult:
 
 
 @dataclass(frozen=True)
-class PercentileCI:
-    """A sample quantile `q` with its percentile bootstrap interval."""
-    q: float
-    value: float
-    low: float
-    high: float
-
-
-@dataclass(frozen=True)
 class NonInferiority:
-    """A non-inferiority decision. `difference`, `low`, `high` are candidate − reference (or
-    candidate − target); `n` counts items per arm (pairs when paired); `more_samples` is set when
-    the verdict is inconclusive (None there means no finite sample decides); `text` is the verdict
-    in plain language."""
+    """`difference`, `low`, `high`: candidate − reference (or − target); `n`: items per arm (pairs
+    when paired); `more_samples`: set when inconclusive (None: no finite n decides)."""
     verdict: Verdict
     difference: float
     low: float
@@ -66,28 +49,30 @@ class NonInferiority:
     text: str
 
 
-def _z(confidence: float) -> float:
-    """z_{1-(1-confidence)/2}, the two-sided normal quantile."""
+def _tail(confidence: float) -> float:
+    """(1 − confidence)/2, the probability outside each end of a two-sided interval."""
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    return NormalDist().inv_cdf(0.5 + confidence / 2)
+    return (1 - confidence) / 2
+
+
+def _z(confidence: float) -> float:
+    """z_{1−(1−confidence)/2}, the two-sided normal quantile."""
+    return NormalDist().inv_cdf(1 - _tail(confidence))
 
 
 def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion (Wilson 1927; Newcombe 1998, method 3).
-
+    """Wilson score interval for a binomial proportion (Wilson 1927; Newcombe 1998a, method 3).
     With p = successes/n and z the two-sided normal quantile:
         centre = (p + z²/2n) / (1 + z²/n)
         half   = z / (1 + z²/n) · √(p(1−p)/n + z²/4n²)
-    the interval is centre ± half, clipped to [0, 1]. n = 0 gives (0, 1): no information.
-    """
+    the interval is centre ± half, clipped to [0, 1]. n = 0 gives (0, 1): no information."""
     if n < 0 or not 0 <= successes <= n:
         raise ValueError(f"need 0 <= successes <= n, got {successes}/{n}")
     if n == 0:
         return (0.0, 1.0)
     z2 = _z(confidence) ** 2
-    p = successes / n
-    denom = 1 + z2 / n
+    p, denom = successes / n, 1 + z2 / n
     centre = (p + z2 / (2 * n)) / denom
     half = math.sqrt(z2) / denom * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
     return (max(0.0, centre - half), min(1.0, centre + half))
@@ -96,54 +81,32 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
 def newcombe_paired_interval(
     both: int, candidate_only: int, reference_only: int, neither: int, confidence: float = 0.95
 ) -> tuple[float, float]:
-    """Interval for p_candidate − p_reference on paired binary outcomes (Newcombe 1998b,
+    """Interval for p_candidate − p_reference on paired right/wrong outcomes (Newcombe 1998b,
     method 10, with his continuity-corrected φ; Fagerland, Lydersen & Laake 2017, ch. 8).
-
-    With n = both + candidate_only + reference_only + neither, p1 = (both + candidate_only)/n,
-    p2 = (both + reference_only)/n, θ = p1 − p2, Wilson intervals (l1, u1), (l2, u2), and
-    A = both·neither − candidate_only·reference_only, φ = (A − n/2)/√(row and column products)
-    if A > n/2, A/√(...) if A < 0, else 0 (and 0 when a margin is empty):
+    With n the total, p1 = (both + candidate_only)/n, p2 = (both + reference_only)/n, θ = p1 − p2,
+    Wilson intervals (l1, u1), (l2, u2), A = both·neither − candidate_only·reference_only and
+    M the product of the four margins: φ = (A − n/2)/√M if A > n/2, A/√M if A < 0, else 0
+    (also 0 when M = 0); then
         low  = θ − √((p1−l1)² − 2φ(p1−l1)(u2−p2) + (u2−p2)²)
-        high = θ + √((u1−p1)² − 2φ(u1−p1)(p2−l2) + (p2−l2)²)
-    """
+        high = θ + √((u1−p1)² − 2φ(u1−p1)(p2−l2) + (p2−l2)²)"""
     n = both + candidate_only + reference_only + neither
     if n == 0:
         return (-1.0, 1.0)
     x1, x2 = both + candidate_only, both + reference_only
     p1, p2 = x1 / n, x2 / n
-    l1, u1 = wilson_interval(x1, n, confidence)
-    l2, u2 = wilson_interval(x2, n, confidence)
+    (l1, u1), (l2, u2) = wilson_interval(x1, n, confidence), wilson_interval(x2, n, confidence)
     margins = x1 * (n - x1) * x2 * (n - x2)
     a = both * neither - candidate_only * reference_only
     phi = 0.0
-    if margins > 0 and a > n / 2:
-        phi = (a - n / 2) / math.sqrt(margins)
-    elif margins > 0 and a < 0:
-        phi = a / math.sqrt(margins)
-    low = (p1 - p2) - math.sqrt((p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2)
-    high = (p1 - p2) + math.sqrt((u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2)
-    return (max(-1.0, low), min(1.0, high))
-
-
-def newcombe_independent_interval(
-    x1: int, n1: int, x2: int, n2: int, confidence: float = 0.95
-) -> tuple[float, float]:
-    """Interval for x1/n1 − x2/n2 from independent samples: Newcombe's hybrid score interval
-    (Newcombe 1998a, method 10). With Wilson intervals (l1, u1), (l2, u2) and θ = p1 − p2:
-        low = θ − √((p1−l1)² + (u2−p2)²),   high = θ + √((u1−p1)² + (p2−l2)²)
-    """
-    if n1 == 0 or n2 == 0:
-        return (-1.0, 1.0)
-    p1, p2 = x1 / n1, x2 / n2
-    l1, u1 = wilson_interval(x1, n1, confidence)
-    l2, u2 = wilson_interval(x2, n2, confidence)
-    low = (p1 - p2) - math.hypot(p1 - l1, u2 - p2)
-    high = (p1 - p2) + math.hypot(u1 - p1, p2 - l2)
+    if margins and (a > n / 2 or a < 0):
+        phi = (a - n / 2 if a > 0 else a) / math.sqrt(margins)
+    low = p1 - p2 - math.sqrt((p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2)
+    high = p1 - p2 + math.sqrt((u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2)
     return (max(-1.0, low), min(1.0, high))
 
 
 def _resamples(n: int, n_boot: int, seed: int) -> Iterator[np.ndarray]:
-    """Blocks of bootstrap index rows (each row: n draws with replacement from range(n))."""
+    """Blocks of bootstrap index rows, each row n draws with replacement from range(n)."""
     rng = np.random.default_rng(seed)
     rows = max(1, _BLOCK_ELEMENTS // n)
     for start in range(0, n_boot, rows):
@@ -153,18 +116,17 @@ def _resamples(n: int, n_boot: int, seed: int) -> Iterator[np.ndarray]:
 def paired_bootstrap_diff(
     a: Sequence[float], b: Sequence[float], n_boot: int = 2000, seed: int = 0,
     confidence: float = 0.95,
-) -> PairedDiff:
+) -> Estimate:
     """Mean of d_i = a_i − b_i (candidate minus reference on the same item) with a percentile
-    bootstrap interval: resample the n items with replacement n_boot times (numpy PCG64 seeded
-    with `seed`, so the result is reproducible), and take the (1−c)/2 and (1+c)/2 quantiles of
-    the resampled means."""
-    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
-    if d.ndim != 1 or len(a) != len(b) or len(d) == 0:
+    bootstrap interval: resample the n items with replacement n_boot times (numpy's PCG64 seeded
+    with `seed`, so reruns agree) and take the (1−c)/2 and (1+c)/2 quantiles of the means."""
+    if len(a) != len(b) or len(a) == 0:
         raise ValueError(f"need two equally long non-empty sequences, got {len(a)} and {len(b)}")
-    _z(confidence)
+    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    tail = _tail(confidence)
     means = np.concatenate([d[idx].mean(axis=1) for idx in _resamples(len(d), n_boot, seed)])
-    low, high = np.quantile(means, [(1 - confidence) / 2, (1 + confidence) / 2])
-    return PairedDiff(float(d.mean()), float(low), float(high), len(d), confidence)
+    low, high = np.quantile(means, [tail, 1 - tail])
+    return Estimate(float(d.mean()), float(low), float(high))
 
 
 def mcnemar(b: int, c: int) -> McNemarResult:
@@ -185,16 +147,12 @@ def mcnemar(b: int, c: int) -> McNemarResult:
 def non_inferiority_verdict(low: float, high: float, margin: float) -> Verdict:
     """The rule on an interval of candidate − reference: "non-inferior" if low > −margin,
     "inferior" if high < −margin, otherwise "inconclusive"."""
-    if low > -margin:
-        return "non-inferior"
-    if high < -margin:
-        return "inferior"
-    return "inconclusive"
+    return "non-inferior" if low > -margin else "inferior" if high < -margin else "inconclusive"
 
 
 def _n_needed(variance: float, effect: float, alpha: float, power: float) -> int | None:
-    """n = (z_{1−α/2} + z_{power})² · variance / effect², at least 1; None when effect = 0."""
-    if effect == 0:
+    """n = (z_{1−α/2} + z_{power})² · variance / effect², at least 1; None when effect ≈ 0."""
+    if abs(effect) < 1e-12:  # 0.88 − 0.9 + 0.02 is not exactly 0 in floating point
         return None
     z = _z(1 - alpha) + NormalDist().inv_cdf(power)
     return max(1, math.ceil(z * z * variance / effect**2))
@@ -204,14 +162,13 @@ def required_sample_size(
     p_candidate: float, p_reference: float, margin: float = 0.02, alpha: float = 0.05,
     power: float = 0.8, discordance: float | None = None,
 ) -> int | None:
-    """Items per arm needed for the (1−α) interval of candidate − reference to decide at
-    `margin` with probability `power` (normal approximation; Chow, Shao & Wang 2008, §4.2;
-    Connor 1987 for pairs):
+    """Items per arm for the (1−α) interval of candidate − reference to decide at `margin` with
+    probability `power` (normal approximation; Chow, Shao & Wang 2008, §4.2; Connor 1987):
         n = (z_{1−α/2} + z_{power})² · V / (θ + margin)²,   θ = p_candidate − p_reference
-    V = p_c(1−p_c) + p_r(1−p_r) for independent samples (conservative for pairs that agree
-    more than chance), or V = ψ − θ² for paired items with discordance ψ = P(exactly one is
-    right). α is two-sided to match the interval of the verdict. If θ < −margin the same n
-    shows "inferior" with the same power. None when θ = −margin: no finite n decides."""
+    V = p_c(1−p_c) + p_r(1−p_r) for independent samples (conservative for pairs that agree more
+    than chance), or V = ψ − θ² for paired items with discordance ψ = P(exactly one is right).
+    α is two-sided to match the verdict's interval. If θ < −margin the same n shows "inferior"
+    with the same power. None when θ = −margin: no finite n decides."""
     theta = p_candidate - p_reference
     if discordance is None:
         variance = p_candidate * (1 - p_candidate) + p_reference * (1 - p_reference)
@@ -223,14 +180,9 @@ def required_sample_size(
 
 
 def _wilson_centre(successes: int, n: int, confidence: float) -> float:
+    """(x + z²/2)/(n + z²): a planning value that is never exactly 0 or 1."""
     z2 = _z(confidence) ** 2
     return (successes + z2 / 2) / (n + z2)
-
-
-def _about(n: int) -> str:
-    """n rounded up to two significant figures, with thousands separators."""
-    step = 10 ** max(0, len(str(n)) - 2)
-    return f"{math.ceil(n / step) * step:,}"
 
 
 def _points(x: float) -> str:
@@ -238,27 +190,25 @@ def _points(x: float) -> str:
 
 
 def _conclude(
-    theta: float, low: float, high: float, margin: float, confidence: float, n: int,
+    theta: float, interval: tuple[float, float], margin: float, confidence: float, n: int,
     required: int | None, target: float | None = None,
 ) -> NonInferiority:
-    verdict = non_inferiority_verdict(low, high, margin)
-    more = None if required is None else max(1, required - n)
-    conf = f"{_points(confidence)}%"
+    verdict = non_inferiority_verdict(*interval, margin)
+    more = None if required is None or verdict != "inconclusive" else max(1, required - n)
+    at = f"at {_points(confidence)}%"
     if verdict == "non-inferior" and target is None:
-        text = f"non-inferior within {_points(margin)} points at {conf}"
+        text = f"non-inferior within {_points(margin)} points {at}"
     elif verdict == "non-inferior":
-        within = f"within {_points(margin)} points of" if margin else "meets"
-        text = f"{within} the {_points(target)}% target at {conf}"
+        bar = f"within {_points(margin)} points of" if margin else "meets"
+        text = f"{bar} the {_points(target)}% target {at}"
     elif verdict == "inferior":
         text = "worse" if target is None else f"below the {_points(target)}% target"
     elif more is None:
         text = "not enough data: the difference sits at the margin"
-    else:
-        text = f"not enough data: need about {_about(more)} more samples"
-    return NonInferiority(
-        verdict, theta, low, high, margin, confidence, n,
-        more if verdict == "inconclusive" else None, target, text,
-    )
+    else:  # round up to two significant figures: "about" should not sound precise
+        step = 10 ** max(0, len(str(more)) - 2)
+        text = f"not enough data: need about {math.ceil(more / step) * step:,} more samples"
+    return NonInferiority(verdict, theta, *interval, margin, confidence, n, more, target, text)
 
 
 def non_inferiority_paired(
@@ -266,79 +216,74 @@ def non_inferiority_paired(
     confidence: float = 0.95, power: float = 0.8,
 ) -> NonInferiority:
     """Candidate vs reference (e.g. the incumbent API) graded right/wrong on the same items.
-    The interval is `newcombe_paired_interval`; the verdict is `non_inferiority_verdict`. When
-    inconclusive, `more_samples` = `required_sample_size` (paired) − n, with planning values
-    that add z²/4 pseudo-items to each discordant cell, θ̃ = (b − c)/(n + z²) and
-    ψ̃ = (b + c + z²/2)/(n + z²), so that a few items without disagreement do not plan zero."""
+    Interval: `newcombe_paired_interval`; verdict: `non_inferiority_verdict`. When inconclusive,
+    `more_samples` = `required_sample_size` (paired) − n with planning values that add z²/4
+    pseudo-items to each discordant cell, θ̃ = (b − c)/(n + z²), ψ̃ = (b + c + z²/2)/(n + z²),
+    so a few items without any disagreement do not plan a sample of zero."""
     if len(candidate) != len(reference):
-        raise ValueError(f"paired outcomes differ in length: {len(candidate)} vs {len(reference)}")
+        raise ValueError(f"paired outcomes differ: {len(candidate)} vs {len(reference)} items")
     pairs = list(zip(map(bool, candidate), map(bool, reference)))
-    n = len(pairs)
-    both, b = pairs.count((True, True)), pairs.count((True, False))
-    c = pairs.count((False, True))
-    low, high = newcombe_paired_interval(both, b, c, n - both - b - c, confidence)
+    n, both = len(pairs), pairs.count((True, True))
+    b, c = pairs.count((True, False)), pairs.count((False, True))
+    interval = newcombe_paired_interval(both, b, c, n - both - b - c, confidence)
     z2 = _z(confidence) ** 2
     theta_p, psi_p = (b - c) / (n + z2), (b + c + z2 / 2) / (n + z2)
     required = _n_needed(psi_p - theta_p**2, theta_p + margin, 1 - confidence, power)
-    return _conclude((b - c) / n if n else 0.0, low, high, margin, confidence, n, required)
+    return _conclude((b - c) / n if n else 0.0, interval, margin, confidence, n, required)
 
 
 def non_inferiority_independent(
     candidate_successes: int, candidate_n: int, reference_successes: int, reference_n: int,
     margin: float = 0.02, confidence: float = 0.95, power: float = 0.8,
 ) -> NonInferiority:
-    """Two accuracies measured on different items. The interval is
-    `newcombe_independent_interval`; the verdict is `non_inferiority_verdict`; `n` is the
-    smaller arm and `more_samples` = `required_sample_size` (independent) − n with Wilson-centre
-    planning values p̃ = (x + z²/2)/(n + z²)."""
-    low, high = newcombe_independent_interval(
-        candidate_successes, candidate_n, reference_successes, reference_n, confidence
-    )
-    pc = _wilson_centre(candidate_successes, candidate_n, confidence)
-    pr = _wilson_centre(reference_successes, reference_n, confidence)
+    """Two accuracies measured on different items. Interval: Newcombe's hybrid score interval
+    (Newcombe 1998a, method 10): with Wilson intervals (l1, u1), (l2, u2) and θ = p1 − p2,
+        low = θ − √((p1−l1)² + (u2−p2)²),   high = θ + √((u1−p1)² + (p2−l2)²)
+    (−1, 1) for an empty arm. Verdict: `non_inferiority_verdict`; `n` is the smaller arm;
+    `more_samples` (per arm) = `required_sample_size` (independent) − n with planning values
+    p̃ = (x + z²/2)/(n + z²)."""
+    x1, n1, x2, n2 = candidate_successes, candidate_n, reference_successes, reference_n
+    (l1, u1), (l2, u2) = wilson_interval(x1, n1, confidence), wilson_interval(x2, n2, confidence)
+    p1, p2 = (x1 / n1, x2 / n2) if n1 and n2 else (0.0, 0.0)
+    low, high = p1 - p2 - math.hypot(p1 - l1, u2 - p2), p1 - p2 + math.hypot(u1 - p1, p2 - l2)
+    interval = (max(-1.0, low), min(1.0, high)) if n1 and n2 else (-1.0, 1.0)
+    pc, pr = _wilson_centre(x1, n1, confidence), _wilson_centre(x2, n2, confidence)
     required = required_sample_size(pc, pr, margin, 1 - confidence, power)
-    theta = (pc_obs := candidate_successes / max(candidate_n, 1)) - reference_successes / max(reference_n, 1)
-    return _conclude(theta, low, high, margin, confidence, min(candidate_n, reference_n), required)
+    return _conclude(p1 - p2, interval, margin, confidence, min(n1, n2), required)
 
 
 def non_inferiority_target(
     successes: int, n: int, target: float, margin: float = 0.0, confidence: float = 0.95,
     power: float = 0.8,
 ) -> NonInferiority:
-    """Accuracy against ground truth compared with a quality target (no incumbent): the
-    interval is the Wilson interval minus `target`, the verdict `non_inferiority_verdict`
-    (so "non-inferior" means the lower bound clears target − margin). When inconclusive,
-    `more_samples` = n_needed − n with n_needed = (z_{1−α/2} + z_{power})² · p̃(1−p̃) /
-    (p̃ − target + margin)² and p̃ = (x + z²/2)/(n + z²)."""
+    """Accuracy against ground truth compared with a quality target (no incumbent): the interval
+    is the Wilson interval minus `target` and the verdict `non_inferiority_verdict`, so
+    "non-inferior" means the lower bound clears target − margin. When inconclusive,
+    `more_samples` = (z_{1−α/2} + z_{power})² · p̃(1−p̃) / (p̃ − target + margin)² − n with
+    p̃ = (x + z²/2)/(n + z²)."""
     low, high = wilson_interval(successes, n, confidence)
     p = _wilson_centre(successes, n, confidence)
     required = _n_needed(p * (1 - p), p - target + margin, 1 - confidence, power)
-    theta = _ratio(successes, n) - target
-    return _conclude(theta, low - target, high - target, margin, confidence, n, required, target)
+    theta = (successes / n if n else 0.0) - target
+    return _conclude(theta, (low - target, high - target), margin, confidence, n, required, target)
 
 
 def percentiles_with_ci(
     values: Sequence[float], qs: Sequence[float] = (0.5, 0.95, 0.99), n_boot: int = 2000,
     seed: int = 0, confidence: float = 0.95,
-) -> tuple[PercentileCI, ...]:
-    """Sample quantiles (numpy's default linear interpolation between order statistics) with
-    percentile bootstrap intervals: resample the values n_boot times (seeded), take each
-    quantile of each resample, and report the (1−c)/2 and (1+c)/2 quantiles of those.
-    Pass only successful requests: NaN or infinite values are refused."""
+) -> dict[float, Estimate]:
+    """Sample quantiles q -> value (numpy's default: linear interpolation between order
+    statistics) with percentile bootstrap intervals: resample the values n_boot times (seeded),
+    take each quantile of each resample, and report the (1−c)/2 and (1+c)/2 quantiles of those.
+    Pass successful requests only: NaN or infinite values are refused."""
     x = np.asarray(values, dtype=float)
     if x.ndim != 1 or len(x) == 0 or not np.isfinite(x).all():
         raise ValueError("need a non-empty sequence of finite values")
-    _z(confidence)
-    boots = np.concatenate(
-        [np.quantile(x[idx], qs, axis=1) for idx in _resamples(len(x), n_boot, seed)], axis=1
-    )
-    lows = np.quantile(boots, (1 - confidence) / 2, axis=1)
-    highs = np.quantile(boots, (1 + confidence) / 2, axis=1)
-    point = np.quantile(x, qs)
-    return tuple(
-        PercentileCI(float(q), float(v), float(lo), float(hi))
-        for q, v, lo, hi in zip(qs, point, lows, highs)
-    )
+    tail = _tail(confidence)
+    blocks = [np.quantile(x[idx], qs, axis=1) for idx in _resamples(len(x), n_boot, seed)]
+    lows, highs = np.quantile(np.concatenate(blocks, axis=1), [tail, 1 - tail], axis=1)
+    return {float(q): Estimate(float(v), float(lo), float(hi))
+            for q, v, lo, hi in zip(qs, np.quantile(x, qs), lows, highs)}
 
 
 def tokens_per_second(

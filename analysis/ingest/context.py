@@ -7,6 +7,7 @@ readable record in a TEMP table with its line (or row) number and every unreadab
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +18,15 @@ from analysis.ingest.sample import Sample
 RAW_LIMIT = 500  # characters of a rejected record kept in `rejects.raw`
 MAX_LINE_BYTES = 64 * 1024 * 1024  # a longer line is rejected as an enormous field
 
+
+
+def _sql_type(structure) -> str:
+    """A json_transform structure as a DuckDB type: {"a": "BIGINT"} -> STRUCT("a" BIGINT)."""
+    if isinstance(structure, str):
+        return structure
+    if isinstance(structure, list):
+        return _sql_type(structure[0]) + "[]"
+    return "STRUCT(" + ", ".join(f'"{k}" {_sql_type(v)}' for k, v in structure.items()) + ")"
 
 
 class IngestError(ValueError):
@@ -57,6 +67,7 @@ class LoadContext:
     options: dict = field(default_factory=dict)
     loaded: int = 0
     rejected: int = 0
+    in_transaction: bool = False  # opened by the first write, so reads can fail harmlessly
 
     def __post_init__(self) -> None:
         for macro in MACROS:
@@ -67,33 +78,70 @@ class LoadContext:
         return self.path.name
 
     # -- reading -------------------------------------------------------------------------------
-    def records(self, table: str = "_records") -> str:
+    def records(self, table: str = "_records", structure: str | None = None) -> str:
         """A TEMP table `table(line BIGINT, j JSON)`: one row per JSONL line or JSON-array item
-        (or the whole JSON object). Blank lines are skipped; bad lines go to `rejects`."""
+        (or the whole JSON object). Blank lines are skipped; bad lines go to `rejects`.
+
+        With `structure` (a json_transform structure) the table is `(line, r STRUCT)` instead,
+        parsed once per line: the fast path for large files. The original text of each record
+        stays in `_lines(line, text)` for rejects."""
+        if structure and self.sample.kind == "jsonl" and self._strict_read(table, structure):
+            return table
+        parsed = f"json_transform(text, '{structure}')" if structure else "text::JSON"
+        column = "r" if structure else "j"
         if self.sample.kind == "json":
             self.con.execute(
-                f"""CREATE OR REPLACE TEMP TABLE {table} AS
-                    SELECT CAST(n AS BIGINT) AS line, json AS j
+                f"""CREATE OR REPLACE TEMP TABLE _lines AS
+                    SELECT CAST(n AS BIGINT) AS line, json::VARCHAR AS text
                     FROM read_json_objects(?, format='auto', maximum_object_size=?)
                          WITH ORDINALITY AS t(json, n)""",
                 [str(self.path), MAX_LINE_BYTES],
             )
-            return table
-        self._read_lines("_lines")
+        else:
+            self._read_lines("_lines")
+        # One parse per line; try() turns invalid JSON into NULL. Objects start with '{'.
         self.con.execute(
             f"""CREATE OR REPLACE TEMP TABLE {table} AS
-                SELECT line, try_cast(text AS JSON) AS j FROM _lines WHERE trim(text) <> ''"""
+                SELECT line, CASE WHEN ltrim(text) LIKE '{{%' THEN try({parsed}) END AS {column}
+                FROM _lines WHERE trim(text) <> ''"""
         )
         self.reject(
-            f"""SELECT line, 'invalid JSON (truncated or malformed line); expected one JSON object per line',
-                       text FROM _lines JOIN {table} USING (line) WHERE j IS NULL"""
+            f"""SELECT line, CASE WHEN ltrim(text) LIKE '{{%'
+                    THEN 'invalid JSON (truncated or malformed line); expected one JSON object per line'
+                    ELSE 'expected a JSON object per line, found ' || coalesce(lower(try(json_type(text))), 'invalid JSON')
+                    END, text
+                FROM _lines SEMI JOIN (SELECT line FROM {table} WHERE {column} IS NULL) USING (line)"""
         )
-        self.reject(
-            f"""SELECT line, 'expected a JSON object, found ' || lower(json_type(j)), j::VARCHAR
-                FROM {table} WHERE j IS NOT NULL AND json_type(j) <> 'OBJECT'"""
-        )
-        self.con.execute(f"DELETE FROM {table} WHERE j IS NULL OR json_type(j) <> 'OBJECT'")
+        self.con.execute(f"DELETE FROM {table} WHERE {column} IS NULL")
         return table
+
+    def _strict_read(self, table: str, structure: str) -> bool:
+        """Fast path: DuckDB's JSON reader with the structure as its schema, refusing any bad
+        line. False (and nothing written) when some line is bad: the caller then reads line by
+        line to reject exactly those. Runs before the transaction starts, so its failure aborts
+        nothing."""
+        assert not self.in_transaction, "the strict read must run before the first write"
+        fields = json.loads(structure)
+        names = ", ".join(f'"{k}"' for k in fields)
+        columns = "{" + ", ".join(f"'{k}': '{_sql_type(v)}'" for k, v in fields.items()) + "}"
+        try:
+            self.con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE {table} AS
+                    SELECT CAST(n AS BIGINT) AS line, struct_pack({names}) AS r
+                    FROM read_json(?, format='newline_delimited', columns={columns},
+                                   maximum_object_size=?) WITH ORDINALITY AS _t({names}, n)""",
+                [str(self.path), self.options.get("max_line_bytes", MAX_LINE_BYTES)],
+            ).fetchall()
+        except duckdb.Error:
+            return False
+        # Rejects quote the original text; in this path every line was read, so read them lazily.
+        quoted = str(self.path).replace("'", "''")  # a view cannot take a prepared parameter
+        self.con.execute(
+            f"""CREATE OR REPLACE TEMP VIEW _lines AS
+               SELECT CAST(n AS BIGINT) AS line, json::VARCHAR AS text
+               FROM read_json_objects('{quoted}', format='newline_delimited') WITH ORDINALITY AS _t(json, n)"""
+        )
+        return True
 
     def _read_lines(self, table: str) -> None:
         """Lines of the file with their true line numbers; lines the CSV reader refuses (bad
@@ -101,14 +149,16 @@ class LoadContext:
         self.con.execute("DROP TABLE IF EXISTS _rej_errors")
         self.con.execute("DROP TABLE IF EXISTS _rej_scans")
         self.con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE {table}_raw AS
-                SELECT CAST(n AS BIGINT) AS n, text
+            f"""CREATE OR REPLACE TEMP TABLE {table} AS
+                SELECT CAST(n AS BIGINT) AS line, text
                 FROM read_csv(?, columns={{'text': 'VARCHAR'}}, header=false, delim=chr(0), quote='',
                               escape='', auto_detect=false, store_rejects=true,
                               rejects_table='_rej_errors', rejects_scan='_rej_scans',
                               max_line_size=?) WITH ORDINALITY AS t(text, n)""",
-            [str(self.path), MAX_LINE_BYTES],
+            [str(self.path), self.options.get("max_line_bytes", MAX_LINE_BYTES)],
         )
+        if not self._count("_rej_errors"):
+            return
         self.reject(
             """SELECT line, CASE error_type
                     WHEN 'INVALID ENCODING' THEN 'not UTF-8 text; re-export the file as UTF-8'
@@ -116,15 +166,13 @@ class LoadContext:
                     ELSE error_message END, csv_line
                FROM _rej_errors"""
         )
-        # Good row n follows every refused line i (1-based rank) with line_i - i < n.
+        # The reader numbers only the lines it kept: good row n comes after every refused line
+        # i (1-based rank) with line_i - i < n.
         self.con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE {table} AS
-                WITH bad AS (SELECT line - row_number() OVER (ORDER BY line) AS before
-                             FROM (SELECT DISTINCT line FROM _rej_errors))
-                SELECT n + (SELECT count(*) FROM bad WHERE bad.before < n) AS line, text
-                FROM {table}_raw"""
-            if self._count("_rej_errors")
-            else f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT n AS line, text FROM {table}_raw"
+            f"""UPDATE {table} SET line = line + (
+                    SELECT count(*) FROM (SELECT line - row_number() OVER (ORDER BY line) AS before
+                                          FROM (SELECT DISTINCT line FROM _rej_errors)) AS bad
+                    WHERE bad.before < {table}.line)"""
         )
 
     def csv_rows(self, table: str = "_rows", all_varchar: bool = True) -> str:
@@ -153,37 +201,54 @@ class LoadContext:
         return table
 
     # -- writing -------------------------------------------------------------------------------
+    def _write(self, sql: str, params: list) -> int:
+        """Run an INSERT into the workspace's tables, opening the file's transaction first."""
+        if not self.in_transaction:
+            self.con.execute("BEGIN TRANSACTION")
+            self.in_transaction = True
+        return self.con.execute(sql, params).fetchall()[0][0]
+
     def insert_requests(self, select_sql: str, params: list | None = None) -> int:
         """Insert the rows of `select_sql` (canonical `requests` column names; `source_id`,
         `request_id` and `status` are filled in when absent) and return how many."""
-        added = self.con.execute(
+        added = self._write(
             f"""INSERT INTO requests BY NAME
                 SELECT ?::VARCHAR AS source_id, * FROM ({select_sql})""",
             [self.source_id, *(params or [])],
-        ).fetchall()[0][0]
+        )
         self.loaded += added
         return added
 
     def reject(self, select_sql: str, params: list | None = None) -> int:
         """Record rejected records; `select_sql` yields (line, reason, raw)."""
-        added = self.con.execute(
+        added = self._write(
             f"""INSERT INTO rejects (source_id, line, reason, raw)
                 SELECT ?, r.line, r.reason, left(r.raw::VARCHAR, {RAW_LIMIT})
                 FROM ({select_sql}) AS r(line, reason, raw)""",
             [self.source_id, *(params or [])],
-        ).fetchall()[0][0]
+        )
         self.rejected += added
         return added
 
+    def reject_where(self, table: str, condition: str, reason: str) -> int:
+        """Move the records of `table` matching `condition` to rejects with `reason` (a SQL
+        string literal or expression), quoting their original text from `_lines`."""
+        if not self._count(table, condition):
+            return 0
+        added = self.reject(
+            f"SELECT line, {reason}, text FROM (SELECT line FROM {table} WHERE {condition}) "
+            "JOIN _lines USING (line)"
+        )
+        self.con.execute(f"DELETE FROM {table} WHERE {condition}")
+        return added
+
     def reject_missing(self, table: str, required: dict[str, str], what: str) -> None:
-        """Reject (and delete from `table`) records lacking any of `required` {json path: name}."""
+        """Reject records of a `(line, j)` table lacking any of `required` {json path: name}."""
         for path, name in required.items():
-            condition = f"coalesce(json_type(j, '{path}'), 'NULL') = 'NULL'"
-            self.reject(
-                f"SELECT line, 'missing required field {name} (expected {what})', j FROM {table} "
-                f"WHERE {condition}"
+            self.reject_where(
+                table, f"coalesce(json_type(j, '{path}'), 'NULL') = 'NULL'",
+                f"'missing required field {name} (expected {what})'",
             )
-            self.con.execute(f"DELETE FROM {table} WHERE {condition}")
 
     def _count(self, table: str, where: str = "true", params: list | None = None) -> int:
         return self.con.execute(f"SELECT count(*) FROM {table} WHERE {where}", params or []).fetchall()[0][0]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,16 +104,14 @@ def ingest_file(
 
 
 def _load(con, adapter, path: Path, sample, sha_future, options: dict, result: IngestResult) -> None:
-    con.execute("BEGIN TRANSACTION")
+    ctx = LoadContext(con, path, result.source_id, sample, options)
     try:
-        ctx = LoadContext(con, path, result.source_id, sample, options)
         adapter.load(ctx)
         sha = sha_future.result()
         existing = rows(con, "SELECT source_id FROM sources WHERE sha256 = ?", [sha])
         if existing:
-            con.execute("ROLLBACK")
             result.source_id, result.duplicate = existing[0][0], True
-            return
+            raise _Duplicate
         reasons = [
             f"line {line}: {reason}" if line is not None else reason
             for line, reason in rows(
@@ -130,10 +129,19 @@ def _load(con, adapter, path: Path, sample, sha_future, options: dict, result: I
              path.stat().st_size, ctx.loaded, ctx.rejected, utcnow()],
         )
         con.execute("COMMIT")
+    except _Duplicate:
+        if ctx.in_transaction:
+            con.execute("ROLLBACK")
+        return
     except BaseException:
-        con.execute("ROLLBACK")
+        if ctx.in_transaction:
+            con.execute("ROLLBACK")
         raise
     result.rows_loaded, result.rows_rejected, result.reasons = ctx.loaded, ctx.rejected, reasons
+
+
+class _Duplicate(Exception):
+    """The file's content was ingested before: undo this load, report a duplicate."""
 
 
 def ingest_paths(
@@ -141,9 +149,11 @@ def ingest_paths(
     paths: list[str | Path],
     format: str | None = None,
     options: dict | None = None,
+    progress: Callable[[IngestResult], None] | None = None,
 ) -> list[IngestResult]:
     """Ingest several files. OpenAI Batch *input* files among them are not ingested on their own:
-    they give the prompts of the Batch *output* files ingested with them (joined on custom_id)."""
+    they give the prompts of the Batch *output* files ingested with them (joined on custom_id).
+    `progress` is called with each file's result as soon as it is known."""
     options = dict(options or {})
     inputs, others = [], []
     for p in map(Path, paths):
@@ -154,9 +164,13 @@ def ingest_paths(
         (inputs if is_input else others).append(p)
     if inputs:
         options["batch_inputs"] = [str(p) for p in inputs]
-    results = [ingest_file(con, p, format, options) for p in others]
+    results = []
+    for p in others:
+        results.append(ingest_file(con, p, format, options))
+        if progress:
+            progress(results[-1])
+    used = any(r.format == "openai_batch" and r.ok for r in results)
     for p in inputs:
-        used = any(r.format == "openai_batch" and r.ok for r in results)
         results.append(
             IngestResult(
                 path=str(p),
@@ -167,4 +181,6 @@ def ingest_paths(
                 ),
             )
         )
+        if progress:
+            progress(results[-1])
     return results

@@ -12,6 +12,7 @@ from analysis.ingest.sample import Sample
 
 NAME = "openai_batch"
 DESCRIPTION = "OpenAI Batch API output JSONL, joined with its input JSONL on custom_id when given"
+WHAT = "an OpenAI Batch output line with custom_id and response or error"
 
 
 def detect(sample: Sample) -> bool:
@@ -19,23 +20,20 @@ def detect(sample: Sample) -> bool:
     return sample.kind == "jsonl" and "custom_id" in first and ("response" in first or "error" in first)
 
 
+STRUCTURE = (
+    '{"id": "VARCHAR", "custom_id": "VARCHAR", "error": {"message": "VARCHAR"}, '
+    '"response": {"status_code": "INTEGER", "request_id": "VARCHAR", "body": ' + oa.BODY_STRUCTURE + "}}"
+)
+
+
 def load(ctx: LoadContext) -> None:
-    table = ctx.records()
-    ctx.reject_missing(table, {"$.custom_id": "custom_id"}, "an OpenAI Batch output line")
-    ctx.reject(
-        f"""SELECT line, 'missing field response or error (expected an OpenAI Batch output line)', j
-            FROM {table} WHERE coalesce(json_type(j, '$.response'), 'NULL') = 'NULL'
-                           AND coalesce(json_type(j, '$.error'), 'NULL') = 'NULL'"""
+    table = ctx.records(structure=STRUCTURE)
+    ctx.reject_where(
+        table, "r.custom_id IS NULL OR (r.response.status_code IS NULL AND r.error.message IS NULL)",
+        f"'missing custom_id, response or error (expected {WHAT})'",
     )
-    ctx.con.execute(
-        f"""DELETE FROM {table} WHERE coalesce(json_type(j, '$.response'), 'NULL') = 'NULL'
-                                   AND coalesce(json_type(j, '$.error'), 'NULL') = 'NULL'"""
-    )
-    inputs = ctx.options.get("batch_inputs") or []
-    ctx.con.execute(
-        "CREATE OR REPLACE TEMP TABLE _batch_inputs (custom_id VARCHAR, url VARCHAR, body JSON)"
-    )
-    if inputs:
+    ctx.con.execute("CREATE OR REPLACE TEMP TABLE _batch_inputs (custom_id VARCHAR, url VARCHAR, body JSON)")
+    if inputs := ctx.options.get("batch_inputs"):
         ctx.con.execute(
             """INSERT INTO _batch_inputs
                SELECT json->>'custom_id', json->>'url', json->'body'
@@ -43,27 +41,25 @@ def load(ctx: LoadContext) -> None:
                QUALIFY row_number() OVER (PARTITION BY json->>'custom_id') = 1""",
             [inputs],
         )
-    body = "(j->'response'->'body')"
     ctx.insert_requests(
         f"""SELECT
-            coalesce(j->>'id', j->>'custom_id') AS request_id,
+            coalesce(r.id, r.custom_id) AS request_id,
             line AS source_line,
-            ts_from_epoch_s({body}->>'created') AS ts,
+            {oa.created('r.response.body')} AS ts,
             'openai' AS provider,
-            coalesce({body}->>'model', i.body->>'model') AS model_logged,
-            norm_model(coalesce({body}->>'model', i.body->>'model')) AS model,
-            {oa.operation(body, 'i.url')} AS operation,
+            coalesce(r.response.body.model, i.body->>'model') AS model_logged,
+            norm_model(coalesce(r.response.body.model, i.body->>'model')) AS model,
+            {oa.operation('r.response.body', 'i.url')} AS operation,
             {oa.input_messages('i.body')} AS input_messages,
             msg_text({oa.input_messages('i.body')}) AS input_text,
-            {oa.output_text(body)} AS output_text,
+            {oa.output_text('r.response.body')} AS output_text,
             {oa.request_params('i.body')} AS request_params,
-            {oa.usage_columns(f"{body}->'usage'")},
-            CASE WHEN CAST(j->'response'->>'status_code' AS INTEGER) = 200 THEN 'ok' ELSE 'error' END AS status,
-            coalesce(j->'error'->>'message', {body}->'error'->>'message',
-                     CASE WHEN CAST(j->'response'->>'status_code' AS INTEGER) <> 200
-                          THEN 'HTTP ' || (j->'response'->>'status_code') END) AS error,
+            {oa.usage_columns('r.response.body')},
+            CASE WHEN r.response.status_code = 200 THEN 'ok' ELSE 'error' END AS status,
+            coalesce(r.error.message, r.response.body.error.message,
+                     'HTTP ' || nullif(r.response.status_code, 200)) AS error,
             true AS is_batch,
-            json_object('custom_id', j->>'custom_id', 'batch_request_id', j->'response'->>'request_id',
-                        'response_id', {body}->>'id', 'prompt_joined', i.custom_id IS NOT NULL) AS extra
-        FROM {table} LEFT JOIN _batch_inputs i ON i.custom_id = j->>'custom_id'"""
+            json_object('custom_id', r.custom_id, 'batch_request_id', r.response.request_id,
+                        'response_id', r.response.body.id, 'prompt_joined', i.custom_id IS NOT NULL) AS extra
+        FROM {table} LEFT JOIN _batch_inputs i ON i.custom_id = r.custom_id"""
     )

@@ -1,5 +1,9 @@
-"""SQL for OpenAI request/response bodies (Chat Completions and Responses API), shared by the
-Batch, chat-completion and cassette adapters.
+"""SQL for OpenAI response bodies (Chat Completions and Responses API) and request bodies, shared
+by the Batch, chat-completion and cassette adapters.
+
+Bodies are parsed once with `json_transform(body, BODY_STRUCTURE)` into a STRUCT; the column
+expressions below read that struct (`b`), which is several times faster than one JSON path
+extraction per field on large files.
 
 Token units: OpenAI's `prompt_tokens` / `input_tokens` already include cached tokens, and
 `completion_tokens` / `output_tokens` include reasoning tokens: the store's convention, so they are
@@ -8,40 +12,66 @@ copied as they are.
 
 from __future__ import annotations
 
+import json
 
-def usage_columns(usage: str) -> str:
-    """Canonical token columns from an OpenAI `usage` JSON expression (either API's shape)."""
+BODY_STRUCTURE = json.dumps({
+    "id": "VARCHAR", "object": "VARCHAR", "created": "DOUBLE", "created_at": "DOUBLE", "model": "VARCHAR",
+    "choices": [{"message": {"content": "VARCHAR"}, "text": "VARCHAR", "finish_reason": "VARCHAR"}],
+    "output_text": "VARCHAR",
+    "output": [{"type": "VARCHAR", "content": [{"type": "VARCHAR", "text": "VARCHAR"}]}],
+    "usage": {
+        "prompt_tokens": "BIGINT", "completion_tokens": "BIGINT",
+        "input_tokens": "BIGINT", "output_tokens": "BIGINT",
+        "prompt_tokens_details": {"cached_tokens": "BIGINT"},
+        "input_tokens_details": {"cached_tokens": "BIGINT"},
+        "completion_tokens_details": {"reasoning_tokens": "BIGINT"},
+        "output_tokens_details": {"reasoning_tokens": "BIGINT"},
+    },
+    "error": {"message": "VARCHAR", "code": "VARCHAR"},
+})
+
+
+def parse_body(body_json: str) -> str:
+    """A STRUCT (see BODY_STRUCTURE) from a JSON expression holding a response body."""
+    return f"json_transform({body_json}, '{BODY_STRUCTURE}')"
+
+
+def usage_columns(b: str) -> str:
+    """Canonical token columns from a parsed body `b` (either API's usage shape)."""
     return f"""
-        CAST(coalesce({usage}->>'prompt_tokens', {usage}->>'input_tokens') AS BIGINT) AS input_tokens,
-        CAST(coalesce({usage}->'prompt_tokens_details'->>'cached_tokens',
-                      {usage}->'input_tokens_details'->>'cached_tokens', '0') AS BIGINT) AS cached_input_tokens,
+        coalesce({b}.usage.prompt_tokens, {b}.usage.input_tokens) AS input_tokens,
+        coalesce({b}.usage.prompt_tokens_details.cached_tokens,
+                 {b}.usage.input_tokens_details.cached_tokens, 0) AS cached_input_tokens,
         CAST(0 AS BIGINT) AS cache_write_tokens,
-        CAST(coalesce({usage}->>'completion_tokens', {usage}->>'output_tokens') AS BIGINT) AS output_tokens,
-        CAST(coalesce({usage}->'completion_tokens_details'->>'reasoning_tokens',
-                      {usage}->'output_tokens_details'->>'reasoning_tokens', '0') AS BIGINT) AS reasoning_tokens"""
+        coalesce({b}.usage.completion_tokens, {b}.usage.output_tokens) AS output_tokens,
+        coalesce({b}.usage.completion_tokens_details.reasoning_tokens,
+                 {b}.usage.output_tokens_details.reasoning_tokens, 0) AS reasoning_tokens"""
 
 
-def output_text(body: str) -> str:
-    """The answer's text from a chat.completion (first choice) or a Responses API object."""
-    return f"""coalesce(
-        {body}->'choices'->0->'message'->>'content',
-        {body}->'choices'->0->>'text',
-        {body}->>'output_text',
-        nullif(array_to_string(json_extract_string({body}, '$.output[*].content[*].text'), chr(10)), ''))"""
+def output_text(b: str) -> str:
+    """The answer's text: first choice of a chat.completion / text_completion, or a Responses
+    object's output_text or its output message parts."""
+    return f"""coalesce({b}.choices[1].message.content, {b}.choices[1].text, {b}.output_text,
+        nullif(array_to_string(flatten(list_transform({b}.output, lambda o:
+            list_transform(o.content, lambda c: c.text))), chr(10)), ''))"""
 
 
-def operation(body: str, url: str = "NULL") -> str:
+def created(b: str) -> str:
+    return f"ts_from_epoch_s(coalesce({b}.created, {b}.created_at))"
+
+
+def operation(b: str, url: str = "NULL") -> str:
     return f"""CASE
-        WHEN {body}->>'object' = 'chat.completion' OR {url} LIKE '%chat/completions%' THEN 'chat'
-        WHEN {body}->>'object' = 'response' OR {url} LIKE '%/responses%' THEN 'responses'
-        WHEN {body}->>'object' = 'text_completion' OR {url} LIKE '%/completions%' THEN 'completion'
-        WHEN {body}->>'object' = 'list' OR {url} LIKE '%embeddings%' THEN 'embedding'
+        WHEN {b}.object = 'chat.completion' OR {url} LIKE '%chat/completions%' THEN 'chat'
+        WHEN {b}.object = 'response' OR {url} LIKE '%/responses%' THEN 'responses'
+        WHEN {b}.object = 'text_completion' OR {url} LIKE '%/completions%' THEN 'completion'
+        WHEN {b}.object = 'list' OR {url} LIKE '%embeddings%' THEN 'embedding'
         ELSE 'chat' END"""
 
 
 def input_messages(request: str) -> str:
-    """[{role, content}] from a chat request's `messages`, or a Responses request's
-    `instructions` + `input` (a string or a list of items)."""
+    """[{role, content}] from a request body (JSON): a chat request's `messages`, a Responses
+    request's `instructions` + `input` (a string or a list of items), or a legacy `prompt`."""
     return f"""CASE
         WHEN json_type({request}, '$.messages') = 'ARRAY' THEN {request}->'messages'
         WHEN json_type({request}, '$.input') = 'VARCHAR' THEN

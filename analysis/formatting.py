@@ -1,0 +1,53 @@
+"""Numbers formatted for people: $1.2k, 18.5k req/day, 1.3 s. Used by the dashboard and reports."""
+
+from __future__ import annotations
+
+import math
+
+_SUFFIXES = [(1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")]
+
+
+def compact(value: float | None, digits: int = 1) -> str:
+    """1234 -> '1.2k', 18_460 -> '18.5k', 950 -> '950', 0.5 -> '0.5'; None/NaN -> '–'."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if math.isinf(value):
+        return "∞" if value > 0 else "-∞"
+    for threshold, suffix in _SUFFIXES:
+        if abs(value) >= threshold:
+            return f"{value / threshold:.{digits}f}".rstrip("0").rstrip(".") + suffix
+    if abs(value) >= 100 or value == int(value):
+        return f"{value:,.0f}"
+    return f"{value:.{digits + 1}g}"
+
+
+def usd(value: float | None) -> str:
+    """$1.2k, $395, $0.0013 (small amounts keep two significant digits)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    sign = "-" if value < 0 else ""
+    value = abs(value)
+    if value >= 1000:
+        return f"{sign}${compact(value)}"
+    if value >= 1:
+        return f"{sign}${value:,.0f}" if value >= 100 else f"{sign}${value:,.2f}"
+    if value == 0:
+        return "$0"
+    return f"{sign}${value:.2g}" if value < 0.01 else f"{sign}${value:.3f}".rstrip("0")
+
+
+def per_day(value: float | None, unit: str = "req/day") -> str:
+    return f"{compact(value)} {unit}"
+
+
+def duration_ms(value: float | None) -> str:
+    """812 -> '812 ms', 1534 -> '1.5 s'."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value:,.0f} ms" if value < 1000 else f"{value / 1000:.1f} s"
+
+
+def percent(value: float | None, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value * 100:.{digits}f}%"

@@ -1,0 +1,68 @@
+"""Small shared pieces of the pages: the workspace connection, cached queries, KPI cards, charts.
+
+Connections are cached per workspace with st.cache_resource; every query uses its own cursor.
+Query results are cached with st.cache_data keyed on the workspace's data version, so a page
+re-run never re-aggregates unchanged data.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import streamlit as st
+
+from analysis import db, demo, summary
+from analysis.settings import get_settings
+
+WORKSPACE_KEY = "workspace"
+
+
+@st.cache_resource(show_spinner=False)
+def _connection(workspace: str) -> duckdb.DuckDBPyConnection:
+    return db.open_db(workspace)
+
+
+def cursor(workspace: str | None = None) -> duckdb.DuckDBPyConnection:
+    """A fresh cursor on the (cached) connection of the current workspace."""
+    return _connection(workspace or current_workspace()).cursor()
+
+
+def current_workspace() -> str:
+    settings = get_settings()
+    return st.session_state.get(WORKSPACE_KEY) or st.query_params.get("ws") or settings.workspace
+
+
+def data_version(workspace: str | None = None) -> str:
+    return db.data_version(cursor(workspace))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def cached_summary(workspace: str, version: str) -> summary.Summary:
+    return summary.summarise(cursor(workspace))
+
+
+def workspace_summary() -> summary.Summary:
+    ws = current_workspace()
+    return cached_summary(ws, data_version(ws))
+
+
+def sidebar() -> None:
+    """The workspace picker, shown on every page; the choice also goes into the URL (?ws=)."""
+    settings = get_settings()
+    names = settings.workspaces()
+    current = current_workspace()
+    if current not in names:
+        names = sorted({*names, current})
+    with st.sidebar:
+        choice = st.selectbox(
+            "Workspace", names, index=names.index(current), key=WORKSPACE_KEY,
+            format_func=lambda n: f"{n} (synthetic demo)" if n == demo.DEMO_WORKSPACE else n,
+            help="One DuckDB file per workspace under the data directory.",
+        )
+        if st.query_params.get("ws") != choice:
+            st.query_params["ws"] = choice
+        if demo.is_synthetic(cursor(choice)):
+            st.caption("Synthetic demo data: generated from templates, not real traffic.")
+
+
+def kpi(column, label: str, value: str, help_text: str | None = None) -> None:
+    column.metric(label, value, help=help_text)

@@ -1,0 +1,84 @@
+"""Logs: upload exports, see what was loaded or refused and why, and browse the requests."""
+
+import plotly.express as px
+import streamlit as st
+
+from analysis import explore, uploads
+from analysis.ingest import ingest_paths
+from analysis import formatting as fmt
+from dashboard import components
+
+st.title("Logs")
+workspace = components.current_workspace()
+
+with st.expander("Upload log exports", expanded=not components.workspace_summary().requests):
+    st.caption("OpenAI Batch output (+ its input file), OpenAI chat/Responses objects, Anthropic batch "
+               "results, LiteLLM, Langfuse, Helicone, OpenTelemetry GenAI spans, generic CSV/JSONL/Parquet; "
+               "gzip/zstd accepted. The format is detected from the content.")
+    files = st.file_uploader("Log files", accept_multiple_files=True, key="logs_upload")
+    if files and st.button(f"Ingest {len(files)} file(s)", type="primary", key="logs_ingest"):
+        bar = st.progress(0.0, text="Saving uploads…")
+        saved = uploads.save_uploads(workspace, [(f.name, f.getbuffer()) for f in files])
+        finished = []
+
+        def show(result):
+            finished.append(result)
+            bar.progress(len(finished) / len(saved), text=f"Ingested {len(finished)} of {len(saved)} files")
+
+        results = ingest_paths(components.cursor(), saved, progress=show)
+        st.session_state["logs_results"] = [r.__dict__ for r in results]
+        bar.empty()
+
+for r in st.session_state.get("logs_results", []):
+    name = r["path"].rsplit("/", 1)[-1]
+    if r["error"]:
+        st.error(f"**{name}** was not ingested: {r['error']}")
+    elif r["duplicate"]:
+        st.info(f"**{name}**: already ingested (same content); nothing added.")
+    elif r["format"] == "openai_batch_input":
+        st.info(f"**{name}**: prompts joined into its Batch output file.")
+    else:
+        st.success(f"**{name}** ({r['format']}): {r['rows_loaded']:,} rows loaded, "
+                   f"{r['rows_rejected']:,} rejected.")
+        if r["rows_rejected"]:
+            st.dataframe(explore.rejects(components.cursor(), r["source_id"]), hide_index=True,
+                         key=f"rejects_{r['source_id']}")
+
+if not components.workspace_summary().requests:
+    st.info("No requests yet: upload an export above, or pick the demo workspace in the sidebar.")
+    st.stop()
+
+st.subheader("Breakdowns")
+by = st.segmented_control("Group by", ["model", "task_type", "day", "hour", "status"], default="model",
+                          key="logs_breakdown")
+table = explore.breakdown(components.cursor(), by or "model")
+chart = (px.line if by in ("day", "hour") else px.bar)(
+    table.to_pandas(), x=by or "model", y="requests", hover_data=["cost_usd", "latency_ms_p95"],
+    labels={"requests": "Requests", "cost_usd": "Cost (USD)", "latency_ms_p95": "p95 latency (ms)"},
+)
+chart.update_layout(height=320)
+st.plotly_chart(chart, key="logs_breakdown_chart")
+
+st.subheader("Requests")
+con = components.cursor()
+cols = st.columns(4)
+flt = explore.RequestFilter(
+    model=cols[0].selectbox("Model", [None, *explore.distinct_values(con, "model")], key="logs_f_model"),
+    task_type=cols[1].selectbox("Task type", [None, *explore.distinct_values(con, "task_type")],
+                                key="logs_f_task"),
+    status=cols[2].selectbox("Status", [None, *explore.distinct_values(con, "status")], key="logs_f_status"),
+    text=cols[3].text_input("Search prompt/answer", key="logs_f_text") or None,
+)
+page, total = explore.request_page(con, flt, limit=200)
+st.caption(f"{fmt.compact(total)} matching requests; newest 200 shown. Select a row for the full prompt and answer.")
+event = st.dataframe(page, hide_index=True, on_select="rerun", selection_mode="single-row", key="logs_table")
+selected = event.selection.rows if event else []
+if selected:
+    detail = explore.request_detail(con, page["request_id"][selected[0]])
+    left, right = st.columns(2)
+    left.markdown("**Prompt**")
+    left.code(detail["input_text"] or "(not logged)", language=None, wrap_lines=True)
+    right.markdown("**Answer**")
+    right.code(detail["output_text"] or detail["error"] or "(not logged)", language=None, wrap_lines=True)
+    st.json({k: v for k, v in detail.items() if k not in ("input_text", "output_text", "input_messages")},
+            expanded=False)

@@ -1,0 +1,42 @@
+"""Overview: what the workspace's traffic costs today, and where it goes."""
+
+import plotly.graph_objects as go
+import streamlit as st
+from plotly.subplots import make_subplots
+
+from analysis import formatting as fmt
+from dashboard import components
+
+st.title("Overview")
+s = components.workspace_summary()
+if not s.requests:
+    st.info("This workspace has no requests yet. Upload a log export on the **Logs** page, "
+            "or pick the demo workspace in the sidebar.")
+    st.stop()
+
+cards = st.columns(4)
+components.kpi(cards[0], "Monthly spend", fmt.usd(s.monthly_spend_usd),
+               "Total logged or computed cost / days covered x 30.4167 (analysis.summary).")
+components.kpi(cards[1], "Requests per day", fmt.compact(s.requests_per_day),
+               f"{s.requests:,} requests over {s.days_covered} days.")
+components.kpi(cards[2], "Tokens in / out", f"{fmt.compact(s.input_tokens)} / {fmt.compact(s.output_tokens)}",
+               f"Cached input tokens: {fmt.compact(s.cached_input_tokens)}.")
+components.kpi(cards[3], "Cost logged / computed", f"{fmt.usd(s.cost_logged_usd)} / {fmt.usd(s.cost_computed_usd)}",
+               "Computed = priced from tokens with genai-prices where the log had no cost.")
+
+if s.by_day:
+    days = [d["day"] for d in s.by_day]
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_bar(x=days, y=[d["cost_usd"] for d in s.by_day], name="Spend (USD)",
+                hovertemplate="%{x}<br>$%{y:,.2f}<extra></extra>")
+    fig.add_trace(go.Scatter(x=days, y=[d["requests"] for d in s.by_day], name="Requests",
+                             mode="lines+markers", hovertemplate="%{x}<br>%{y:,} requests<extra></extra>"),
+                  secondary_y=True)
+    fig.update_layout(title="Spend and volume per day (UTC)", height=360, legend_orientation="h")
+    fig.update_yaxes(title_text="Spend (USD/day)", secondary_y=False)
+    fig.update_yaxes(title_text="Requests/day", secondary_y=True)
+    st.plotly_chart(fig, key="overview_daily")
+
+st.subheader("By model")
+st.dataframe(s.by_model, hide_index=True, key="overview_by_model",
+             column_config={"cost_usd": st.column_config.NumberColumn("cost (USD)", format="$%.2f")})
