@@ -20,6 +20,14 @@ MAX_LINE_BYTES = 64 * 1024 * 1024  # a longer line is rejected as an enormous fi
 
 
 
+FAST_PATH_MARK = "llm-breakeven fast path: a record needs a closer look"
+
+
+def _literal(path: Path) -> str:
+    """A file path as a SQL string literal (views cannot take prepared parameters)."""
+    return "'" + str(path).replace("'", "''") + "'"
+
+
 def _sql_type(structure) -> str:
     """A json_transform structure as a DuckDB type: {"a": "BIGINT"} -> STRUCT("a" BIGINT)."""
     if isinstance(structure, str):
@@ -68,10 +76,26 @@ class LoadContext:
     loaded: int = 0
     rejected: int = 0
     in_transaction: bool = False  # opened by the first write, so reads can fail harmlessly
+    fast_guards: dict[str, list[str]] = field(default_factory=dict)  # fast-path views -> guards
+
+    @property
+    def fast(self) -> bool:
+        """True when some records come from a fast-path view (see records())."""
+        return bool(self.fast_guards)
 
     def __post_init__(self) -> None:
+        self.drop_temporaries()
         for macro in MACROS:
             self.con.execute(macro)
+
+    def drop_temporaries(self) -> None:
+        """Drop this connection's temporary views and tables (a previous file's or attempt's),
+        so names can be reused and large staging tables don't linger in memory."""
+        for name, kind in self.con.execute(
+            """SELECT view_name, 'VIEW' FROM duckdb_views() WHERE temporary AND NOT internal
+               UNION ALL SELECT table_name, 'TABLE' FROM duckdb_tables() WHERE temporary"""
+        ).fetchall():
+            self.con.execute(f'DROP {kind} IF EXISTS "{name}" CASCADE')
 
     @property
     def label(self) -> str:
@@ -82,10 +106,12 @@ class LoadContext:
         """A TEMP table `table(line BIGINT, j JSON)`: one row per JSONL line or JSON-array item
         (or the whole JSON object). Blank lines are skipped; bad lines go to `rejects`.
 
-        With `structure` (a json_transform structure) the table is `(line, r STRUCT)` instead,
-        parsed once per line: the fast path for large files. The original text of each record
-        stays in `_lines(line, text)` for rejects."""
-        if structure and self.sample.kind == "jsonl" and self._strict_read(table, structure):
+        With `structure` (a json_transform structure) the table has `line` and the structure's
+        top-level fields as columns instead, parsed once; read it as `FROM table AS r` so that
+        `r.field.sub` works. JSON lines files then take the fast path (see _strict_view). The
+        original text of each record stays in `_lines(line, text)` for rejects."""
+        if structure and self.sample.kind == "jsonl" and not self.options.get("line_by_line"):
+            self._strict_view(table, structure)
             return table
         parsed = f"json_transform(text, '{structure}')" if structure else "text::JSON"
         column = "r" if structure else "j"
@@ -113,35 +139,33 @@ class LoadContext:
                 FROM _lines SEMI JOIN (SELECT line FROM {table} WHERE {column} IS NULL) USING (line)"""
         )
         self.con.execute(f"DELETE FROM {table} WHERE {column} IS NULL")
+        if structure:
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT line, unnest(r) FROM {table}")
         return table
 
-    def _strict_read(self, table: str, structure: str) -> bool:
-        """Fast path: DuckDB's JSON reader with the structure as its schema, refusing any bad
-        line. False (and nothing written) when some line is bad: the caller then reads line by
-        line to reject exactly those. Runs before the transaction starts, so its failure aborts
-        nothing."""
-        assert not self.in_transaction, "the strict read must run before the first write"
+    def _strict_view(self, table: str, structure: str) -> None:
+        """Fast path: a VIEW over DuckDB's JSON reader with the structure as its schema, which
+        refuses any bad line, so the file is parsed once, by the INSERT itself. Any bad line or
+        any record caught by `reject_where` makes the load fail with FastPathFailed; core then
+        retries line by line (options["line_by_line"]) to reject exactly the bad records."""
         fields = json.loads(structure)
         names = ", ".join(f'"{k}"' for k in fields)
         columns = "{" + ", ".join(f"'{k}': '{_sql_type(v)}'" for k, v in fields.items()) + "}"
-        try:
-            self.con.execute(
-                f"""CREATE OR REPLACE TEMP TABLE {table} AS
-                    SELECT CAST(n AS BIGINT) AS line, struct_pack({names}) AS r
-                    FROM read_json(?, format='newline_delimited', columns={columns},
-                                   maximum_object_size=?) WITH ORDINALITY AS _t({names}, n)""",
-                [str(self.path), self.options.get("max_line_bytes", MAX_LINE_BYTES)],
-            ).fetchall()
-        except duckdb.Error:
-            return False
-        # Rejects quote the original text; in this path every line was read, so read them lazily.
-        quoted = str(self.path).replace("'", "''")  # a view cannot take a prepared parameter
         self.con.execute(
-            f"""CREATE OR REPLACE TEMP VIEW _lines AS
-               SELECT CAST(n AS BIGINT) AS line, json::VARCHAR AS text
-               FROM read_json_objects('{quoted}', format='newline_delimited') WITH ORDINALITY AS _t(json, n)"""
+            f"""CREATE OR REPLACE TEMP VIEW {table}_all AS
+                SELECT CAST(NULL AS BIGINT) AS line, {names}
+                FROM read_json({_literal(self.path)}, format='newline_delimited', columns={columns},
+                               maximum_object_size={int(self.options.get("max_line_bytes", MAX_LINE_BYTES))})"""
         )
-        return True
+        self.fast_guards[table] = []
+        self._guard_view(table)
+
+    def _guard_view(self, table: str) -> None:
+        guards = self.fast_guards[table]
+        where = " AND ".join(
+            f"CASE WHEN {condition} THEN error('{FAST_PATH_MARK}') ELSE true END" for condition in guards
+        ) or "true"
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS SELECT * FROM {table}_all AS r WHERE {where}")
 
     def _read_lines(self, table: str) -> None:
         """Lines of the file with their true line numbers; lines the CSV reader refuses (bad
@@ -232,21 +256,27 @@ class LoadContext:
 
     def reject_where(self, table: str, condition: str, reason: str) -> int:
         """Move the records of `table` matching `condition` to rejects with `reason` (a SQL
-        string literal or expression), quoting their original text from `_lines`."""
-        if not self._count(table, condition):
+        string literal or expression), quoting their original text from `_lines`. On the fast
+        path a matching record aborts the load instead (it is then retried line by line)."""
+        if table in self.fast_guards:
+            self.fast_guards[table].append(condition)
+            self._guard_view(table)
+            return 0
+        if not self._count(f"{table} AS r", condition):
             return 0
         added = self.reject(
-            f"SELECT line, {reason}, text FROM (SELECT line FROM {table} WHERE {condition}) "
+            f"SELECT line, {reason}, text FROM (SELECT line FROM {table} AS r WHERE {condition}) "
             "JOIN _lines USING (line)"
         )
-        self.con.execute(f"DELETE FROM {table} WHERE {condition}")
+        self.con.execute(f"DELETE FROM {table} AS r WHERE {condition}")
         return added
 
     def reject_missing(self, table: str, required: dict[str, str], what: str) -> None:
-        """Reject records of a `(line, j)` table lacking any of `required` {json path: name}."""
+        """Reject records of a `(line, j)` table lacking any of `required` {json path: name}
+        (conditions see the table as `r`, so they read `r.j`)."""
         for path, name in required.items():
             self.reject_where(
-                table, f"coalesce(json_type(j, '{path}'), 'NULL') = 'NULL'",
+                table, f"coalesce(json_type(r.j, '{path}'), 'NULL') = 'NULL'",
                 f"'missing required field {name} (expected {what})'",
             )
 

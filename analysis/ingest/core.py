@@ -106,7 +106,16 @@ def ingest_file(
 def _load(con, adapter, path: Path, sample, sha_future, options: dict, result: IngestResult) -> None:
     ctx = LoadContext(con, path, result.source_id, sample, options)
     try:
-        adapter.load(ctx)
+        try:
+            adapter.load(ctx)
+        except duckdb.Error:
+            if not ctx.fast:
+                raise
+            # Some record was bad on the fast path: start over line by line, rejecting exactly it.
+            if ctx.in_transaction:
+                con.execute("ROLLBACK")
+            ctx = LoadContext(con, path, result.source_id, sample, {**options, "line_by_line": True})
+            adapter.load(ctx)
         sha = sha_future.result()
         existing = rows(con, "SELECT source_id FROM sources WHERE sha256 = ?", [sha])
         if existing:
@@ -137,6 +146,8 @@ def _load(con, adapter, path: Path, sample, sha_future, options: dict, result: I
         if ctx.in_transaction:
             con.execute("ROLLBACK")
         raise
+    finally:
+        ctx.drop_temporaries()
     result.rows_loaded, result.rows_rejected, result.reasons = ctx.loaded, ctx.rejected, reasons
 
 

@@ -44,7 +44,7 @@ def load(ctx: LoadContext) -> None:
     ctx.insert_requests(
         f"""SELECT
             coalesce(r.id, r.custom_id) AS request_id,
-            line AS source_line,
+            r.line AS source_line,
             {oa.created('r.response.body')} AS ts,
             'openai' AS provider,
             coalesce(r.response.body.model, i.body->>'model') AS model_logged,
@@ -61,5 +61,5 @@ def load(ctx: LoadContext) -> None:
             true AS is_batch,
             json_object('custom_id', r.custom_id, 'batch_request_id', r.response.request_id,
                         'response_id', r.response.body.id, 'prompt_joined', i.custom_id IS NOT NULL) AS extra
-        FROM {table} LEFT JOIN _batch_inputs i ON i.custom_id = r.custom_id"""
+        FROM {table} AS r LEFT JOIN _batch_inputs i ON i.custom_id = r.custom_id"""
     )
