@@ -90,7 +90,91 @@ def m001_initial(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [m001_initial]
+def m002_replay(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        """
+        CREATE TABLE runs (
+            run_id       VARCHAR PRIMARY KEY,
+            created_at   TIMESTAMP NOT NULL,
+            sample_spec  JSON NOT NULL,    -- size, strategy, stratify_by, seed, filters
+            candidates   JSON NOT NULL,    -- candidate specs (provider, base_url, model): never keys
+            adapter      JSON NOT NULL,    -- prompt adapter, stored so results can be reproduced
+            params       JSON NOT NULL,    -- temperature, max_tokens, concurrency, timeout_s
+            budget_usd   DOUBLE,
+            estimate_usd DOUBLE,
+            status       VARCHAR NOT NULL, -- created | running | done | stopped_budget | interrupted
+            updated_at   TIMESTAMP NOT NULL
+        )
+        """
+    )
+    con.execute(
+        """
+        CREATE TABLE run_requests (      -- the sample, frozen when the run is created
+            run_id     VARCHAR NOT NULL,
+            request_id VARCHAR NOT NULL,
+            position   INTEGER NOT NULL,
+            PRIMARY KEY (run_id, request_id)
+        )
+        """
+    )
+    con.execute(
+        """
+        CREATE TABLE results (
+            run_id         VARCHAR NOT NULL,
+            candidate      VARCHAR NOT NULL,  -- the candidate's spec string
+            request_id     VARCHAR NOT NULL,
+            output_text    VARCHAR,
+            input_tokens   BIGINT,
+            output_tokens  BIGINT,
+            usage_reported BOOLEAN,
+            latency_ms     DOUBLE,
+            ttft_ms        DOUBLE,
+            tokens_per_s   DOUBLE,
+            cost_usd       DOUBLE NOT NULL DEFAULT 0,
+            status         VARCHAR NOT NULL,  -- ok | failed
+            error          VARCHAR,
+            attempts       INTEGER NOT NULL,
+            finished_at    TIMESTAMP NOT NULL,
+            PRIMARY KEY (run_id, candidate, request_id)
+        )
+        """
+    )
+
+
+def m003_scores_and_scenarios(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        """
+        CREATE TABLE scores (
+            run_id     VARCHAR NOT NULL,
+            candidate  VARCHAR NOT NULL,
+            request_id VARCHAR NOT NULL,
+            scorer     VARCHAR NOT NULL,
+            reference  VARCHAR NOT NULL,   -- ground_truth | incumbent | model:<candidate spec>
+            score      DOUBLE NOT NULL,    -- in [0, 1]
+            passed     BOOLEAN NOT NULL,
+            reason     VARCHAR,            -- why it failed, when it did
+            scored_at  TIMESTAMP NOT NULL,
+            PRIMARY KEY (run_id, candidate, request_id, scorer)
+        )
+        """
+    )
+    con.execute(
+        """
+        CREATE TABLE scenarios (
+            scenario_id VARCHAR PRIMARY KEY,  -- short id used in share links (?scenario=ID)
+            name        VARCHAR,
+            body        JSON NOT NULL,        -- Scenario.to_json(): assumptions only, never keys or prompts
+            created_at  TIMESTAMP NOT NULL
+        )
+        """
+    )
+
+
+MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [
+    m001_initial,
+    m002_replay,
+    m003_scores_and_scenarios,
+]
 
 
 def applied_migrations(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -191,7 +275,12 @@ def frame(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence | dict | No
 
 def data_version(con: duckdb.DuckDBPyConnection) -> str:
     """A string that changes whenever the workspace's data changes (keys dashboard caches)."""
-    parts = [str(scalar(con, "SELECT max(ingested_at) FROM sources"))]
-    parts.append(str(scalar(con, "SELECT count(*) FROM requests")))
-    parts.append(str(scalar(con, "SELECT count(*) FROM _migrations")))
-    return "|".join(parts)
+    return "|".join(
+        str(value)
+        for value in rows(
+            con,
+            """SELECT (SELECT max(ingested_at) FROM sources), (SELECT count(*) FROM requests),
+                      (SELECT count(*) FROM _migrations), (SELECT max(updated_at) FROM runs),
+                      (SELECT count(*) FROM results)""",
+        )[0]
+    )

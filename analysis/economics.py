@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Literal
 
 HOURS_PER_MONTH = 730.0
@@ -45,33 +45,29 @@ class CostInputs:
     cold_start_seconds: float = 0.0
 
     def __post_init__(self) -> None:
+        mix = self.api_mix
         checks = [
             (self.requests_per_day >= 0, "requests_per_day must be >= 0"),
-            (bool(self.api_mix), "api_mix needs at least one (share, cost) pair"),
-            (all(s >= 0 and c >= 0 for s, c in self.api_mix), "api_mix shares and costs must be >= 0"),
-            (sum(s for s, _ in self.api_mix) > 0, "api_mix shares must not all be 0"),
-            (self.gpu_hourly_usd >= 0, "gpu_hourly_usd must be >= 0"),
+            (bool(mix) and all(s >= 0 and c >= 0 for s, c in mix), "api_mix needs (share, cost) pairs >= 0"),
+            (sum(s for s, _ in mix) > 0, "api_mix shares must not all be 0"),
             (self.capacity_rps_per_gpu > 0, "capacity_rps_per_gpu must be > 0"),
             (0 < self.target_utilisation <= 1, "target_utilisation must be in (0, 1]"),
-            (self.peak_to_average >= 1, "peak_to_average must be >= 1 (the peak is never below the mean)"),
+            (self.peak_to_average >= 1, "peak_to_average must be >= 1 (a peak is never below the mean)"),
             (self.mode in MODE_NOTES, f"mode must be one of {', '.join(MODE_NOTES)}"),
             (self.gpu_count is None or self.gpu_count >= 1, "gpu_count must be >= 1 or None (auto)"),
-            (self.ops_usd_per_month >= 0 and self.fine_tuning_usd >= 0, "costs must be >= 0"),
+            (min(self.gpu_hourly_usd, self.ops_usd_per_month, self.fine_tuning_usd, self.cold_starts_per_day,
+                 self.cold_start_seconds) >= 0, "prices, costs and cold starts must be >= 0"),
             (self.amortisation_months > 0, "amortisation_months must be > 0"),
             (self.growth_per_month > -1, "growth_per_month must be > -1"),
-            (self.cold_starts_per_day >= 0 and self.cold_start_seconds >= 0, "cold starts must be >= 0"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise ValueError(message)
+        problems = [message for ok, message in checks if not ok]
+        if problems:
+            raise ValueError("; ".join(problems))
 
     @property
     def api_cost_per_request(self) -> float:
         """The blended API cost per request of `api_mix`."""
         return blended_cost_per_request(self.api_mix)
-
-
-# --- formulas on plain numbers -------------------------------------------------------------
 
 
 def blended_cost_per_request(mix: Sequence[tuple[float, float]]) -> float:
@@ -89,16 +85,12 @@ def peak_requests_per_second(requests_per_day: float, peak_to_average: float) ->
     return requests_per_day / SECONDS_PER_DAY * peak_to_average
 
 
-def _ceil(x: float) -> int:
-    # Volumes computed back from a step edge land a hair above the integer: don't add a GPU for it.
-    return math.ceil(x - 1e-9)
-
-
 def gpus_needed(requests_per_day: float, capacity_rps_per_gpu: float, utilisation: float,
                 peak_to_average: float) -> int:
     """max(1, ceil(peak requests/s / (capacity per GPU × utilisation)))."""
-    peak = peak_requests_per_second(requests_per_day, peak_to_average)
-    return max(1, _ceil(peak / (capacity_rps_per_gpu * utilisation)))
+    gpus = peak_requests_per_second(requests_per_day, peak_to_average) / (capacity_rps_per_gpu * utilisation)
+    # A volume computed back from a step edge lands a hair above the integer: no extra GPU for that.
+    return max(1, math.ceil(gpus - 1e-9))
 
 
 def requests_per_day_served(gpus: int, capacity_rps_per_gpu: float, utilisation: float,
@@ -108,8 +100,7 @@ def requests_per_day_served(gpus: int, capacity_rps_per_gpu: float, utilisation:
     return gpus * capacity_rps_per_gpu * utilisation * SECONDS_PER_DAY / peak_to_average
 
 
-def fixed_monthly_cost(ops_usd_per_month: float, fine_tuning_usd: float,
-                       amortisation_months: float) -> float:
+def fixed_monthly_cost(ops_usd_per_month: float, fine_tuning_usd: float, amortisation_months: float) -> float:
     """ops + fine-tuning / amortisation months."""
     return ops_usd_per_month + fine_tuning_usd / amortisation_months
 
@@ -119,8 +110,7 @@ def dedicated_monthly_cost(gpus: int, gpu_hourly_usd: float, fixed_usd: float) -
     return gpus * gpu_hourly_usd * HOURS_PER_MONTH + fixed_usd
 
 
-def gpu_hours_per_month(requests_per_day: float, capacity_rps_per_gpu: float,
-                        utilisation: float) -> float:
+def gpu_hours_per_month(requests_per_day: float, capacity_rps_per_gpu: float, utilisation: float) -> float:
     """Busy GPU-hours: monthly requests / (capacity × 3600 × utilisation), monthly requests =
     requests/day × DAYS_PER_MONTH. Scheduled mode pays these hours; serverless pays them by the
     second (busy seconds = 3600 × hours)."""
@@ -140,9 +130,6 @@ def cost_per_1k(monthly_usd: float, requests_per_day: float) -> float | None:
     return monthly_usd / (requests_per_day * DAYS_PER_MONTH) * 1000
 
 
-# --- self-hosting at one volume ------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class SelfHostCost:
     """Self-hosting at one volume. `monthly_usd` is the setup's bill; `overflow_api_usd` what the
@@ -155,7 +142,7 @@ class SelfHostCost:
     served_requests_per_day: float
     over_capacity_requests_per_day: float
     overflow_api_usd: float
-    note: str = field(default="")
+    note: str
 
     @property
     def total_usd(self) -> float:
@@ -174,9 +161,12 @@ def capacity_requests_per_day(x: CostInputs) -> float:
     return requests_per_day_served(x.gpu_count, x.capacity_rps_per_gpu, x.target_utilisation, peak)
 
 
+def _one_gpu(x: CostInputs) -> float:
+    return requests_per_day_served(1, x.capacity_rps_per_gpu, x.target_utilisation, x.peak_to_average)
+
+
 def _fixed(x: CostInputs) -> float:
-    """Monthly cost that does not depend on volume: ops + amortised fine-tuning, plus cold starts
-    for serverless."""
+    # The part of the self-hosting bill that doesn't move with volume.
     fixed = fixed_monthly_cost(x.ops_usd_per_month, x.fine_tuning_usd, x.amortisation_months)
     if x.mode == "serverless":
         fixed += cold_start_monthly_cost(x.cold_starts_per_day, x.cold_start_seconds, x.gpu_hourly_usd)
@@ -200,8 +190,8 @@ def self_host_cost(x: CostInputs, requests_per_day: float | None = None,
     if x.mode == "dedicated":
         fleet = gpus or x.gpu_count or gpus_needed(served, c, u, x.peak_to_average)
         monthly = dedicated_monthly_cost(fleet, x.gpu_hourly_usd, _fixed(x))
-        return SelfHostCost(x.mode, monthly, fleet, fleet * HOURS_PER_MONTH, served, over, overflow,
-                            MODE_NOTES[x.mode])
+        hours = fleet * HOURS_PER_MONTH
+        return SelfHostCost(x.mode, monthly, fleet, hours, served, over, overflow, MODE_NOTES[x.mode])
     hours = gpu_hours_per_month(served, c, u)
     monthly = hours * x.gpu_hourly_usd + _fixed(x)
     return SelfHostCost(x.mode, monthly, None, hours, served, over, overflow, MODE_NOTES[x.mode])
@@ -221,9 +211,6 @@ def payback_months(x: CostInputs) -> float | None:
     return x.fine_tuning_usd / before if before > 0 else None
 
 
-# --- break-even ----------------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class BreakEven:
     """The smallest requests/day at which self-hosting costs no more than the API ('at'), the floor
@@ -233,8 +220,14 @@ class BreakEven:
     reason: str
 
 
-def _plural(n: int) -> str:
-    return f"{n} GPU" if n == 1 else f"{n} GPUs"
+def _first_step(margin: float, fixed: float) -> int:
+    """Smallest k >= 1 with k × margin >= fixed (margin > 0)."""
+    k = max(1, math.ceil(fixed / margin))
+    while k > 1 and (k - 1) * margin >= fixed:  # the float quotient's ceil can be one off
+        k -= 1
+    while k * margin < fixed:
+        k += 1
+    return k
 
 
 def breakeven(x: CostInputs, floor_requests_per_day: float = 0.0) -> BreakEven:
@@ -261,26 +254,19 @@ def breakeven(x: CostInputs, floor_requests_per_day: float = 0.0) -> BreakEven:
         if x.gpu_count is not None:
             steps = x.gpu_count
         else:
-            one_gpu = requests_per_day_served(1, x.capacity_rps_per_gpu, x.target_utilisation,
-                                              x.peak_to_average)
+            one_gpu = _one_gpu(x)
             margin = one_gpu * api_slope - hourly_month
             if margin <= 0:
                 return BreakEven(None, "never", (
                     f"one GPU's worth of traffic ({one_gpu:,.0f} requests/day) costs "
                     f"${one_gpu * api_slope:,.2f}/month on the API, no more than the GPU's "
                     f"${hourly_month:,.2f}/month: the API stays cheaper at every volume"))
-            steps = max(1, math.ceil(fixed / margin))
-            while steps > 1 and (steps - 1) * margin >= fixed:  # float noise in the ceil
-                steps -= 1
-            while steps * margin < fixed:
-                steps += 1
-            steps = max(steps, gpus_needed(floor, x.capacity_rps_per_gpu, x.target_utilisation,
-                                           x.peak_to_average))
+            steps = max(_first_step(margin, fixed), self_host_cost(x, floor).gpus or 1)
         cost = dedicated_monthly_cost(steps, x.gpu_hourly_usd, fixed)
         volume = cost / api_slope
-        setup = f"self-hosting on {_plural(steps)} (${cost:,.2f}/month)"
+        setup = f"self-hosting on {steps} GPU{'s' if steps > 1 else ''} (${cost:,.2f}/month)"
     else:
-        per_volume = x.gpu_hourly_usd * DAYS_PER_MONTH / (3600 * x.capacity_rps_per_gpu * x.target_utilisation)
+        per_volume = gpu_hours_per_month(1, x.capacity_rps_per_gpu, x.target_utilisation) * x.gpu_hourly_usd
         if per_volume >= api_slope:
             return BreakEven(None, "never", (
                 f"a request costs ${per_volume / DAYS_PER_MONTH:.6f} in GPU time, no less than the "
@@ -293,9 +279,6 @@ def breakeven(x: CostInputs, floor_requests_per_day: float = 0.0) -> BreakEven:
             f"requests/day that the fixed {x.gpu_count} GPU(s) serve at {x.target_utilisation:.0%} "
             "utilisation"))
     return BreakEven(volume, "at", f"{setup} costs what the API charges at {volume:,.0f} requests/day")
-
-
-# --- the whole picture ---------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -345,6 +328,8 @@ def cost_curve(x: CostInputs, start: float = 10.0, stop: float = 1e8, points_per
     for an automatic dedicated fleet, each GPU-step edge v_k = k × v₁ inside the range (the first
     `max_steps`) twice, at k then k + 1 GPUs, so a chart draws the jump as a vertical line; and the
     capacity edge of a fixed count. Sorted by volume, then GPUs."""
+    if not 0 < start < stop:
+        raise ValueError(f"need 0 < start < stop, got {start}, {stop}")
     lo, hi = math.log10(start), math.log10(stop)
     n = round((hi - lo) * points_per_decade)
     points = [_point(x, 10 ** (lo + (hi - lo) * i / n)) for i in range(n + 1)]
@@ -352,8 +337,7 @@ def cost_curve(x: CostInputs, start: float = 10.0, stop: float = 1e8, points_per
     if start <= cap <= stop:
         points.append(_point(x, cap))
     if x.mode == "dedicated" and x.gpu_count is None:
-        one_gpu = requests_per_day_served(1, x.capacity_rps_per_gpu, x.target_utilisation,
-                                          x.peak_to_average)
+        one_gpu = _one_gpu(x)
         first = max(1, math.ceil(start / one_gpu))
         for k in range(first, first + max_steps):
             if k * one_gpu > stop:
@@ -364,8 +348,8 @@ def cost_curve(x: CostInputs, start: float = 10.0, stop: float = 1e8, points_per
 
 def _point(x: CostInputs, volume: float, gpus: int | None = None) -> CurvePoint:
     own = self_host_cost(x, volume, gpus)
-    return CurvePoint(volume, api_monthly_cost(volume, x.api_cost_per_request), own.total_usd,
-                      own.gpus, own.over_capacity_requests_per_day)
+    api = api_monthly_cost(volume, x.api_cost_per_request)
+    return CurvePoint(volume, api, own.total_usd, own.gpus, own.over_capacity_requests_per_day)
 
 
 @dataclass(frozen=True)

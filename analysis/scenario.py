@@ -39,30 +39,41 @@ class Scenario(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     requests_per_day: float = Field(10_000, ge=0, le=1e12, description="requests per day today")
-    growth_per_month: float = Field(0.0, gt=-1, le=10, description="compound monthly volume growth, 0.05 = 5%")
-    peak_to_average: float = Field(2.0, ge=1, le=1000, description="busiest hour's rate / the day's average rate, >= 1")
+    growth_per_month: float = Field(
+        0.0, gt=-1, le=10, description="compound monthly volume growth, 0.05 = 5%")
+    peak_to_average: float = Field(
+        2.0, ge=1, le=1000, description="busiest hour's rate / the day's average rate, >= 1")
     api_cost_per_request: float = Field(0.001, ge=0, le=100, description="API cost per request, USD")
     api_cost_by_task: dict[str, TaskCost] | None = Field(
         None, description="per task type share and API cost; replaces api_cost_per_request when set")
     batch_discount: bool = Field(False, description="price the API at its Batch API rate")
     batch_price_ratio: float = Field(
         0.5, gt=0, le=1, description="Batch API price / standard price (OpenAI, Anthropic, Google: 0.5)")
-    candidate_model: str = Field("llama-3.1-8b-instruct", min_length=1, max_length=200,
-                                 description="the model to self-host")
+    candidate_model: str = Field(
+        "llama-3.1-8b-instruct", min_length=1, max_length=200, description="the model to self-host")
     gpu: str = Field(DEFAULT_GPU, description="GPU name from the catalogue")
     gpu_hourly_usd: float = Field(ge=0, le=1000, description="price of one GPU per hour, USD")
-    gpu_count: int | None = Field(None, ge=1, le=100_000, description="fixed GPU count; None sizes it automatically")
-    mode: Literal["dedicated", "scheduled", "serverless"] = Field("dedicated", description="deployment mode")
+    gpu_count: int | None = Field(
+        None, ge=1, le=100_000, description="fixed GPU count; None sizes it automatically")
+    mode: Literal["dedicated", "scheduled", "serverless"] = Field(
+        "dedicated", description="deployment mode")
     capacity_rps_per_gpu: float = Field(gt=0, le=1e6, description="requests per second one GPU serves")
-    capacity_source: Literal["probe", "catalogue", "user"] = Field(description="where the capacity comes from")
-    target_utilisation: float = Field(0.7, gt=0, le=1, description="share of a GPU's capacity to plan on, in (0, 1]")
+    capacity_source: Literal["probe", "catalogue", "user"] = Field(
+        description="where the capacity comes from")
+    target_utilisation: float = Field(
+        0.7, gt=0, le=1, description="share of a GPU's capacity to plan on, in (0, 1]")
     ops_usd_per_month: float = Field(0.0, ge=0, le=1e9, description="operations cost per month, USD")
     fine_tuning_usd: float = Field(0.0, ge=0, le=1e9, description="one-off fine-tuning cost, USD")
-    amortisation_months: int = Field(12, ge=1, le=120, description="months over which fine-tuning is paid off")
-    quality_target: float | None = Field(None, ge=0, le=1, description="overall quality to reach, 0-1; None: non-inferiority only")
-    noninferiority_margin: float = Field(0.02, ge=0, le=0.5, description="largest quality loss accepted per segment, 0-0.5")
-    cold_starts_per_day: float = Field(24.0, ge=0, le=86_400, description="serverless cold starts per day")
-    cold_start_seconds: float = Field(30.0, ge=0, le=3600, description="seconds billed per serverless cold start")
+    amortisation_months: int = Field(
+        12, ge=1, le=120, description="months over which fine-tuning is paid off")
+    quality_target: float | None = Field(
+        None, ge=0, le=1, description="overall quality to reach, 0-1; None: non-inferiority only")
+    noninferiority_margin: float = Field(
+        0.02, ge=0, le=0.5, description="largest quality loss accepted per segment, 0-0.5")
+    cold_starts_per_day: float = Field(
+        24.0, ge=0, le=86_400, description="serverless cold starts per day")
+    cold_start_seconds: float = Field(
+        30.0, ge=0, le=3600, description="seconds billed per serverless cold start")
 
     @model_validator(mode="before")
     @classmethod
@@ -99,7 +110,8 @@ class Scenario(BaseModel):
         per-task mix, when set, replaces the flat api_cost_per_request."""
         ratio = self.batch_price_ratio if self.batch_discount else 1.0
         if self.api_cost_by_task:
-            mix = tuple((t.share, t.cost_per_request * ratio) for _, t in sorted(self.api_cost_by_task.items()))
+            tasks = sorted(self.api_cost_by_task.items())
+            mix = tuple((t.share, t.cost_per_request * ratio) for _, t in tasks)
         else:
             mix = ((1.0, self.api_cost_per_request * ratio),)
         return CostInputs(
@@ -134,7 +146,8 @@ class Scenario(BaseModel):
         data = dict(data)
         version = data.pop("v", SCHEMA_VERSION)
         if isinstance(version, bool) or version != SCHEMA_VERSION:
-            raise ScenarioError(f"unsupported scenario version {version!r}: this tool reads version {SCHEMA_VERSION}")
+            raise ScenarioError(
+                f"unsupported scenario version {version!r}: this tool reads version {SCHEMA_VERSION}")
         merged: dict[str, Any] = {}
         if defaults is not None:
             merged = defaults.model_dump()
@@ -217,7 +230,8 @@ def _decode(name: str, value: str) -> Any:
             mix = json.loads(value)
             return {k: {"share": s, "cost_per_request": c} for k, (s, c) in mix.items()}
         except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
-            raise ScenarioError(f"api_cost_by_task: expected {{task: [share, cost]}} JSON, got {value!r}") from None
+            raise ScenarioError(
+                f"api_cost_by_task: expected {{task: [share, cost]}} JSON, got {value!r}") from None
     return value
 
 

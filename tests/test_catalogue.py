@@ -1,0 +1,78 @@
+"""analysis.catalogue: the GPU catalogue and the model-size fit rule, read from data/."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from analysis import catalogue
+
+
+def test_catalogue_has_the_expected_gpus():
+    names = {g.name for g in catalogue.gpus()}
+    assert names == {"L4", "A10G", "L40S", "A100 40GB", "A100 80GB", "H100 80GB", "RTX 4090", "T4"}
+
+
+def test_every_entry_is_cited_and_sane():
+    for g in catalogue.gpus():
+        assert 8 <= g.memory_gb <= 200
+        assert 0 < g.hourly_usd < 20
+        assert g.throughput_rps_7b > 0
+        assert "rough" in g.throughput_source
+        assert g.price_source.provider and g.price_source.citation
+        assert re.fullmatch(r"20\d\d-\d\d", g.price_source.as_listed)
+        assert g.price_citation.endswith(f"as listed on {g.price_source.as_listed}")
+
+
+def test_well_known_list_prices():
+    assert catalogue.gpu("A10G").hourly_usd == 1.006  # AWS g5.xlarge
+    assert catalogue.gpu("L4").hourly_usd == pytest.approx(0.805, abs=0.001)  # AWS g6.xlarge
+    assert catalogue.gpu("H100 80GB").hourly_usd == 2.49  # Lambda
+
+
+def test_lookup_ignores_case_and_lists_names_when_unknown():
+    assert catalogue.gpu("  h100 80gb ").name == "H100 80GB"
+    with pytest.raises(ValueError, match="unknown GPU 'V100'.*L4"):
+        catalogue.gpu("V100")
+
+
+def test_required_memory_rule():
+    assert catalogue.required_gb(8, "fp16") == pytest.approx(8 * 2 * 1.2)  # 19.2 GB
+    assert catalogue.required_gb(70, "q4") == pytest.approx(70 * 0.5 * 1.2)  # 42 GB
+    assert catalogue.quantisations() == ("fp16", "int8", "q4")
+    with pytest.raises(ValueError, match="quantisation"):
+        catalogue.required_gb(8, "fp8")
+    with pytest.raises(ValueError, match="> 0"):
+        catalogue.required_gb(0, "fp16")
+
+
+@pytest.mark.parametrize("params_b, quant, gpu, expected", [
+    (8, "fp16", "L4", True),          # 19.2 <= 24
+    (8, "fp16", "T4", False),         # 19.2 > 16
+    (8, "int8", "T4", True),          # 9.6 <= 16
+    (14, "fp16", "A10G", False),      # 33.6 > 24
+    (32, "fp16", "A100 80GB", True),  # 76.8 <= 80
+    (70, "int8", "H100 80GB", False), # 84 > 80
+    (70, "q4", "L40S", True),         # 42 <= 48
+])
+def test_fits(params_b, quant, gpu, expected):
+    assert catalogue.fits(params_b, quant, gpu) is expected
+    assert catalogue.fits(params_b, quant, catalogue.gpu(gpu)) is expected
+
+
+def test_file_table_agrees_with_the_rule():
+    data = json.loads((catalogue.DATA_DIR / "model_fit.json").read_text())
+    assert [s.size for s in catalogue.model_sizes()] == ["1B", "3B", "7-8B", "14B", "32B", "70B"]
+    computed = catalogue.fit_table()
+    for row in data["table"]:
+        assert row["fits"] == computed[row["size"]]
+        for quant, gb in row["required_gb"].items():
+            assert gb == pytest.approx(catalogue.required_gb(row["params_b"], quant))
+
+
+def test_data_files_sit_next_to_the_package():
+    assert catalogue.DATA_DIR.name == "data"
+    assert (catalogue.DATA_DIR / "gpus.json").is_file()
+    assert (catalogue.DATA_DIR.parent / "analysis" / "catalogue.py").is_file()

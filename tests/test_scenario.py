@@ -1,0 +1,195 @@
+"""analysis.scenario: validation, JSON and URL round trips, conversion to economics inputs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from analysis import catalogue
+from analysis.economics import breakeven, evaluate
+from analysis.scenario import QUERY_KEYS, SCHEMA_VERSION, Scenario, ScenarioError, TaskCost
+
+
+def custom() -> Scenario:
+    return Scenario(
+        requests_per_day=25_000, growth_per_month=0.05, peak_to_average=3.0,
+        api_cost_per_request=0.0013,
+        api_cost_by_task={"classify": TaskCost(share=0.7, cost_per_request=0.001),
+                          "extract": TaskCost(share=0.3, cost_per_request=0.002)},
+        batch_discount=True, candidate_model="qwen2.5-7b-instruct", gpu="H100 80GB",
+        gpu_count=3, mode="scheduled", capacity_rps_per_gpu=17.5, capacity_source="probe",
+        target_utilisation=0.6, ops_usd_per_month=250.0, fine_tuning_usd=4_000.0,
+        amortisation_months=6, quality_target=0.92, noninferiority_margin=0.03,
+        cold_starts_per_day=5.0, cold_start_seconds=12.5,
+    )
+
+
+# --- defaults and validation ----------------------------------------------------------------
+
+
+def test_defaults_come_from_the_catalogue():
+    s = Scenario()
+    entry = catalogue.gpu(s.gpu)
+    assert s.gpu_hourly_usd == entry.hourly_usd
+    assert s.capacity_rps_per_gpu == entry.throughput_rps_7b
+    assert s.capacity_source == "catalogue"
+    assert s.noninferiority_margin == 0.02
+    assert s.gpu_count is None
+
+
+def test_gpu_choice_sets_price_and_capacity_and_user_capacity_is_marked():
+    s = Scenario(gpu="a100 80gb")
+    assert s.gpu == "A100 80GB"
+    assert s.gpu_hourly_usd == catalogue.gpu("A100 80GB").hourly_usd
+    assert Scenario(capacity_rps_per_gpu=4.0).capacity_source == "user"
+
+
+def test_no_field_could_hold_a_key_or_a_prompt():
+    for name in Scenario.model_fields:
+        assert not any(word in name for word in ("key", "secret", "token", "password", "prompt"))
+    with pytest.raises(ScenarioError, match="api_key: unknown field"):
+        Scenario.from_json('{"api_key": "sk-123"}')
+
+
+@pytest.mark.parametrize("fields, where", [
+    ({"target_utilisation": 0}, "target_utilisation"),
+    ({"target_utilisation": 1.5}, "target_utilisation"),
+    ({"requests_per_day": -5}, "requests_per_day"),
+    ({"peak_to_average": 0.5}, "peak_to_average"),
+    ({"api_cost_per_request": -0.001}, "api_cost_per_request"),
+    ({"gpu_count": 0}, "gpu_count"),
+    ({"amortisation_months": 0}, "amortisation_months"),
+    ({"noninferiority_margin": 0.9}, "noninferiority_margin"),
+    ({"mode": "spot"}, "mode"),
+    ({"capacity_rps_per_gpu": 0}, "capacity_rps_per_gpu"),
+    ({"api_cost_by_task": {"a": {"share": 0, "cost_per_request": 0.1}}}, "api_cost_by_task"),
+])
+def test_out_of_range_values_name_the_field(fields, where):
+    with pytest.raises(ScenarioError) as info:
+        Scenario.from_json(json.dumps(fields))
+    message = str(info.value)
+    assert message.startswith("invalid scenario: ")
+    assert f"{where}:" in message or f"{where}." in message
+
+
+def test_error_shows_value_and_meaning():
+    expected = r"target_utilisation: .*less than or equal to 1 \(got 1.5\) — share"
+    with pytest.raises(ScenarioError, match=expected):
+        Scenario.from_json('{"target_utilisation": 1.5}')
+
+
+def test_unknown_gpu_lists_the_catalogue():
+    with pytest.raises(ScenarioError, match="unknown GPU 'Z80'.*H100 80GB"):
+        Scenario.from_json('{"gpu": "Z80"}')
+
+
+def test_probe_source_needs_a_capacity():
+    with pytest.raises(ScenarioError, match="needs capacity_rps_per_gpu"):
+        Scenario.from_json('{"capacity_source": "probe"}')
+
+
+def test_scenario_error_is_a_value_error():
+    assert issubclass(ScenarioError, ValueError)
+
+
+# --- JSON -----------------------------------------------------------------------------------
+
+
+def test_json_round_trip():
+    s = custom()
+    text = s.to_json()
+    assert text == json.dumps(json.loads(text), separators=(",", ":"))  # compact
+    assert json.loads(text)["v"] == SCHEMA_VERSION == 1
+    assert Scenario.from_json(text) == s
+    assert Scenario.from_json(Scenario().to_json()) == Scenario()
+
+
+def test_partial_json_takes_the_given_defaults():
+    base = custom()
+    s = Scenario.from_json('{"requests_per_day": 5}', defaults=base)
+    assert s.requests_per_day == 5
+    assert s.model_dump(exclude={"requests_per_day"}) == base.model_dump(exclude={"requests_per_day"})
+    assert Scenario.from_json("{}") == Scenario()  # no defaults: the model's
+
+
+def test_partial_json_naming_another_gpu_rereads_its_price_and_capacity():
+    base = custom()  # H100 with a probed capacity
+    s = Scenario.from_json('{"gpu": "A10G"}', defaults=base)
+    assert s.gpu_hourly_usd == catalogue.gpu("A10G").hourly_usd
+    assert s.capacity_rps_per_gpu == catalogue.gpu("A10G").throughput_rps_7b
+    assert s.capacity_source == "catalogue"
+    same = Scenario.from_json('{"gpu": "H100 80GB"}', defaults=base)
+    assert (same.capacity_rps_per_gpu, same.capacity_source) == (17.5, "probe")
+    mine = Scenario.from_json('{"capacity_rps_per_gpu": 9}', defaults=base)
+    assert mine.capacity_source == "user"
+
+
+@pytest.mark.parametrize("text, match", [
+    ('{"v": 2}', "unsupported scenario version 2"),
+    ('{"v": "1"}', "unsupported scenario version '1'"),
+    ('{"v": true}', "unsupported scenario version True"),
+    ("{bad", "not valid JSON"),
+    ("", "not valid JSON"),
+    ("[1, 2]", "JSON object, got list"),
+])
+def test_bad_json_and_versions(text, match):
+    with pytest.raises(ScenarioError, match=match):
+        Scenario.from_json(text)
+
+
+# --- URL state ------------------------------------------------------------------------------
+
+
+def test_query_params_round_trip():
+    for s in (Scenario(), custom()):
+        params = s.to_query_params()
+        assert all(isinstance(k, str) and isinstance(v, str) for k, v in params.items())
+        assert Scenario.from_query_params(params) == s
+
+
+def test_query_params_use_short_keys_for_every_field():
+    assert set(QUERY_KEYS) == set(Scenario.model_fields)
+    params = Scenario().to_query_params()
+    assert set(params) == set(QUERY_KEYS.values()) | {"v"}
+    assert all(len(k) <= 3 for k in params)
+    assert params["rpd"] == "10000" and params["gc"] == "" and params["bd"] == "0"
+
+
+def test_query_params_auto_count_overrides_a_fixed_default():
+    params = Scenario().to_query_params()
+    assert Scenario.from_query_params(params, defaults=custom()).gpu_count is None
+
+
+def test_query_params_partial_unknown_and_bad():
+    s = Scenario.from_query_params({"rpd": "2500", "page": "economics"}, defaults=custom())
+    assert s.requests_per_day == 2500 and s.gpu_count == 3
+    with pytest.raises(ScenarioError, match="target_utilisation"):
+        Scenario.from_query_params({"u": "2"})
+    with pytest.raises(ScenarioError, match="version"):
+        Scenario.from_query_params({"v": "9"})
+    with pytest.raises(ScenarioError, match="api_cost_by_task"):
+        Scenario.from_query_params({"tt": "not json"})
+
+
+# --- economics inputs -----------------------------------------------------------------------
+
+
+def test_issue_example_through_the_scenario():
+    s = Scenario(requests_per_day=10_000, api_cost_per_request=0.0013, gpu_hourly_usd=1.0,
+                 gpu_count=None, capacity_rps_per_gpu=1_000.0, peak_to_average=1.0,
+                 target_utilisation=1.0)
+    e = evaluate(s.to_cost_inputs())
+    assert round(e.api_monthly_usd) == 395
+    assert e.self_host.monthly_usd == pytest.approx(730)
+    assert e.breakeven.requests_per_day == pytest.approx(18_461.5, abs=0.1)
+
+
+def test_cost_inputs_apply_batch_discount_and_task_mix():
+    x = custom().to_cost_inputs()
+    assert x.api_mix == ((0.7, 0.0005), (0.3, 0.001))  # sorted by task, halved by the batch rate
+    assert x.api_cost_per_request == pytest.approx(0.7 * 0.0005 + 0.3 * 0.001)
+    assert (x.mode, x.gpu_count, x.amortisation_months) == ("scheduled", 3, 6)
+    flat = Scenario(api_cost_per_request=0.002, batch_discount=True, batch_price_ratio=0.6).to_cost_inputs()
+    assert flat.api_mix == ((1.0, 0.002 * 0.6),)
+    assert breakeven(flat).status in ("at", "never", "always")
