@@ -9,6 +9,7 @@ st.set_page_config(page_title="llm-breakeven", page_icon=":material/balance:", l
 PAGES = [
     st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
     st.Page("pages/logs.py", title="Logs", icon=":material/receipt_long:"),
+    st.Page("pages/economics.py", title="Economics", icon=":material/payments:"),
 ]
 
 navigation = st.navigation(PAGES)

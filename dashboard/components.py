@@ -66,3 +66,22 @@ def sidebar() -> None:
 
 def kpi(column, label: str, value: str, help_text: str | None = None) -> None:
     column.metric(label, value, help=help_text)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def cached_defaults(workspace: str, version: str):
+    from analysis.workspace_defaults import scenario_defaults
+
+    return scenario_defaults(cursor(workspace))
+
+
+def scenario_defaults():
+    """The scenario defaults taken from the current workspace's logs (cached per data version)."""
+    ws = current_workspace()
+    return cached_defaults(ws, data_version(ws))
+
+
+def share_link(scenario_id: str) -> str:
+    """A link to this page opening a saved scenario: the workspace and the scenario id only."""
+    base = (st.context.url or "").split("?")[0]
+    return f"{base}?ws={current_workspace()}&scenario={scenario_id}"

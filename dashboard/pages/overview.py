@@ -1,9 +1,8 @@
 """Overview: what the workspace's traffic costs today, and where it goes."""
 
-import plotly.graph_objects as go
 import streamlit as st
-from plotly.subplots import make_subplots
 
+from analysis import charts
 from analysis import formatting as fmt
 from dashboard import components
 
@@ -25,17 +24,7 @@ components.kpi(cards[3], "Cost logged / computed", f"{fmt.usd(s.cost_logged_usd)
                "Computed = priced from tokens with genai-prices where the log had no cost.")
 
 if s.by_day:
-    days = [d["day"] for d in s.by_day]
-    fig = make_subplots(specs=[[{"secondary_y": True}]])
-    fig.add_bar(x=days, y=[d["cost_usd"] for d in s.by_day], name="Spend (USD)",
-                hovertemplate="%{x}<br>$%{y:,.2f}<extra></extra>")
-    fig.add_trace(go.Scatter(x=days, y=[d["requests"] for d in s.by_day], name="Requests",
-                             mode="lines+markers", hovertemplate="%{x}<br>%{y:,} requests<extra></extra>"),
-                  secondary_y=True)
-    fig.update_layout(title="Spend and volume per day (UTC)", height=360, legend_orientation="h")
-    fig.update_yaxes(title_text="Spend (USD/day)", secondary_y=False)
-    fig.update_yaxes(title_text="Requests/day", secondary_y=True)
-    st.plotly_chart(fig, key="overview_daily")
+    st.plotly_chart(charts.daily(s.by_day), key="overview_daily")
 
 st.subheader("By model")
 st.dataframe(s.by_model, hide_index=True, key="overview_by_model",

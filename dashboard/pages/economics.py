@@ -1,0 +1,56 @@
+"""Economics: API cost vs self-hosting at any volume, the break-even, savings and sensitivity."""
+
+import streamlit as st
+
+from analysis import charts, economics, scenario_store
+from analysis import formatting as fmt
+from dashboard import components, scenario_state
+
+st.title("Economics")
+if not components.workspace_summary().requests:
+    st.info("No requests in this workspace yet: the defaults come from your logs. Upload an export on "
+            "the **Logs** page or pick the demo workspace.")
+    st.stop()
+
+defaults = components.scenario_defaults()
+with st.expander("Scenario", expanded=True):
+    scenario_state.economics_controls()
+scenario = scenario_state.current(defaults)
+scenario_state.publish(scenario)
+
+inputs = scenario.to_cost_inputs()
+result = economics.evaluate(inputs)
+be = result.breakeven
+cards = st.columns(5)
+components.kpi(cards[0], "API per month", fmt.usd(result.api_monthly_usd),
+               "requests/day x 30.4167 x API cost per request (analysis.economics.api_monthly_cost)")
+components.kpi(cards[1], "Self-hosting per month", fmt.usd(result.self_host.total_usd),
+               result.self_host.note or "GPUs x hourly x 730 + ops + fine-tuning / months")
+components.kpi(cards[2], "Break-even", fmt.per_day(be.requests_per_day) if be.requests_per_day is not None
+               else be.status, be.reason)
+components.kpi(cards[3], "Savings per month", fmt.usd(result.savings_monthly_usd),
+               "API - self-hosting at today's volume")
+components.kpi(cards[4], "GPUs", str(result.self_host.gpus or "–"),
+               f"payback of fine-tuning: {fmt.compact(result.payback_months)} months"
+               if result.payback_months is not None else "no fine-tuning to pay back")
+if scenario.mode == "scheduled":
+    st.caption("Scheduled (batch-window) hosting is only valid for work that can wait.")
+
+st.subheader("Monthly cost vs volume")
+st.plotly_chart(charts.cost_curve(economics.cost_curve(inputs), be, scenario.requests_per_day), key="econ_curve")
+left, right = st.columns(2)
+with left:
+    st.subheader("Sensitivity (±50%)")
+    st.plotly_chart(charts.tornado(economics.sensitivity(inputs), result.savings_monthly_usd), key="econ_tornado")
+with right:
+    st.subheader("Next 12 months")
+    st.plotly_chart(charts.growth(economics.growth_projection(inputs)), key="econ_growth")
+
+st.subheader("Share this scenario")
+name = st.text_input("Name (optional)", key="econ_save_name")
+if st.button("Save scenario", key="econ_save"):
+    sid = scenario_store.save(components.cursor(), scenario, name or None)
+    st.session_state["econ_saved_id"] = sid
+if sid := st.session_state.get("econ_saved_id"):
+    st.success("Saved. Send this link; it opens the same numbers in a fresh browser:")
+    st.code(components.share_link(sid), language=None)
