@@ -29,13 +29,13 @@ def _table(rows: list[dict], columns: list[str]) -> str:
 
 def cmd_ingest(args) -> int:
     from analysis.ingest import ingest_paths
-    from analysis.ingest.generic import load_mapping, mapping_from_flags
 
     options: dict = {}
-    if args.mapping:
-        options["mapping"] = load_mapping(Path(args.mapping))
-    if args.map:
-        options["mapping"] = {**options.get("mapping", {}), **mapping_from_flags(args.map)}
+    if args.mapping or args.map:
+        from analysis.ingest.generic import load_mapping, mapping_from_flags
+
+        mapping = load_mapping(Path(args.mapping)) if args.mapping else {}
+        options["mapping"] = {**mapping, **mapping_from_flags(args.map)}
     con = open_db(args.workspace)
     try:
         results = ingest_paths(con, args.paths, args.format, options)

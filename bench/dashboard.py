@@ -56,7 +56,7 @@ def time_pages(data_dir: Path, workspace: str) -> dict[str, tuple[float, float]]
         app.query_params["ws"] = workspace
         app.run()
         start = time.perf_counter()
-        app.switch_page(f"pages/{page}.py").run()
+        app.switch_page(f"views/{page}.py").run()
         first = time.perf_counter() - start
         if app.exception:
             raise SystemExit(f"{page} raised on {workspace}: {app.exception[0].message}")

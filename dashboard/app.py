@@ -7,11 +7,15 @@ from dashboard import components
 st.set_page_config(page_title="llm-breakeven", page_icon=":material/balance:", layout="wide")
 
 PAGES = [
-    st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
-    st.Page("pages/logs.py", title="Logs", icon=":material/receipt_long:"),
-    st.Page("pages/economics.py", title="Economics", icon=":material/payments:"),
+    st.Page("views/overview.py", title="Overview", icon=":material/dashboard:", default=True),
+    st.Page("views/logs.py", title="Logs", icon=":material/receipt_long:"),
+    st.Page("views/economics.py", title="Economics", icon=":material/payments:"),
+    st.Page("views/scenarios.py", title="Scenarios & report", icon=":material/share:"),
 ]
 
 navigation = st.navigation(PAGES)
 components.sidebar()
-navigation.run()
+try:
+    navigation.run()
+except Exception as exc:  # noqa: BLE001 - shown on the page instead of a traceback
+    components.show_error(exc)

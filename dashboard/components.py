@@ -53,15 +53,12 @@ def sidebar() -> None:
     if current not in names:
         names = sorted({*names, current})
     with st.sidebar:
-        choice = st.selectbox(
-            "Workspace", names, index=names.index(current), key=WORKSPACE_KEY,
-            format_func=lambda n: f"{n} (synthetic demo)" if n == demo.DEMO_WORKSPACE else n,
-            help="One DuckDB file per workspace under the data directory.",
-        )
+        choice = st.selectbox("Workspace", names, index=names.index(current), key=WORKSPACE_KEY,
+                              help="One DuckDB file per workspace under the data directory.")
         if st.query_params.get("ws") != choice:
             st.query_params["ws"] = choice
         if demo.is_synthetic(cursor(choice)):
-            st.caption("Synthetic demo data: generated from templates, not real traffic.")
+            st.caption(":material/science: Synthetic demo data: generated from templates, not real traffic.")
 
 
 def kpi(column, label: str, value: str, help_text: str | None = None) -> None:
@@ -85,3 +82,22 @@ def share_link(scenario_id: str) -> str:
     """A link to this page opening a saved scenario: the workspace and the scenario id only."""
     base = (st.context.url or "").split("?")[0]
     return f"{base}?ws={current_workspace()}&scenario={scenario_id}"
+
+
+@st.cache_data(show_spinner="Building the report…", max_entries=8)
+def cached_report(workspace: str, version: str, scenario_json: str) -> tuple[str, dict[str, bytes]]:
+    from analysis import report
+    from analysis.scenario import Scenario
+
+    scenario = Scenario.from_json(scenario_json)
+    con = cursor(workspace)
+    return report.html_report(con, scenario, title=f"llm-breakeven: {workspace}"), report.csv_exports(con, scenario)
+
+
+def show_error(exc: Exception) -> None:
+    """An unexpected error as a message on the page (the details go to the server log)."""
+    import logging
+
+    logging.getLogger("llm-breakeven").exception("page failed")
+    st.error(f"Something went wrong on this page: {type(exc).__name__}: {exc}. "
+             "Try another workspace or reload; the details are in the server log.")

@@ -1,0 +1,39 @@
+"""Scenarios & report: saved scenarios with their share links, the HTML report and CSV downloads."""
+
+import streamlit as st
+
+from analysis import economics, scenario_store
+from analysis import formatting as fmt
+from dashboard import components, scenario_state
+
+st.title("Scenarios & report")
+con = components.cursor()
+saved = scenario_store.saved(con)
+if not saved:
+    st.info("No saved scenarios yet: set one up on the **Economics** page and press **Save scenario**.")
+for item in saved:
+    result = economics.evaluate(item.scenario.to_cost_inputs())
+    be = result.breakeven
+    with st.container(border=True):
+        left, right = st.columns([3, 1])
+        left.markdown(f"**{item.name or item.scenario_id}** · saved {item.created_at:%Y-%m-%d %H:%M} UTC")
+        left.caption(f"{fmt.per_day(item.scenario.requests_per_day)}, {item.scenario.gpu} at "
+                     f"{fmt.usd(item.scenario.gpu_hourly_usd)}/h, {item.scenario.mode}; break-even "
+                     f"{fmt.per_day(be.requests_per_day) if be.requests_per_day is not None else be.status}; "
+                     f"savings {fmt.usd(result.savings_monthly_usd)}/month")
+        left.code(components.share_link(item.scenario_id), language=None)
+        if right.button("Delete", key=f"scn_delete_{item.scenario_id}"):
+            scenario_store.delete(con, item.scenario_id)
+            st.rerun()
+
+st.subheader("Report")
+scenario = scenario_state.current(components.scenario_defaults())
+st.caption("The report and CSVs use the scenario currently set on the Economics page (or its defaults). "
+           "They contain assumptions and aggregates only: no prompts, answers or keys.")
+workspace = components.current_workspace()
+html, csv_files = components.cached_report(workspace, components.data_version(workspace), scenario.to_json())
+st.download_button("Download HTML report", html, file_name="llm-breakeven-report.html", mime="text/html",
+                   key="scn_report")
+columns = st.columns(4)
+for column, (name, data) in zip(columns, csv_files.items(), strict=False):
+    column.download_button(name, data, file_name=name, mime="text/csv", key=f"scn_csv_{name}")
