@@ -170,10 +170,26 @@ def m003_scores_and_scenarios(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def m004_task_rules(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        """
+        CREATE TABLE task_rules (        -- the user's task-type rules (analysis.tasks.apply_rules)
+            position    INTEGER PRIMARY KEY,  -- tried in this order, first match wins
+            pattern     VARCHAR NOT NULL,     -- RE2 regular expression, searched anywhere
+            field       VARCHAR NOT NULL,     -- input_text | model | tag
+            task_type   VARCHAR NOT NULL,
+            complexity  DOUBLE,               -- overrides the computed score when set
+            created_at  TIMESTAMP NOT NULL
+        )
+        """
+    )
+
+
 MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [
     m001_initial,
     m002_replay,
     m003_scores_and_scenarios,
+    m004_task_rules,
 ]
 
 

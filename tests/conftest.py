@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -40,3 +42,40 @@ def con(tmp_path):
     connection = open_db(tmp_path / "test.duckdb")
     yield connection
     connection.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class LlamaServer:
+    """The session's llama.cpp server: OpenAI API under `{base_url}/v1`, Anthropic's at
+    `{base_url}/v1/messages`."""
+
+    base_url: str
+    model: str
+    port: int
+    pid: int
+    data_dir: Path
+
+
+@pytest.fixture(scope="session")
+def llama_server(tmp_path_factory) -> LlamaServer:
+    """The embedded engine (Gemma 3 270M, 2 slots), started once per session on a free port with
+    its own data dir, stopped at the end. Without the [local] extra this FAILS (no skip)."""
+    from analysis.providers import local_engine
+    from analysis.settings import Settings
+
+    data = tmp_path_factory.mktemp("local-engine")
+    settings = Settings(data_dir=data, local_engine_port=_free_port(), local_engine_parallel=2)
+    try:
+        engine = local_engine.start(settings)
+    except local_engine.NotInstalledError as exc:
+        pytest.fail(f"the llama.cpp server tests did NOT run: {exc}")
+    try:
+        yield LlamaServer(engine.base_url, local_engine.MODEL_ALIAS, engine.port, engine.pid, data)
+    finally:
+        local_engine.stop(settings)

@@ -16,9 +16,7 @@ import duckdb
 from analysis.ingest.sample import Sample
 
 RAW_LIMIT = 500  # characters of a rejected record kept in `rejects.raw`
-MAX_LINE_BYTES = 64 * 1024 * 1024  # a longer line is rejected as an enormous field
-
-
+MAX_LINE_BYTES = 64 * 1024 * 1024  # a longer line is rejected as an enormous field (options["max_line_bytes"])
 
 FAST_PATH_MARK = "llm-breakeven fast path: a record needs a closer look"
 
@@ -42,13 +40,15 @@ class IngestError(ValueError):
 
 
 MACROS = [
-    # Messages ([{role, content}] with content a string or a list of parts) flattened to text.
+    # Messages ([{role, content}] with content a string or a list of parts) flattened to text; NULL
+    # for none (coalesce: a constant NULL argument would leave the lambda's list untyped.)
     """CREATE OR REPLACE TEMP MACRO msg_text(msgs) AS
-       array_to_string(list_transform(json_extract(msgs::JSON, '$[*]'), lambda m:
+       CASE WHEN msgs IS NOT NULL THEN nullif(
+       array_to_string(list_transform(json_extract(coalesce(msgs::JSON, '[]'::JSON), '$[*]'), lambda m:
            coalesce(m->>'role', '') || ': ' ||
            CASE WHEN json_type(m, '$.content') = 'ARRAY'
                 THEN array_to_string(json_extract_string(m, '$.content[*].text'), chr(10))
-                ELSE coalesce(m->>'content', '') END), chr(10))""",
+                ELSE coalesce(m->>'content', '') END), chr(10)), '') END""",
     # Model as logged -> normalised: lower case, without a routing prefix ("openai/gpt-4o" -> "gpt-4o").
     """CREATE OR REPLACE TEMP MACRO norm_model(m) AS
        nullif(lower(trim(regexp_replace(m, '^[A-Za-z0-9_.-]+/', ''))), '')""",
@@ -57,9 +57,22 @@ MACROS = [
        CAST(make_timestamp(CAST(round(s::DOUBLE * 1e6) AS BIGINT)) AS TIMESTAMP)""",
     """CREATE OR REPLACE TEMP MACRO ts_from_epoch_ns(ns) AS
        CAST(make_timestamp(CAST(ns::HUGEINT // 1000 AS BIGINT)) AS TIMESTAMP)""",
-    # An ISO-8601 string with or without zone -> naive UTC timestamp.
-    """CREATE OR REPLACE TEMP MACRO ts_from_iso(s) AS
-       CAST(timezone('UTC', try_cast(s AS TIMESTAMPTZ)) AS TIMESTAMP)""",
+    # An ISO-8601 string -> naive UTC timestamp; a string without a zone is taken as UTC already
+    # (not as the session's time zone).
+    r"""CREATE OR REPLACE TEMP MACRO ts_from_iso(s) AS
+       CASE WHEN regexp_matches(trim(s::VARCHAR), '\d:\d\d(:\d\d([.,]\d+)?)?\s*([Zz]|[+-]\d\d(:?\d\d)?|UTC|GMT)$')
+            THEN CAST(timezone('UTC', try_cast(trim(s::VARCHAR) AS TIMESTAMPTZ)) AS TIMESTAMP)
+            ELSE try_cast(trim(s::VARCHAR) AS TIMESTAMP) END""",
+    # Text holding an epoch number (seconds, ms, us or ns, told apart by magnitude) or ISO-8601.
+    r"""CREATE OR REPLACE TEMP MACRO ts_from_text(s) AS
+       CASE WHEN NOT regexp_full_match(trim(s::VARCHAR), '-?\d+(\.\d+)?([eE][+-]?\d+)?') THEN ts_from_iso(s)
+            WHEN abs(try_cast(s AS DOUBLE)) < 1e11 THEN ts_from_epoch_s(try_cast(s AS DOUBLE))
+            WHEN abs(try_cast(s AS DOUBLE)) < 1e14 THEN ts_from_epoch_s(try_cast(s AS DOUBLE) / 1e3)
+            WHEN abs(try_cast(s AS DOUBLE)) < 1e17 THEN ts_from_epoch_s(try_cast(s AS DOUBLE) / 1e6)
+            ELSE ts_from_epoch_ns(try_cast(trim(s::VARCHAR) AS HUGEINT)) END""",
+    # Milliseconds between two timestamps.
+    """CREATE OR REPLACE TEMP MACRO ms_between(a, b) AS
+       (epoch_us(b::TIMESTAMP) - epoch_us(a::TIMESTAMP)) / 1000.0""",
     # JSON that may hold an object or a string holding JSON (LiteLLM stores strings) -> JSON.
     """CREATE OR REPLACE TEMP MACRO json_unwrap(j) AS
        CASE WHEN json_type(j::JSON) = 'VARCHAR' THEN try_cast(j::JSON->>'$' AS JSON) ELSE j::JSON END""",
@@ -75,6 +88,7 @@ class LoadContext:
     options: dict = field(default_factory=dict)
     loaded: int = 0
     rejected: int = 0
+    skipped: int = 0  # records that are no requests (e.g. non-LLM spans): neither loaded nor rejected
     in_transaction: bool = False  # opened by the first write, so reads can fail harmlessly
     fast_guards: dict[str, list[str]] = field(default_factory=dict)  # fast-path views -> guards
 
@@ -101,6 +115,16 @@ class LoadContext:
     def label(self) -> str:
         return self.path.name
 
+    @property
+    def max_line_bytes(self) -> int:
+        """The longest line (or JSON document) read; longer ones are rejected as enormous."""
+        return int(self.options.get("max_line_bytes", MAX_LINE_BYTES))
+
+    @property
+    def compression(self) -> str:
+        """DuckDB's `compression` argument: from the content (sample), not the file name."""
+        return self.sample.compression or "none"
+
     # -- reading -------------------------------------------------------------------------------
     def records(self, table: str = "_records", structure: str | None = None) -> str:
         """A TEMP table `table(line BIGINT, j JSON)`: one row per JSONL line or JSON-array item
@@ -119,9 +143,9 @@ class LoadContext:
             self.con.execute(
                 f"""CREATE OR REPLACE TEMP TABLE _lines AS
                     SELECT CAST(n AS BIGINT) AS line, json::VARCHAR AS text
-                    FROM read_json_objects(?, format='auto', maximum_object_size=?)
+                    FROM read_json_objects(?, format='auto', maximum_object_size=?, compression=?)
                          WITH ORDINALITY AS t(json, n)""",
-                [str(self.path), MAX_LINE_BYTES],
+                [str(self.path), self.max_line_bytes, self.compression],
             )
         else:
             self._read_lines("_lines")
@@ -155,7 +179,7 @@ class LoadContext:
             f"""CREATE OR REPLACE TEMP VIEW {table}_all AS
                 SELECT CAST(NULL AS BIGINT) AS line, {names}
                 FROM read_json({_literal(self.path)}, format='newline_delimited', columns={columns},
-                               maximum_object_size={int(self.options.get("max_line_bytes", MAX_LINE_BYTES))})"""
+                               maximum_object_size={self.max_line_bytes}, compression='{self.compression}')"""
         )
         self.fast_guards[table] = []
         self._guard_view(table)
@@ -178,8 +202,8 @@ class LoadContext:
                 FROM read_csv(?, columns={{'text': 'VARCHAR'}}, header=false, delim=chr(0), quote='',
                               escape='', auto_detect=false, store_rejects=true,
                               rejects_table='_rej_errors', rejects_scan='_rej_scans',
-                              max_line_size=?) WITH ORDINALITY AS t(text, n)""",
-            [str(self.path), self.options.get("max_line_bytes", MAX_LINE_BYTES)],
+                              max_line_size=?, compression=?) WITH ORDINALITY AS t(text, n)""",
+            [str(self.path), self.max_line_bytes, self.compression],
         )
         if not self._count("_rej_errors"):
             return
@@ -200,16 +224,18 @@ class LoadContext:
         )
 
     def csv_rows(self, table: str = "_rows", all_varchar: bool = True) -> str:
-        """A TEMP table of the CSV's rows (header names as columns) plus `line`; bad rows go to rejects."""
+        """A TEMP table of the CSV's rows (header names as columns) plus `line` (the row's number
+        counting the header as 1); bad rows go to rejects."""
         self.con.execute("DROP TABLE IF EXISTS _rej_errors")
         self.con.execute("DROP TABLE IF EXISTS _rej_scans")
+        # No alias on WITH ORDINALITY: DuckDB 2.0 refuses `AS t` + `t.*` (ambiguous reference).
         self.con.execute(
             f"""CREATE OR REPLACE TEMP TABLE {table} AS
-                SELECT CAST(n AS BIGINT) + 1 AS line, t.*
+                SELECT CAST(ordinality AS BIGINT) + 1 AS line, * EXCLUDE (ordinality)
                 FROM read_csv(?, header=true, all_varchar=?, store_rejects=true,
                               rejects_table='_rej_errors', rejects_scan='_rej_scans',
-                              max_line_size=?) WITH ORDINALITY AS t""",
-            [str(self.path), all_varchar, MAX_LINE_BYTES],
+                              max_line_size=?, compression=?) WITH ORDINALITY""",
+            [str(self.path), all_varchar, self.max_line_bytes, self.compression],
         )
         self.reject("SELECT line, error_type || ': ' || error_message, csv_line FROM _rej_errors")
         return table
@@ -223,6 +249,29 @@ class LoadContext:
             [str(self.path)],
         )
         return table
+
+    def json_rows(self, table: str = "_records") -> str:
+        """Any tabular or JSON input as a TEMP table `table(line BIGINT, j JSON)`: JSON lines and
+        documents through records(), CSV and Parquet rows as JSON objects (CSV values are text;
+        read numbers with a cast, nested JSON held in text with json_unwrap). `_lines(line, text)`
+        holds each record's text, so reject_where can quote it."""
+        if self.sample.kind in ("json", "jsonl"):
+            return self.records(table)
+        rows = self.csv_rows("_tab_rows") if self.sample.kind == "csv" else self.parquet_rows("_tab_rows")
+        self.con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE {table} AS
+                SELECT line, to_json(r) AS j FROM (SELECT * EXCLUDE (line), line FROM {rows}) AS r"""
+        )
+        self.con.execute(f"UPDATE {table} SET j = json_merge_patch(j, '{{\"line\": null}}')")
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE _lines AS SELECT line, j::VARCHAR AS text FROM {table}")
+        self.con.execute(f"DROP TABLE {rows}")
+        return table
+
+    def keys(self) -> list[str]:
+        """The field names the sample shows (CSV/Parquet columns, or the first records' keys)."""
+        if self.sample.columns:
+            return list(self.sample.columns)
+        return list(dict.fromkeys(k for record in self.sample.records for k in record))
 
     # -- writing -------------------------------------------------------------------------------
     def _write(self, sql: str, params: list) -> int:
@@ -256,8 +305,9 @@ class LoadContext:
 
     def reject_where(self, table: str, condition: str, reason: str) -> int:
         """Move the records of `table` matching `condition` to rejects with `reason` (a SQL
-        string literal or expression), quoting their original text from `_lines`. On the fast
-        path a matching record aborts the load instead (it is then retried line by line)."""
+        string literal or expression; both see the record as `r`), quoting their original text
+        from `_lines`. On the fast path a matching record aborts the load instead (it is then
+        retried line by line)."""
         if table in self.fast_guards:
             self.fast_guards[table].append(condition)
             self._guard_view(table)
@@ -265,8 +315,8 @@ class LoadContext:
         if not self._count(f"{table} AS r", condition):
             return 0
         added = self.reject(
-            f"SELECT line, {reason}, text FROM (SELECT line FROM {table} AS r WHERE {condition}) "
-            "JOIN _lines USING (line)"
+            f"SELECT r.line, {reason}, l.text FROM {table} AS r JOIN _lines AS l ON l.line = r.line "
+            f"WHERE {condition}"
         )
         self.con.execute(f"DELETE FROM {table} AS r WHERE {condition}")
         return added
@@ -279,6 +329,15 @@ class LoadContext:
                 table, f"coalesce(json_type(r.j, '{path}'), 'NULL') = 'NULL'",
                 f"'missing required field {name} (expected {what})'",
             )
+
+    def skip_where(self, table: str, condition: str) -> int:
+        """Drop the records of `table` (seen as `r`) matching `condition` that are not requests
+        (say, non-LLM spans): counted in `skipped`, neither loaded nor rejected."""
+        count = self._count(f"{table} AS r", condition)
+        if count:
+            self.con.execute(f"DELETE FROM {table} AS r WHERE {condition}")
+            self.skipped += count
+        return count
 
     def _count(self, table: str, where: str = "true", params: list | None = None) -> int:
         return self.con.execute(f"SELECT count(*) FROM {table} WHERE {where}", params or []).fetchall()[0][0]

@@ -30,6 +30,7 @@ class IngestResult:
     source_id: str | None = None
     rows_loaded: int = 0
     rows_rejected: int = 0
+    rows_skipped: int = 0  # records that are no LLM requests (e.g. non-gen_ai spans): not rejects
     reasons: list[str] = field(default_factory=list)  # the first reject reasons, "line N: why"
     duplicate: bool = False  # the same content was ingested before: nothing added
     error: str | None = None  # set when the file was not ingested at all
@@ -83,7 +84,8 @@ def ingest_file(
         if format is not None and format not in ADAPTERS:
             raise IngestError(f"unknown format {format!r}; choose one of: {', '.join(ADAPTERS)}")
         sample = read_sample(path)
-        name = format or detect_format(sample)
+        # A column mapping means the generic adapter, whatever else the content looks like.
+        name = format or ("generic" if (options or {}).get("mapping") else detect_format(sample))
         if name is None:
             raise IngestError(
                 f"{path.name}: format not recognised from its content ({sample.kind}); pass "
@@ -128,9 +130,12 @@ def _load(con, adapter, path: Path, sample, sha_future, options: dict, result: I
                 [result.source_id],
             )
         ]
-        if ctx.loaded == 0:
+        if ctx.loaded == 0 and not (ctx.skipped and not ctx.rejected):
             detail = f"; first problems: {'; '.join(reasons)}" if reasons else ""
             raise IngestError(f"{path.name}: no request could be read as {result.format}{detail}")
+        if not ctx.in_transaction:  # nothing written yet (every record skipped)
+            con.execute("BEGIN TRANSACTION")
+            ctx.in_transaction = True
         result.cost_computed = price_missing_costs(con, result.source_id)
         con.execute(
             "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -149,6 +154,7 @@ def _load(con, adapter, path: Path, sample, sha_future, options: dict, result: I
     finally:
         ctx.drop_temporaries()
     result.rows_loaded, result.rows_rejected, result.reasons = ctx.loaded, ctx.rejected, reasons
+    result.rows_skipped = ctx.skipped
 
 
 class _Duplicate(Exception):

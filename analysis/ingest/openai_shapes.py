@@ -16,6 +16,7 @@ import json
 
 BODY_STRUCTURE = json.dumps({
     "id": "VARCHAR", "object": "VARCHAR", "created": "DOUBLE", "created_at": "DOUBLE", "model": "VARCHAR",
+    "status": "VARCHAR",
     "choices": [{"message": {"content": "VARCHAR"}, "text": "VARCHAR", "finish_reason": "VARCHAR"}],
     "output_text": "VARCHAR",
     "output": [{"type": "VARCHAR", "content": [{"type": "VARCHAR", "text": "VARCHAR"}]}],
@@ -87,4 +88,5 @@ def input_messages(request: str) -> str:
 
 def request_params(request: str) -> str:
     """The request body without its messages: model parameters, response_format, tools..."""
-    return f"""json_merge_patch({request}, '{{"messages": null, "input": null, "prompt": null}}')"""
+    return f"""CASE WHEN json_type({request}) = 'OBJECT'
+        THEN json_merge_patch({request}, '{{"messages": null, "input": null, "prompt": null}}') END"""

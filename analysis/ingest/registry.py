@@ -8,7 +8,19 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from analysis.ingest import openai_batch, openai_batch_input
+from analysis.ingest import (
+    anthropic_batch,
+    cassette,
+    generic,
+    helicone,
+    labelled,
+    langfuse,
+    litellm,
+    openai_batch,
+    openai_batch_input,
+    openai_chat,
+    otel,
+)
 from analysis.ingest.sample import Sample
 
 ADAPTERS: dict[str, ModuleType] = {
@@ -16,6 +28,15 @@ ADAPTERS: dict[str, ModuleType] = {
     for module in [
         openai_batch,
         openai_batch_input,
+        anthropic_batch,
+        cassette,
+        litellm,
+        langfuse,
+        helicone,
+        openai_chat,
+        otel,
+        generic,  # after every specific format: columns with canonical names, or a mapping
+        labelled,  # last, never detected: only through ingest-labelled
     ]
 }
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import zstandard
 
 HEAD_BYTES = 256 * 1024
+DOCUMENT_BYTES = 64 * 1024 * 1024  # a single JSON document larger than the head is read up to this
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 PARQUET_MAGIC = b"PAR1"
@@ -108,6 +109,16 @@ def _json_records(text: str, complete: bool) -> tuple[str, list[dict]] | None:
         return "jsonl", []
 
 
+def _large_document(path: Path) -> tuple[str, list[dict]] | None:
+    """('json', [the object]) for one JSON object (pretty-printed, say) larger than the head."""
+    head, _ = read_head(path, DOCUMENT_BYTES)
+    try:
+        doc = json.loads(head)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return ("json", [doc]) if isinstance(doc, dict) else None
+
+
 def read_sample(path: Path) -> Sample:
     """Classify a file by content: Parquet, JSON document, JSON lines, YAML (VCR cassette) or CSV."""
     path = Path(path)
@@ -132,15 +143,18 @@ def read_sample(path: Path) -> Sample:
     try:
         text = head.decode("utf-8")
     except UnicodeDecodeError as exc:
-        if complete or exc.start < len(head) - 4:  # not just a character cut by the head limit
-            line = head[: exc.start].count(b"\n") + 1
+        cut = not complete and exc.start >= len(head) - 4  # just a character cut by the head limit
+        if not cut and b"\n" not in head[: exc.start]:
             raise UnreadableFileError(
-                f"{path.name}: line {line}: not UTF-8 (byte 0x{head[exc.start]:02x} at offset "
+                f"{path.name}: line 1: not UTF-8 (byte 0x{head[exc.start]:02x} at offset "
                 f"{exc.start}); re-export the file as UTF-8"
             ) from exc
-        text = head[: exc.start].decode("utf-8")
+        # A later line is not UTF-8: detect from the rest; the loader rejects that line.
+        text = head[: exc.start].decode("utf-8") if cut else head.decode("utf-8", errors="replace")
     text = text.lstrip("\ufeff")
     found = _json_records(text, complete)
+    if found == ("jsonl", []) and not complete and text.lstrip().startswith("{"):
+        found = _large_document(path) or found
     if found is not None:
         kind, records = found
         return Sample(path, kind, compression, text=text, records=records)

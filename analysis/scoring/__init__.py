@@ -5,16 +5,18 @@ from __future__ import annotations
 from analysis.scoring.base import Score, ScoreContext, Scorer
 from analysis.scoring.fields import FieldsScorer
 from analysis.scoring.fuzzy import FuzzyScorer
+from analysis.scoring.judge import JudgeScorer
 from analysis.scoring.label import LabelScorer
 from analysis.scoring.numeric import NumericScorer
 
-# Classes, not instances: a scorer that needs settings (the LLM judge, in judge.py, with its
-# provider, rubric and budget) is registered the same way and built with its arguments.
+# Classes, not instances. The exact scorers take no arguments; the LLM judge is built with its
+# settings: JudgeScorer(spec, budget_usd=..., rubric=...) (it needs a provider).
 SCORERS: dict[str, type[Scorer]] = {
     "label": LabelScorer,
     "fields": FieldsScorer,
     "numeric": NumericScorer,
     "fuzzy": FuzzyScorer,
+    "judge": JudgeScorer,
 }
 
 __all__ = ["SCORERS", "Score", "ScoreContext", "Scorer"]

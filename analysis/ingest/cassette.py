@@ -1,0 +1,148 @@
+"""VCR cassettes (YAML `interactions:` of recorded HTTP requests and responses), as SDK test suites
+and instrumentation libraries record them.
+
+Interactions that hit /chat/completions, /responses or /completions (OpenAI-compatible) or
+/v1/messages (Anthropic) become requests, read with the same SQL as OpenAI and Anthropic
+request+response pairs; any other interaction is skipped (counted, not rejected). The YAML
+container is unpacked in Python (it is small): bodies may be `!!binary` and gzip-compressed.
+`source_line` is the interaction's number (1-based). The provider comes from the URL's host,
+the time from the body (`created`) or the response's Date header, and the latency from the
+`openai-processing-ms` header (the server's processing time) when present. Streamed (SSE)
+responses are rejected: their usage would have to be reassembled from the events.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from email.utils import parsedate_to_datetime
+from urllib.parse import urlparse
+
+import yaml
+import zstandard
+
+from analysis.ingest import anthropic_shapes as an
+from analysis.ingest import pairs
+from analysis.ingest.context import IngestError, LoadContext
+from analysis.ingest.openai_chat import insert_pairs as insert_openai_pairs
+from analysis.ingest.sample import Sample
+
+NAME = "cassette"
+DESCRIPTION = "VCR cassettes (YAML) with OpenAI chat/responses or Anthropic messages calls"
+OPENAI_PATHS = ("/chat/completions", "/responses", "/completions")
+ANTHROPIC_PATHS = ("/v1/messages",)
+HOST_PROVIDERS = {"api.openai.com": "openai", "api.anthropic.com": "anthropic", "api.groq.com": "groq",
+                  "api.mistral.ai": "mistral", "api.together.xyz": "together", "openrouter.ai": "openrouter",
+                  "api.deepseek.com": "deepseek", "api.x.ai": "xai", "api.fireworks.ai": "fireworks"}
+
+
+def detect(sample: Sample) -> bool:
+    """YAML starting with `interactions:`."""
+    return sample.kind == "yaml" and "interactions:" in sample.text
+
+
+def _text(path) -> str:
+    raw = path.read_bytes()
+    if raw.startswith(b"\x1f\x8b"):
+        raw = gzip.decompress(raw)
+    elif raw.startswith(b"\x28\xb5\x2f\xfd"):
+        raw = zstandard.ZstdDecompressor().stream_reader(raw).read()
+    return raw.decode("utf-8")
+
+
+def _headers(part: dict) -> dict[str, str]:
+    """Lower-cased header names -> first value."""
+    out = {}
+    for name, value in (part.get("headers") or {}).items():
+        out[str(name).lower()] = str(value[0] if isinstance(value, list) and value else value)
+    return out
+
+
+def _body(part: dict) -> str | None:
+    body = part.get("body")
+    if isinstance(body, dict):
+        body = body.get("string")
+    if isinstance(body, bytes):
+        if body.startswith(b"\x1f\x8b"):
+            body = gzip.decompress(body)
+        body = body.decode("utf-8", errors="replace")
+    return body
+
+
+def _provider(host: str) -> str:
+    if host in HOST_PROVIDERS:
+        return HOST_PROVIDERS[host]
+    if host.endswith(".openai.azure.com"):
+        return "azure"
+    if host in ("localhost", "127.0.0.1", "0.0.0.0"):
+        return "local"
+    labels = host.split(".")
+    return labels[-2] if len(labels) >= 2 else host
+
+
+def convert(interaction: dict, number: int) -> dict | None:
+    """One interaction as a pair record `{line, api, provider, url, request, response, status_code,
+    latency_ms, ts, reject}`, or None when it is no LLM call."""
+    request, response = interaction.get("request") or {}, interaction.get("response") or {}
+    url = urlparse(str(request.get("uri", "")))
+    path = url.path.rstrip("/")
+    api = ("anthropic" if path.endswith(ANTHROPIC_PATHS) else
+           "openai" if path.endswith(OPENAI_PATHS) else None)
+    if api is None or str(request.get("method", "POST")).upper() != "POST":
+        return None
+    headers = _headers(response)
+    record = {"line": number, "api": api, "provider": _provider(url.hostname or ""), "url": url.path,
+              "status_code": (response.get("status") or {}).get("code")}
+    try:
+        record["ts"] = parsedate_to_datetime(headers["date"]).isoformat() if "date" in headers else None
+    except (TypeError, ValueError):
+        record["ts"] = None
+    if "openai-processing-ms" in headers:
+        record["latency_ms"] = headers["openai-processing-ms"]
+    try:
+        request_body, response_body = _body(request), _body(response)
+    except (OSError, EOFError) as exc:
+        return {**record, "reject": f"response body could not be decompressed ({exc})"}
+    if "event-stream" in headers.get("content-type", "") or (response_body or "").lstrip().startswith(("data:", "event:")):
+        return {**record, "reject": "streamed (SSE) response: usage is not reassembled from events; record without streaming"}
+    for key, body in (("request", request_body), ("response", response_body)):
+        try:
+            record[key] = json.loads(body) if body else None
+        except json.JSONDecodeError:
+            return {**record, key: body, "reject": f"{key} body is not JSON (expected an API body)"}
+    return record
+
+
+def _records(ctx: LoadContext) -> list[dict]:
+    try:
+        document = yaml.load(_text(ctx.path), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise IngestError(f"{ctx.label}: not a readable VCR cassette ({exc})") from exc
+    interactions = document.get("interactions") if isinstance(document, dict) else None
+    if not isinstance(interactions, list):
+        raise IngestError(f"{ctx.label}: expected a VCR cassette with a list of `interactions:`")
+    converted = [convert(i, n) if isinstance(i, dict) else None for n, i in enumerate(interactions, 1)]
+    ctx.skipped += sum(c is None for c in converted)
+    return [c for c in converted if c is not None]
+
+
+def load(ctx: LoadContext) -> None:
+    """Convert the LLM interactions to pairs, reject the unreadable ones, insert both APIs' pairs."""
+    records = _records(ctx)
+    ctx.con.execute(
+        """CREATE OR REPLACE TEMP TABLE _cassette AS
+           SELECT CAST(t.j->>'line' AS BIGINT) AS line, t.j FROM (SELECT unnest(?::VARCHAR[])::JSON AS j) AS t""",
+        [[json.dumps(r, default=str) for r in records]],
+    )
+    ctx.con.execute("CREATE OR REPLACE TEMP TABLE _lines AS SELECT line, j::VARCHAR AS text FROM _cassette")
+    ctx.reject_where("_cassette", "r.j->>'reject' IS NOT NULL", "r.j->>'reject'")
+    columns = f"""line, {pairs.request('j')} AS req, {pairs.response('j')} AS resp, j->>'url' AS url,
+        j->>'provider' AS provider, CAST(NULL AS VARCHAR) AS request_id, ts_from_text(j->>'ts') AS ts,
+        try_cast(j->>'latency_ms' AS DOUBLE) AS latency_ms, {pairs.status_code('j')} AS status_code,
+        CAST(NULL AS VARCHAR) AS status, CAST(NULL AS VARCHAR) AS error, false AS is_batch,
+        json_merge_patch('{{}}', json_object('url', j->>'url', 'latency_from',
+                         CASE WHEN j->>'latency_ms' IS NOT NULL THEN 'openai-processing-ms' END)) AS extra"""
+    for api, table in (("openai", "_cassette_openai"), ("anthropic", "_cassette_anthropic")):
+        ctx.con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {columns} FROM _cassette WHERE j->>'api' = '{api}'")
+    insert_openai_pairs(ctx, "_cassette_openai")
+    an.insert_pairs(ctx, "_cassette_anthropic")

@@ -1,0 +1,184 @@
+"""Scenario defaults from a workspace's logs. Every number is one SQL aggregate over `requests`
+(fast on 10M rows); a value the logs cannot give keeps the base scenario's.
+
+- requests_per_day: `analysis.summary`'s definition, requests / whole UTC days covered.
+- growth_per_month: with >= MIN_GROWTH_DAYS days covered, the first and last logged days (usually
+  partial) are dropped, the interior days (zero-request days included) are summed over trailing
+  7-day windows (a whole week, so a weekly rhythm cancels), and the least-squares slope b of
+  ln(window sum) against the day number gives growth = exp(b × 30.4167) − 1, clamped to
+  [−0.99, 10]. Fewer days: 0 (too short to tell growth from noise).
+- peak_to_average: the hour-of-day profile: requests in each UTC hour of the day, summed over all
+  days (i.e. averaged by hour of day), busiest hour × 24 / all requests = the mean rate in the
+  busiest hour of the day / the mean hourly rate. Weekdays and weekends are averaged together.
+- api_cost_per_request / api_cost_by_task: per task type (NULL: '(untyped)') and model, the mean
+  API cost per request at the standard (non-batch) rate: the logged or computed cost_usd, a Batch
+  API request's divided by batch_price_ratio; a request without cost is priced with genai-prices
+  (today's prices, `analysis.pricing`) from its token sums; one with neither is left out of the
+  mean. Shares are request counts. batch_discount is set when most requests went through a
+  Batch API.
+- capacity_rps_per_gpu: the latest probe measurement when a `probe_results` table exists (see
+  `probe_capacity`), capacity_source 'probe'; else the catalogue default stays.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import duckdb
+
+from analysis.db import rows, scalar
+from analysis.economics import DAYS_PER_MONTH
+from analysis.pricing import unit_prices
+from analysis.scenario import Scenario
+from analysis.summary import summarise
+
+MIN_GROWTH_DAYS = 14
+
+# Per group: logged cost, and the token sums of the requests without one (priced in Python).
+COST_COLUMNS_SQL = """count(*) AS n, coalesce(sum(cost_usd), 0) AS logged_usd,
+    count(*) FILTER (WHERE cost_usd IS NULL AND (input_tokens IS NOT NULL OR output_tokens IS NOT NULL)) AS to_price,
+    coalesce(sum(input_tokens) FILTER (WHERE cost_usd IS NULL), 0) AS input_tokens,
+    coalesce(sum(cached_input_tokens) FILTER (WHERE cost_usd IS NULL), 0) AS cached_tokens,
+    coalesce(sum(cache_write_tokens) FILTER (WHERE cost_usd IS NULL), 0) AS write_tokens,
+    coalesce(sum(output_tokens) FILTER (WHERE cost_usd IS NULL), 0) AS output_tokens,
+    count(cost_usd) AS logged_n"""
+
+
+def group_cost(model: str | None, provider: str | None, is_batch: bool, logged_usd: float, logged_n: int,
+               to_price: int, tokens: tuple[int, int, int, int]) -> tuple[float, int]:
+    """(USD, requests with a cost) of one group of COST_COLUMNS_SQL: the logged cost plus the
+    genai-prices cost of the unpriced requests' token sums (input, cached, cache write, output),
+    at the group's batch rate; those stay unpriced when genai-prices doesn't know the model."""
+    prices = unit_prices(model, provider, batch=bool(is_batch)) if to_price and model else None
+    if prices is None:
+        return float(logged_usd), int(logged_n)
+    inp, cached, write, out = tokens
+    return float(logged_usd) + prices.cost(inp, out, cached, write), int(logged_n) + int(to_price)
+
+
+@dataclass(frozen=True)
+class ApiCost:
+    """One task type x model: requests, how many have a cost, and their cost at the standard rate."""
+    task_type: str
+    model: str | None
+    requests: int
+    priced: int
+    cost_usd: float
+
+    @property
+    def cost_per_request(self) -> float | None:
+        """cost_usd / priced; None when nothing was priced."""
+        return self.cost_usd / self.priced if self.priced else None
+
+
+def api_costs(con: duckdb.DuckDBPyConnection, batch_price_ratio: float = 0.5) -> list[ApiCost]:
+    """Per task type and model, the API cost at the standard rate (module rule)."""
+    found = rows(con, f"""SELECT coalesce(task_type, '(untyped)'), model, any_value(provider), is_batch,
+                                 {COST_COLUMNS_SQL}
+                          FROM requests GROUP BY 1, 2, 4 ORDER BY 1, 2 NULLS LAST, 4""")
+    merged: dict[tuple[str, str | None], list] = {}
+    for task, model, provider, batch, n, logged, to_price, inp, cached, write, out, logged_n in found:
+        usd, priced = group_cost(model, provider, batch, logged, logged_n, to_price, (inp, cached, write, out))
+        cell = merged.setdefault((task, model), [0, 0, 0.0])
+        cell[0] += n
+        cell[1] += priced
+        cell[2] += usd / batch_price_ratio if batch else usd
+    return [ApiCost(t, m, n, p, c) for (t, m), (n, p, c) in merged.items()]
+
+
+def growth_per_month(con: duckdb.DuckDBPyConnection) -> float | None:
+    """Compound monthly growth from the log-linear fit of the module rule; None with fewer than
+    MIN_GROWTH_DAYS days covered or no usable week."""
+    slope, windows, days = rows(con, """
+        WITH b AS (SELECT min(ts)::DATE AS lo, max(ts)::DATE AS hi FROM requests),
+        cal AS (SELECT unnest(generate_series(lo + 1, hi - 1, INTERVAL 1 DAY))::DATE AS d FROM b),
+        n AS (SELECT ts::DATE AS d, count(*) AS n FROM requests WHERE ts IS NOT NULL GROUP BY 1),
+        w AS (SELECT cal.d, sum(coalesce(n.n, 0)) OVER win AS total, count(*) OVER win AS k
+              FROM cal LEFT JOIN n USING (d) WINDOW win AS (ORDER BY cal.d ROWS 6 PRECEDING))
+        SELECT regr_slope(ln(total), date_diff('day', (SELECT lo FROM b), d)),
+               count(*), (SELECT date_diff('day', lo, hi) + 1 FROM b)
+        FROM w WHERE k = 7 AND total > 0""")[0]
+    if days is None or days < MIN_GROWTH_DAYS or windows < 2 or slope is None:
+        return None
+    return min(10.0, max(-0.99, math.exp(slope * DAYS_PER_MONTH) - 1))
+
+
+def peak_to_average(con: duckdb.DuckDBPyConnection) -> float | None:
+    """Busiest hour-of-day's requests × 24 / all requests (module rule), at least 1; None
+    without timestamps."""
+    peak, total = rows(con, """SELECT max(n), sum(n) FROM (SELECT hour(ts) AS h, count(*) AS n FROM requests
+                               WHERE ts IS NOT NULL GROUP BY 1)""")[0]
+    return max(1.0, min(1000.0, peak * 24 / total)) if total else None
+
+
+# probe_results column names tried in order (the probe's table is written by analysis/probe.py).
+_PROBE_RPS = ("capacity_rps", "best_rps", "max_rps", "requests_per_s", "throughput_rps", "rps")
+_PROBE_TIME = ("measured_at", "finished_at", "created_at", "ts")
+_PROBE_GROUP = ("probe_id", "run_id")
+_PROBE_OK = ("within_target", "meets_target", "p95_ok")
+
+
+def probe_capacity(con: duckdb.DuckDBPyConnection, model: str | None = None) -> float | None:
+    """Requests/s one GPU serves, from the latest probe: None without a `probe_results` table.
+    Rows are the probe's sweep (or one row per probe): the latest probe is the probe_id/run_id
+    of the newest row by measured_at/finished_at/created_at/ts (all rows without such columns);
+    its capacity is the largest capacity_rps/best_rps/max_rps/requests_per_s/throughput_rps/rps
+    among the rows that keep p95 under the target (within_target/meets_target/p95_ok, when the
+    table has such a column). With a `model` column, rows of `model` are preferred if any."""
+    if not scalar(con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'probe_results'"):
+        return None
+    columns = {r[0] for r in rows(con, "SELECT column_name FROM duckdb_columns() WHERE table_name = 'probe_results'")}
+
+    def pick(names: tuple[str, ...]) -> str | None:
+        return next((c for c in names if c in columns), None)
+
+    rps, when, group, ok = pick(_PROBE_RPS), pick(_PROBE_TIME), pick(_PROBE_GROUP), pick(_PROBE_OK)
+    if rps is None:
+        return None
+    where = [f"{rps} > 0"] + ([f"{ok}"] if ok else [])
+    params: list = []
+    if model and "model" in columns and scalar(con, "SELECT count(*) FROM probe_results WHERE model = ?", [model]):
+        where.append("model = ?")
+        params.append(model)
+    filters = " AND ".join(where)
+    if when and group:
+        filters += (f" AND {group} = (SELECT {group} FROM probe_results WHERE {filters} "
+                    f"ORDER BY {when} DESC NULLS LAST LIMIT 1)")
+        params = params * 2
+    elif when:
+        filters += f" AND {when} = (SELECT max({when}) FROM probe_results WHERE {filters})"
+        params = params * 2
+    value = scalar(con, f"SELECT max({rps}) FROM probe_results WHERE {filters}", params)
+    return float(value) if value else None
+
+
+def scenario_defaults(con: duckdb.DuckDBPyConnection, base: Scenario | None = None) -> Scenario:
+    """`base` (default: Scenario()) with the fields the logs can give replaced by the module's
+    rules. An empty workspace returns `base` unchanged."""
+    base = base or Scenario()
+    summary = summarise(con, by_day_limit=1)
+    if not summary.requests:
+        return base
+    data: dict = {"requests_per_day": summary.requests_per_day}
+    for name, value in (("growth_per_month", growth_per_month(con)), ("peak_to_average", peak_to_average(con))):
+        if value is not None:
+            data[name] = value
+    costs = api_costs(con, base.batch_price_ratio)
+    priced = sum(c.priced for c in costs)
+    if priced:
+        overall = sum(c.cost_usd for c in costs) / priced
+        data["api_cost_per_request"] = overall
+        by_task: dict[str, list] = {}
+        for c in costs:
+            cell = by_task.setdefault(c.task_type, [0, 0, 0.0])
+            cell[0], cell[1], cell[2] = cell[0] + c.requests, cell[1] + c.priced, cell[2] + c.cost_usd
+        data["api_cost_by_task"] = {
+            task: {"share": n / summary.requests, "cost_per_request": usd / p if p else overall}
+            for task, (n, p, usd) in sorted(by_task.items())}
+    batch = scalar(con, "SELECT avg(is_batch::INT) FROM requests")
+    data["batch_discount"] = bool(batch is not None and batch > 0.5)
+    capacity = probe_capacity(con, base.candidate_model)
+    if capacity is not None:
+        data |= {"capacity_rps_per_gpu": capacity, "capacity_source": "probe"}
+    return Scenario.from_dict(data, defaults=base)

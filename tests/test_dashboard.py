@@ -1,0 +1,89 @@
+"""Every page through Streamlit's AppTest on the demo workspace: renders without an exception,
+shows its key numbers, reacts to a control, and keeps its scenario in the URL."""
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from analysis import economics
+from analysis.db import open_db
+from analysis.demo import ensure_demo_workspace
+from analysis.settings import get_settings
+from analysis.workspace_defaults import scenario_defaults
+
+APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
+PAGES = ["overview", "logs", "economics", "scenarios"]
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory):
+    """One demo workspace for the module (building it takes a few seconds)."""
+    folder = tmp_path_factory.mktemp("demo") / "workspaces"
+    ensure_demo_workspace(get_settings(data_dir=folder))
+    return folder
+
+
+@pytest.fixture
+def app(demo_dir, monkeypatch):
+    monkeypatch.setenv("BREAKEVEN_DATA_DIR", str(demo_dir))
+    return AppTest.from_file(APP, default_timeout=60)
+
+
+def _open(app: AppTest, page: str, **params) -> AppTest:
+    for key, value in params.items():
+        app.query_params[key] = value
+    app.run()
+    if page != "overview":
+        app.switch_page(f"views/{page}.py").run()
+    assert not app.exception, app.exception
+    return app
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_on_the_demo(app, page):
+    _open(app, page)
+    assert app.title and not app.error
+
+
+def test_overview_shows_the_demo_numbers(app, demo_dir):
+    _open(app, "overview")
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Requests per day"].endswith("k")  # thousands of requests a day
+    assert metrics["Monthly spend"].startswith("$")
+    assert any("Synthetic" in c.value for c in app.sidebar.caption)
+
+
+def test_economics_control_changes_the_numbers_and_the_url(app, demo_dir):
+    _open(app, "economics")
+    before = {m.label: m.value for m in app.metric}
+    app.number_input(key="sc_gpu_hourly_usd").set_value(8.0).run()
+    after = {m.label: m.value for m in app.metric}
+    assert after["Self-hosting per month"] != before["Self-hosting per month"]
+    assert app.query_params["gh"] == ["8"] or app.query_params["gh"] == "8"
+
+
+def test_economics_restores_from_query_params(app, demo_dir):
+    con = open_db("demo", settings=get_settings(data_dir=demo_dir), read_only=True)
+    defaults = scenario_defaults(con)
+    con.close()
+    scenario = defaults.model_copy(update={"gpu_hourly_usd": 3.0, "ops_usd_per_month": 500.0})
+    _open(app, "economics", **scenario.to_query_params())
+    expected = economics.evaluate(scenario.to_cost_inputs())
+    metrics = {m.label: m.value for m in app.metric}
+    from analysis import formatting as fmt
+
+    assert metrics["Self-hosting per month"] == fmt.usd(expected.self_host.total_usd)
+    assert app.number_input(key="sc_ops_usd_per_month").value == 500.0
+
+
+def test_missing_scenario_link_shows_a_message_and_defaults(app):
+    _open(app, "economics", scenario="zzzzzzzzzz")
+    assert any("could not be opened" in w.value for w in app.warning)
+    assert app.metric  # the defaults are shown
+
+
+def test_invalid_scenario_params_show_a_message_and_defaults(app):
+    _open(app, "economics", gh="-5")
+    assert any("invalid" in w.value for w in app.warning)
+    assert app.number_input(key="sc_gpu_hourly_usd").value >= 0

@@ -1,0 +1,111 @@
+"""analysis.workspace_defaults on a workspace filled by SQL with a known daily/weekly rhythm and
+growth: 30 whole days from Monday 2026-01-05, 20 requests per hour × 3 from 09:00 to 16:59 UTC,
+× 0.5 on weekends, × 1.1^(day / 30.4167) (10% a month)."""
+
+from __future__ import annotations
+
+import pytest
+
+from analysis.db import scalar
+from analysis.economics import DAYS_PER_MONTH
+from analysis.pricing import unit_prices
+from analysis.scenario import Scenario
+from analysis.summary import summarise
+from analysis.workspace_defaults import (
+    api_costs,
+    growth_per_month,
+    peak_to_average,
+    probe_capacity,
+    scenario_defaults,
+)
+
+approx = pytest.approx
+
+
+def fill(con, days: int = 30, growth: float = 0.10, base: float = 20.0) -> None:
+    """Every 4th request of an hour is extraction priced by genai-prices (cost NULL, gpt-4o-mini,
+    1000 in / 100 out); the rest classification at a logged $0.001, every 10th of those through a
+    Batch API at a logged $0.0005 (= $0.001 at the standard rate)."""
+    con.execute(f"""
+        INSERT INTO requests (request_id, source_id, ts, status, model, provider, task_type, complexity,
+                              input_tokens, output_tokens, cost_usd, cost_source, latency_ms, is_batch)
+        WITH grid AS (
+            SELECT d, h, CAST(round({base} * pow({1 + growth}, d / {DAYS_PER_MONTH})
+                                    * CASE WHEN isodow(DATE '2026-01-05' + d::INTEGER) >= 6 THEN 0.5 ELSE 1 END
+                                    * CASE WHEN h BETWEEN 9 AND 16 THEN 3 ELSE 1 END) AS INTEGER) AS n
+            FROM range({days}) a(d), range(24) b(h))
+        SELECT 'r' || d || '-' || h || '-' || i, 's',
+               TIMESTAMP '2026-01-05' + INTERVAL (d) DAY + INTERVAL (h) HOUR + INTERVAL 1 SECOND * (i * 3600 // n),
+               'ok', 'gpt-4o-mini', 'openai', CASE WHEN i % 4 = 0 THEN 'extraction' ELSE 'classification' END,
+               0.5, 1000, 100,
+               CASE WHEN i % 4 = 0 THEN NULL WHEN i % 10 = 1 THEN 0.0005 ELSE 0.001 END,
+               CASE WHEN i % 4 = 0 THEN 'unknown' ELSE 'logged' END, 250.0, i % 4 <> 0 AND i % 10 = 1
+        FROM (SELECT *, unnest(range(n)) AS i FROM grid)""")
+
+
+def test_defaults_from_a_workspace_with_rhythm_and_growth(con):
+    fill(con)
+    summary = summarise(con)
+    s = scenario_defaults(con)
+    assert summary.days_covered == 30
+    assert s.requests_per_day == approx(summary.requests / 30)
+    # Whole weeks cancel the weekly rhythm: the fitted growth is the generated 10% a month.
+    assert s.growth_per_month == approx(0.10, abs=0.005)
+    # Hourly weights: 8 hours × 3 + 16 × 1 = 40, busiest hour 3 -> 3 × 24 / 40 = 1.8.
+    assert s.peak_to_average == approx(1.8, abs=0.01)
+    extraction = unit_prices("gpt-4o-mini", "openai").cost(1000, 100)
+    by_task = s.api_cost_by_task
+    assert by_task["classification"].cost_per_request == approx(0.001)
+    assert by_task["extraction"].cost_per_request == approx(extraction)
+    assert by_task["extraction"].share == approx(scalar(con, "SELECT avg((task_type = 'extraction')::INT) FROM requests"))
+    assert s.api_cost_per_request == approx(by_task["extraction"].share * extraction
+                                            + by_task["classification"].share * 0.001)
+    assert s.batch_discount is False and s.capacity_source == "catalogue"
+
+
+def test_defaults_keep_the_base_where_the_logs_say_nothing(con):
+    base = Scenario(gpu="A100 80GB", ops_usd_per_month=500, growth_per_month=0.03)
+    assert scenario_defaults(con, base) == base  # empty workspace
+    fill(con, days=10)
+    s = scenario_defaults(con, base)
+    assert growth_per_month(con) is None and s.growth_per_month == 0.03  # < 14 days: no fit
+    assert s.gpu == "A100 80GB" and s.ops_usd_per_month == 500
+    assert s.requests_per_day == approx(summarise(con).requests / 10)
+
+
+def test_shrinking_traffic_gives_negative_growth(con):
+    fill(con, days=28, growth=-0.2)
+    assert growth_per_month(con) == approx(-0.2, abs=0.01)
+    assert peak_to_average(con) == approx(1.8, abs=0.01)
+
+
+def test_mostly_batch_traffic_turns_the_batch_discount_on(con):
+    fill(con, days=2)
+    con.execute("UPDATE requests SET is_batch = true")
+    assert scenario_defaults(con).batch_discount is True
+    costs = {(c.task_type, c.model): c for c in api_costs(con)}
+    # logged batch costs are divided by the batch ratio (0.5) to give the standard rate
+    logged = scalar(con, "SELECT avg(cost_usd) FROM requests WHERE task_type = 'classification'")
+    assert costs[("classification", "gpt-4o-mini")].cost_per_request == approx(logged / 0.5)
+
+
+def test_capacity_from_the_latest_probe(con):
+    fill(con, days=2)
+    assert probe_capacity(con) is None
+    con.execute("""CREATE TABLE probe_results (probe_id VARCHAR, measured_at TIMESTAMP, concurrency INTEGER,
+                                               requests_per_s DOUBLE, within_target BOOLEAN)""")
+    assert probe_capacity(con) is None
+    con.execute("""INSERT INTO probe_results VALUES
+        ('old', TIMESTAMP '2026-01-01 10:00', 8, 9.0, true),
+        ('new', TIMESTAMP '2026-02-01 10:00', 1, 1.5, true),
+        ('new', TIMESTAMP '2026-02-01 10:01', 4, 4.2, true),
+        ('new', TIMESTAMP '2026-02-01 10:02', 16, 7.0, false)""")
+    assert probe_capacity(con) == approx(4.2)
+    s = scenario_defaults(con)
+    assert (s.capacity_rps_per_gpu, s.capacity_source) == (approx(4.2), "probe")
+
+
+def test_fast_growth_over_three_weeks(con):
+    """21 days leave 19 interior days, 13 whole-week windows: still exact for 50% a month."""
+    fill(con, days=21, growth=0.5, base=50.0)
+    assert growth_per_month(con) == approx(0.5, abs=0.01)
