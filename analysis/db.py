@@ -185,11 +185,37 @@ def m004_task_rules(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def m005_probe_results(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        """
+        CREATE TABLE probe_results (     -- one row per concurrency level of a capacity probe (analysis.probe)
+            probe_id            VARCHAR NOT NULL,
+            measured_at         TIMESTAMP NOT NULL,  -- UTC, when the level finished
+            model               VARCHAR NOT NULL,    -- the candidate spec's model
+            candidate           VARCHAR NOT NULL,    -- the candidate's spec string: never a key
+            concurrency         INTEGER NOT NULL,
+            requests            INTEGER NOT NULL,    -- sent, errors included
+            errors              INTEGER NOT NULL,
+            duration_s          DOUBLE NOT NULL,     -- wall time of the level
+            capacity_rps        DOUBLE NOT NULL,     -- completed requests / duration_s
+            output_tokens_per_s DOUBLE NOT NULL,
+            p50_ms              DOUBLE,              -- latency quantiles; NULL when nothing completed
+            p95_ms              DOUBLE,
+            within_target       BOOLEAN NOT NULL,    -- no errors and p95_ms <= p95_target_ms
+            p95_target_ms       DOUBLE NOT NULL,
+            max_tokens          INTEGER NOT NULL,
+            PRIMARY KEY (probe_id, concurrency)
+        )
+        """
+    )
+
+
 MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [
     m001_initial,
     m002_replay,
     m003_scores_and_scenarios,
     m004_task_rules,
+    m005_probe_results,
 ]
 
 

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from analysis.formatting import compact
+
 HOURS_PER_MONTH = 730.0
 DAYS_PER_MONTH = HOURS_PER_MONTH / 24
 SECONDS_PER_DAY = 86_400.0
@@ -279,6 +281,17 @@ def breakeven(x: CostInputs, floor_requests_per_day: float = 0.0) -> BreakEven:
             f"requests/day that the fixed {x.gpu_count} GPU(s) serve at {x.target_utilisation:.0%} "
             "utilisation"))
     return BreakEven(volume, "at", f"{setup} costs what the API charges at {volume:,.0f} requests/day")
+
+
+def headline(x: CostInputs, today_requests_per_day: float) -> str:
+    """The answer in one sentence: breakeven(x) against today's volume, e.g. "Self-hosting pays off
+    above 18.5k requests/day; today you run 10k." (or why it never / always does)."""
+    be, today = breakeven(x), compact(today_requests_per_day)
+    if be.status == "never":
+        return f"Self-hosting does not pay off at any volume in this setup; today you run {today} requests/day."
+    if be.status == "always":
+        return f"Self-hosting costs no more than the API at any volume; today you run {today} requests/day."
+    return f"Self-hosting pays off above {compact(be.requests_per_day)} requests/day; today you run {today}."
 
 
 @dataclass(frozen=True)

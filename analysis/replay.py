@@ -1,17 +1,27 @@
 """Replay runs: send a frozen sample of logged requests to candidate models, measured and budgeted.
 
-- A run = sample spec x candidates x prompt adapter x parameters, stored in `runs` with its sample
-  in `run_requests`; results go to `results`, one row per (run, candidate, request), written as
-  each call finishes. Running a run again sends only what has no result yet, so a killed process
-  (even SIGKILL) resumes without re-sending anything whose result was stored.
+- A run = sample spec x candidates x prompt adapter x parameters, stored in `runs` (the resolved
+  adapter with it, so results can be reproduced) with its sample in `run_requests`; results go to
+  `results`, one row per (run, candidate, request), written as each call finishes. Running a run
+  again sends only what has no result yet, so a killed process (even SIGKILL) resumes without
+  re-sending anything whose result was stored.
 - Retries: 429, 5xx, timeouts and connection errors are retried up to `max_attempts` with
   exponential backoff and full jitter (delay = uniform(0, min(cap, base x 2^attempt))), or the
-  server's Retry-After when it gives one; a request that keeps failing is stored as failed.
+  server's Retry-After (capped at `backoff_cap_s`) when it gives one; a request that keeps failing
+  is stored as failed with its error, and the run goes on.
+- Candidate errors: an endpoint still unreachable after the retries, a missing key, a refused key
+  (401/403) or an unknown model (404) give the candidate up for this execution (`Progress.errors`
+  says why); its unsent requests get no result, so running the run again once fixed sends them.
 - Budget: estimate = sum over API candidates and sampled requests of the candidate's genai-prices
   unit prices x (logged input tokens + few-shot tokens, incumbent's output tokens); a run whose
-  estimate exceeds the budget is refused. While running, a request is sent only if
-  spent + estimates of the requests in flight + its own estimate <= budget. Local candidates
-  cost nothing per call (they are priced as GPU time by the economics).
+  estimate exceeds the budget is refused. While running, each paid call reserves its ceiling,
+  prices x (UTF-8 bytes of its messages + TEMPLATE_TOKENS per message, max_tokens) (a token is at
+  least one byte), and is sent only if spent + the ceilings in flight + its own ceiling <= budget,
+  so the spent amount never exceeds the budget. The first call that does not fit stops every paid
+  call (status 'stopped_budget', the reason in `Progress.errors`); local ones go on. Local
+  candidates cost nothing per call (they are priced as GPU time by the economics).
+- Progress, after each result: done, failed, spent, and ETA = elapsed x remaining / results of
+  this execution (remaining: requests still to send or in flight, given-up candidates excluded).
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ import random
 import threading
 import time
 import uuid
+from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
@@ -33,9 +44,11 @@ from analysis import pricing, sampling
 from analysis.db import frame, rows, utcnow
 from analysis.prompt_adapter import PromptAdapter, build_messages, load_examples, resolve
 from analysis.providers import registry
-from analysis.providers.base import Completion, CompletionRequest, FatalError, RetryableError, UnreachableError
+from analysis.providers.base import Completion, CompletionRequest, FatalError, ProviderError, UnreachableError
 
 CHARS_PER_TOKEN = 4  # for estimating few-shot and unreported token counts
+TEMPLATE_TOKENS = 16  # per message: role markers and separators a chat template adds
+CANDIDATE_STATUS = frozenset({401, 403, 404})  # fatal for every request of the candidate
 
 
 class BudgetError(ValueError):
@@ -72,29 +85,46 @@ class Progress:
 
 
 @dataclass
-class _Item:
-    candidate: str
-    request_id: str
-    estimate: float
+class _Outcome:
+    """What `_call` ended with: a completion, else the last error; `give_up` when the error
+    concerns the whole candidate, `interrupted` when `stop` cut the retries short."""
+
+    completion: Completion | None
+    error: str | None
+    attempts: int
+    give_up: bool = False
+    interrupted: bool = False
 
 
 def estimate_costs(con: duckdb.DuckDBPyConnection, candidates: list[registry.Candidate], request_ids: list[str],
                    extra_input_tokens: int = 0) -> dict[str, dict[str, float]]:
     """Per candidate spec: {request_id: estimated USD} (see the module's budget rule); local
     candidates 0. Raises BudgetError for an API model genai-prices cannot price."""
-    tokens = rows(con, """SELECT request_id, coalesce(input_tokens, length(input_text) / 4, 0),
-                                 coalesce(output_tokens, 0) FROM requests
-                          WHERE request_id IN (SELECT unnest(?::VARCHAR[]))""", [request_ids])
+    tokens = rows(con, f"""SELECT request_id, coalesce(input_tokens, length(input_text) // {CHARS_PER_TOKEN}, 0),
+                                  coalesce(output_tokens, 0) FROM requests
+                           WHERE request_id IN (SELECT unnest(?::VARCHAR[]))""", [request_ids])
     estimates = {}
     for candidate in candidates:
-        if candidate.is_local:
-            estimates[candidate.spec] = {r: 0.0 for r, _, _ in tokens}
-            continue
-        prices = pricing.unit_prices(candidate.model, candidate.provider)
-        if prices is None:
-            raise BudgetError(f"no price is known for {candidate.model!r} (genai-prices); cannot budget this run")
-        estimates[candidate.spec] = {r: prices.cost(int(i) + extra_input_tokens, int(o)) for r, i, o in tokens}
+        prices = _prices(candidate)
+        estimates[candidate.spec] = {r: prices.cost(int(i) + extra_input_tokens, int(o)) if prices else 0.0
+                                     for r, i, o in tokens}
     return estimates
+
+
+def _prices(candidate: registry.Candidate) -> pricing.UnitPrices | None:
+    """None for a local candidate; raises BudgetError for an API model without a known price."""
+    if candidate.is_local:
+        return None
+    prices = pricing.unit_prices(candidate.model, candidate.provider)
+    if prices is None:
+        raise BudgetError(f"no price is known for {candidate.model!r} (genai-prices); cannot budget this run")
+    return prices
+
+
+def few_shot_tokens(adapter: PromptAdapter, examples: list[tuple[list[dict], str]]) -> int:
+    """Estimated tokens the few-shot turns add to every request: their characters / CHARS_PER_TOKEN."""
+    turns = build_messages(adapter.model_copy(update={"system_prompt": None}), [], examples)
+    return sum(len(m["content"] or "") for m in turns) // CHARS_PER_TOKEN
 
 
 def create_run(con: duckdb.DuckDBPyConnection, candidate_specs: list[str], sample: sampling.SampleSpec,
@@ -105,29 +135,30 @@ def create_run(con: duckdb.DuckDBPyConnection, candidate_specs: list[str], sampl
     candidates = [registry.parse_candidate_spec(s) for s in candidate_specs]
     if not candidates:
         raise ValueError("a run needs at least one candidate")
+    if len({c.spec for c in candidates}) < len(candidates):
+        raise ValueError("the same candidate is given twice")
     params = params or RunParams()
     request_ids = sampling.draw(con, sample)
     if not request_ids:
         raise ValueError("no replayable request matches the sample (status ok, with logged messages)")
     adapter = resolve(con, adapter or PromptAdapter(), request_ids, sample.seed)
-    few_shot_tokens = sum(len(m["content"] or "") + len(a or "") for ms, a in load_examples(con, adapter)
-                          for m in ms[-1:]) // CHARS_PER_TOKEN
-    estimate = sum(sum(v.values()) for v in estimate_costs(con, candidates, request_ids, few_shot_tokens).values())
+    extra = few_shot_tokens(adapter, load_examples(con, adapter))
+    estimate = sum(sum(v.values()) for v in estimate_costs(con, candidates, request_ids, extra).values())
     if budget_usd is not None and estimate > budget_usd:
         raise BudgetError(f"estimated cost ${estimate:.4f} exceeds the budget ${budget_usd:.4f}; "
                           "lower the sample size or raise the budget")
     run_id = uuid.uuid4().hex[:12]
     now = utcnow()
-    con.execute("BEGIN TRANSACTION")
+    con.execute("BEGIN TRANSACTION").fetchall()
     try:
         con.execute("INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'created', ?)", [
             run_id, now, sample.model_dump_json(), json.dumps([c.model_dump() for c in candidates]),
-            adapter.model_dump_json(), params.model_dump_json(), budget_usd, estimate, now])
+            adapter.model_dump_json(), params.model_dump_json(), budget_usd, estimate, now]).fetchall()
         con.execute("""INSERT INTO run_requests SELECT ?, unnest(?::VARCHAR[]), unnest(range(1, ?))""",
-                    [run_id, request_ids, len(request_ids) + 1])
-        con.execute("COMMIT")
+                    [run_id, request_ids, len(request_ids) + 1]).fetchall()
+        con.execute("COMMIT").fetchall()
     except BaseException:
-        con.execute("ROLLBACK")
+        con.execute("ROLLBACK").fetchall()
         raise
     return run_id
 
@@ -138,23 +169,23 @@ def _backoff(attempt: int, params: RunParams, retry_after: float | None, rng: ra
     return rng.uniform(0, min(params.backoff_cap_s, params.backoff_base_s * 2 ** attempt))
 
 
-def _call(provider, request: CompletionRequest, params: RunParams, stop: threading.Event) -> tuple[Completion | None, str | None, int, bool]:
-    """(completion, error, attempts, unreachable) after retries."""
+def _call(provider, request: CompletionRequest, params: RunParams, stop: threading.Event) -> _Outcome:
+    """One request with the module's retry rule."""
     rng = random.Random()
-    error, unreachable = None, False
     for attempt in range(1, params.max_attempts + 1):
         try:
-            return provider.complete(request), None, attempt, False
+            return _Outcome(provider.complete(request), None, attempt)
         except FatalError as exc:
-            return None, str(exc), attempt, False
-        except (RetryableError, UnreachableError) as exc:
-            error, unreachable = str(exc), isinstance(exc, UnreachableError)
-            if attempt == params.max_attempts or stop.wait(_backoff(attempt, params, getattr(exc, "retry_after_s", None), rng)):
-                break
-    return None, error, params.max_attempts, unreachable
+            return _Outcome(None, str(exc), attempt, give_up=exc.status_code in CANDIDATE_STATUS)
+        except ProviderError as exc:  # retryable, unreachable included
+            if attempt == params.max_attempts:
+                return _Outcome(None, str(exc), attempt, give_up=isinstance(exc, UnreachableError))
+            if stop.wait(_backoff(attempt, params, getattr(exc, "retry_after_s", None), rng)):
+                return _Outcome(None, str(exc), attempt, interrupted=True)
+    raise AssertionError("unreachable: the loop returns")
 
 
-def _cost(candidate: registry.Candidate, completion: Completion, request: CompletionRequest) -> tuple[float, int, int]:
+def _cost(prices: pricing.UnitPrices | None, completion: Completion, request: CompletionRequest) -> tuple[float, int, int]:
     """(USD, input tokens, output tokens): reported usage, else estimated from characters."""
     input_tokens = completion.input_tokens
     if input_tokens is None:
@@ -162,102 +193,153 @@ def _cost(candidate: registry.Candidate, completion: Completion, request: Comple
     output_tokens = completion.output_tokens
     if output_tokens is None:
         output_tokens = len(completion.text or "") // CHARS_PER_TOKEN
-    if candidate.is_local:
-        return 0.0, input_tokens, output_tokens
-    prices = pricing.unit_prices(candidate.model, candidate.provider)
     return (prices.cost(input_tokens, output_tokens) if prices else 0.0), input_tokens, output_tokens
+
+
+def ceiling_cost(prices: pricing.UnitPrices | None, request: CompletionRequest) -> float:
+    """The most one call can cost (the module's budget rule): 0 for a local candidate."""
+    if prices is None:
+        return 0.0
+    input_bytes = sum(len((m["content"] or "").encode()) for m in request.messages)
+    return prices.cost(input_bytes + TEMPLATE_TOKENS * (len(request.messages) + 1), request.max_tokens)
 
 
 def execute(con: duckdb.DuckDBPyConnection, run_id: str, on_progress: Callable[[Progress], None] | None = None,
             stop: threading.Event | None = None) -> Progress:
     """Send everything of the run that has no result yet (see the module rules); returns the
-    final progress. `stop` ends the run early (status 'interrupted'); a later call resumes it."""
+    final progress. `stop` ends the run early: nothing new is sent, calls in flight finish and
+    are stored (status 'interrupted'); a later call resumes it."""
     stop = stop or threading.Event()
-    run = rows(con, "SELECT candidates, adapter, params, budget_usd, estimate_usd FROM runs WHERE run_id = ?", [run_id])
-    if not run:
-        raise ValueError(f"no run {run_id!r}")
-    candidates = [registry.Candidate(**c) for c in json.loads(run[0][0])]
-    adapter, params = PromptAdapter.model_validate_json(run[0][1]), RunParams.model_validate_json(run[0][2])
-    budget, estimate = run[0][3], run[0][4]
-    sample = rows(con, """SELECT q.request_id, r.input_messages FROM run_requests q JOIN requests r USING (request_id)
-                          WHERE q.run_id = ? ORDER BY q.position""", [run_id])
-    messages = {rid: json.loads(m) if isinstance(m, str) else m for rid, m in sample}
-    examples = load_examples(con, adapter)
-    estimates = estimate_costs(con, candidates, list(messages))
-    finished = {(c, r) for c, r in rows(con, "SELECT candidate, request_id FROM results WHERE run_id = ?", [run_id])}
-    pending = [_Item(c.spec, rid, estimates[c.spec][rid]) for rid in messages for c in candidates
-               if (c.spec, rid) not in finished]
-    progress = Progress(run_id, total=len(messages) * len(candidates), estimate_usd=estimate, budget_usd=budget)
-    _refresh(con, progress)
-    providers = {c.spec: registry.build_provider(c) for c in candidates}
-    by_spec = {c.spec: c for c in candidates}
-    _set_status(con, run_id, "running")
-    progress.status = "running"
-    started, sent = time.monotonic(), 0
-    in_flight: dict[Future, tuple[_Item, CompletionRequest]] = {}
-    stopped_by_budget = False
-    with ThreadPoolExecutor(params.concurrency) as pool:
-        while (pending or in_flight) and not stop.is_set():
-            while pending and len(in_flight) < params.concurrency and not stop.is_set():
-                item = pending.pop(0)
-                if item.candidate in progress.errors:
-                    continue
-                reserved = sum(i.estimate for i, _ in in_flight.values())
-                if budget is not None and item.estimate and progress.spent_usd + reserved + item.estimate > budget:
-                    stopped_by_budget = True  # paid calls stop here; free (local) ones go on
-                    pending = [i for i in pending if not i.estimate]
-                    continue
-                request = CompletionRequest(
-                    messages=build_messages(adapter, messages[item.request_id], examples),
-                    max_tokens=params.max_tokens, temperature=params.temperature, timeout_s=params.timeout_s,
-                    labels=adapter.labels or None, json_schema=adapter.json_schema)
-                in_flight[pool.submit(_call, providers[item.candidate], request, params, stop)] = (item, request)
-                sent += 1
-            if not in_flight:
-                break
-            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-            for future in done:
-                item, request = in_flight.pop(future)
-                completion, error, attempts, unreachable = future.result()
-                if completion is None and stop.is_set() and attempts < params.max_attempts:
-                    continue  # interrupted mid-retry: leave it pending for the next run
-                _store(con, run_id, by_spec[item.candidate], item, request, completion, error, attempts, progress)
-                if unreachable:
-                    progress.errors[item.candidate] = error
-            elapsed = time.monotonic() - started
-            remaining = len(pending) + len(in_flight)
-            progress.eta_s = elapsed / max(sent - len(in_flight), 1) * remaining if remaining else 0.0
-            if on_progress:
-                on_progress(progress)
-    complete = progress.done + progress.failed == progress.total
-    progress.status = ("done" if complete else "stopped_budget" if stopped_by_budget
-                       else "interrupted" if stop.is_set() or progress.errors else "done")
-    _set_status(con, run_id, progress.status)
+    run = _Execution(con, run_id, stop)
+    try:
+        with ThreadPoolExecutor(run.params.concurrency) as pool:
+            try:
+                run.fill(pool)
+                while run.in_flight:
+                    finished, _ = wait(run.in_flight, return_when=FIRST_COMPLETED)
+                    results = [row for future in finished if (row := run.collect(future))]
+                    run.fill(pool)  # free slots get new calls before the results are written
+                    for row in results:
+                        con.execute(f"INSERT INTO results VALUES ({', '.join('?' * len(row))}) ON CONFLICT DO NOTHING",
+                                    row).fetchall()
+                    run.update_eta()
+                    if on_progress:
+                        on_progress(run.progress)
+            except BaseException:
+                stop.set()  # end the retries in flight at once
+                raise
+    finally:
+        run.finish()
     if on_progress:
-        on_progress(progress)
-    return progress
+        on_progress(run.progress)
+    return run.progress
 
 
-def _store(con, run_id: str, candidate: registry.Candidate, item: _Item, request: CompletionRequest,
-           completion: Completion | None, error: str | None, attempts: int, progress: Progress) -> None:
-    cost, input_tokens, output_tokens = (_cost(candidate, completion, request) if completion else (0.0, None, None))
-    con.execute(
-        """INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-           ON CONFLICT DO NOTHING""",
-        [run_id, item.candidate, item.request_id, completion.text if completion else None, input_tokens,
-         output_tokens, completion.usage_reported if completion else None,
-         completion.latency_ms if completion else None, completion.ttft_ms if completion else None,
-         completion.output_tokens_per_s if completion else None, cost,
-         "ok" if completion else "failed", error, attempts, utcnow()])
-    progress.spent_usd += cost
-    if completion:
-        progress.done += 1
-    else:
-        progress.failed += 1
+class _Execution:
+    """The state of one `execute`: what is left to send, what is in flight, the budget reserved."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, run_id: str, stop: threading.Event):
+        found = rows(con, "SELECT candidates, adapter, params, budget_usd, estimate_usd FROM runs WHERE run_id = ?",
+                     [run_id])
+        if not found:
+            raise ValueError(f"no run {run_id!r}")
+        specs, adapter, params, budget, estimate = found[0]
+        self.con, self.run_id, self.stop = con, run_id, stop
+        self.candidates = [registry.Candidate(**c) for c in json.loads(specs)]
+        self.adapter = PromptAdapter.model_validate_json(adapter)
+        self.params = RunParams.model_validate_json(params)
+        self.budget = budget
+        sample = rows(con, """SELECT q.request_id, r.input_messages FROM run_requests q
+                              JOIN requests r USING (request_id) WHERE q.run_id = ? ORDER BY q.position""", [run_id])
+        self.messages = {rid: json.loads(m) if isinstance(m, str) else m for rid, m in sample}
+        self.examples = load_examples(con, self.adapter)
+        stored = set(rows(con, "SELECT candidate, request_id FROM results WHERE run_id = ?", [run_id]))
+        self.pending = deque((c.spec, rid) for rid in self.messages for c in self.candidates
+                             if (c.spec, rid) not in stored)
+        self.left = Counter(spec for spec, _ in self.pending)  # per candidate: not sent yet
+        self.progress = Progress(run_id, total=len(self.messages) * len(self.candidates), estimate_usd=estimate,
+                                 budget_usd=budget)
+        _refresh(con, self.progress)
+        self.prices = {c.spec: _prices(c) for c in self.candidates}
+        self.providers = {}
+        for c in self.candidates:
+            try:
+                self.providers[c.spec] = registry.build_provider(c)
+            except ProviderError as exc:
+                self.progress.errors[c.spec] = str(exc)
+        self.in_flight: dict[Future, tuple[str, str, CompletionRequest, float]] = {}
+        self.reserved = 0.0  # ceilings of the paid calls in flight
+        self.stopped_by_budget = False
+        self.started, self.handled = time.monotonic(), 0
+        _set_status(con, run_id, "running")
+        self.progress.status = "running"
+
+    def fill(self, pool: ThreadPoolExecutor) -> None:
+        """Send pending requests until every slot is busy (the budget rule decides for paid ones)."""
+        while self.pending and len(self.in_flight) < self.params.concurrency and not self.stop.is_set():
+            spec, request_id = self.pending.popleft()
+            self.left[spec] -= 1
+            if spec in self.progress.errors:
+                continue
+            request = CompletionRequest(
+                messages=build_messages(self.adapter, self.messages[request_id], self.examples),
+                max_tokens=self.params.max_tokens, temperature=self.params.temperature,
+                timeout_s=self.params.timeout_s, labels=self.adapter.labels or None,
+                json_schema=self.adapter.json_schema)
+            ceiling = ceiling_cost(self.prices[spec], request)
+            spent = self.progress.spent_usd
+            if self.budget is not None and ceiling and spent + self.reserved + ceiling > self.budget:
+                self.stopped_by_budget = True
+                why = (f"stopped by the budget: spent ${spent:.6f} + in flight up to ${self.reserved:.6f} "
+                       f"+ next call up to ${ceiling:.6f} would exceed ${self.budget:.6f}")
+                for c in self.candidates:
+                    if self.prices[c.spec] is not None and (self.left[c.spec] or c.spec == spec):
+                        self.progress.errors.setdefault(c.spec, why)
+                continue
+            future = pool.submit(_call, self.providers[spec], request, self.params, self.stop)
+            self.in_flight[future] = (spec, request_id, request, ceiling)
+            self.reserved += ceiling
+
+    def collect(self, future: Future) -> list | None:
+        """Account a finished call; its `results` row, or None when it gets no result (interrupted,
+        or its candidate given up)."""
+        spec, request_id, request, ceiling = self.in_flight.pop(future)
+        self.reserved -= ceiling
+        outcome: _Outcome = future.result()
+        if outcome.give_up:
+            self.progress.errors.setdefault(spec, outcome.error)
+        completion = outcome.completion
+        if completion is None and (outcome.interrupted or outcome.give_up):
+            return None
+        self.handled += 1
+        if completion is None:
+            self.progress.failed += 1
+            return [self.run_id, spec, request_id, None, None, None, None, None, None, None, 0.0, "failed",
+                    outcome.error, outcome.attempts, utcnow()]
+        cost, input_tokens, output_tokens = _cost(self.prices[spec], completion, request)
+        self.progress.spent_usd += cost
+        self.progress.done += 1
+        return [self.run_id, spec, request_id, completion.text, input_tokens, output_tokens,
+                completion.usage_reported, completion.latency_ms, completion.ttft_ms,
+                completion.output_tokens_per_s, cost, "ok", None, outcome.attempts, utcnow()]
+
+    def update_eta(self) -> None:
+        remaining = sum(n for spec, n in self.left.items() if spec not in self.progress.errors) + len(self.in_flight)
+        elapsed = time.monotonic() - self.started
+        self.progress.eta_s = elapsed * remaining / self.handled if self.handled else None
+
+    def finish(self) -> None:
+        for provider in self.providers.values():
+            provider.close()
+        progress = self.progress
+        complete = progress.done + progress.failed == progress.total
+        progress.status = "done" if complete else "stopped_budget" if self.stopped_by_budget else "interrupted"
+        progress.eta_s = 0.0 if complete else None
+        _set_status(self.con, self.run_id, progress.status)
 
 
 def _set_status(con, run_id: str, status: str) -> None:
-    con.execute("UPDATE runs SET status = ?, updated_at = ? WHERE run_id = ?", [status, utcnow(), run_id])
+    con.execute("UPDATE runs SET status = ?, updated_at = ? WHERE run_id = ?", [status, utcnow(), run_id]).fetchall()
 
 
 def _refresh(con, progress: Progress) -> None:

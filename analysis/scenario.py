@@ -141,7 +141,8 @@ class Scenario(BaseModel):
     def from_dict(cls, data: Mapping[str, Any], defaults: Scenario | None = None) -> Scenario:
         """A scenario from a possibly partial mapping: fields left out come from `defaults` (else
         the model's defaults). A missing "v" means the current version (hand-written files); naming
-        another GPU than `defaults` re-reads its price and capacity from the catalogue unless given.
+        another GPU than `defaults` re-reads its price and capacity from the catalogue unless given;
+        a flat api_cost_per_request without api_cost_by_task replaces the defaults' per-task mix.
         ScenarioError on an unknown version or invalid values."""
         data = dict(data)
         version = data.pop("v", SCHEMA_VERSION)
@@ -156,6 +157,8 @@ class Scenario(BaseModel):
                     merged.pop(key)
             if "capacity_rps_per_gpu" in data and "capacity_source" not in data:
                 merged.pop("capacity_source", None)
+            if "api_cost_per_request" in data and "api_cost_by_task" not in data:
+                merged.pop("api_cost_by_task", None)  # a flat price given replaces the per-task mix
         merged.update(data)
         try:
             return cls.model_validate(merged)

@@ -157,7 +157,7 @@ def _type_literal(expr: str) -> str:
     return f"CASE WHEN {expr} IN ({', '.join(map(_lit, TASK_TYPES))}) THEN {expr} END"
 
 
-def _assign_sql(user_rules: list[TaskRule], where_sql: str) -> str:
+def _assign_sql(user_rules: list[TaskRule], where_sql: str, keep_logged: bool = False) -> str:
     rule_no = "CASE " + " ".join(
         f"WHEN {_rule_match(rule)} THEN {i}" for i, rule in enumerate(user_rules, 1)) + " END" if user_rules else "NULL"
     rule_type = "CASE rule_no " + " ".join(
@@ -170,7 +170,7 @@ def _assign_sql(user_rules: list[TaskRule], where_sql: str) -> str:
     return f"""
     UPDATE requests SET task_type = f.task_type, complexity = f.complexity FROM (
       SELECT rid,
-        coalesce(tag_type, extra_type, {rule_type}, CASE
+        coalesce({'logged_type, ' if keep_logged else ''}tag_type, extra_type, {rule_type}, CASE
           WHEN agentic THEN 'chat'
           WHEN {_rx('p', CLS_CUE)} OR {_rx('p', LABEL_LIST)} OR ({_rx('p', SHORT_OPTIONS)} AND short_out) THEN 'classification'
           WHEN structured THEN 'extraction'
@@ -208,6 +208,7 @@ def _assign_sql(user_rules: list[TaskRule], where_sql: str) -> str:
                           IN ('json_object', 'json_schema')
               OR coalesce(json_type(r.request_params, '$.format') = 'OBJECT' OR r.request_params->>'$.format' = 'json', false)
               OR json_type(r.request_params, '$.guided_json') IS NOT NULL AS structured,
+            {_type_literal('r.task_type')} AS logged_type,
             {_type_literal(tag_of.format('task', 6))} AS tag_type,
             try_cast({tag_of.format('complexity', 12)} AS DOUBLE) AS tag_cx,
             {_type_literal("json_extract_string(r.extra, '$.task_type')")} AS extra_type,
@@ -222,11 +223,12 @@ def _assign_sql(user_rules: list[TaskRule], where_sql: str) -> str:
 
 
 def assign_tasks(con: duckdb.DuckDBPyConnection, where_sql: str = "task_type IS NULL OR complexity IS NULL",
-                 params: list | None = None) -> int:
+                 params: list | None = None, keep_logged: bool = False) -> int:
     """Set `task_type` and `complexity` of the requests matching `where_sql` (a condition on the
     requests' columns, with `?` placeholders bound to `params`) by the overrides and rules of the
-    module docstring, in one UPDATE; return how many rows were updated."""
-    return con.execute(_assign_sql(stored_rules(con), where_sql), params or []).fetchall()[0][0]
+    module docstring, in one UPDATE; return how many rows were updated. `keep_logged` keeps a task
+    type the log itself gave (a mapped column at ingest) above every other rule."""
+    return con.execute(_assign_sql(stored_rules(con), where_sql, keep_logged), params or []).fetchall()[0][0]
 
 
 def stored_rules(con: duckdb.DuckDBPyConnection) -> list[TaskRule]:
@@ -268,3 +270,13 @@ def breakdown(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
                   sum(cost_usd) AS cost_usd
            FROM requests GROUP BY 1 ORDER BY requests DESC, task_type""",
     )
+
+
+NARROW_TASKS = ("classification", "extraction")
+
+
+def narrow_share(con: duckdb.DuckDBPyConnection) -> float | None:
+    """Share of requests whose task type is narrow (classification or extraction: the repetitive
+    work a small local model most often matches); None for an empty workspace."""
+    return scalar(con, f"""SELECT avg((task_type IN ({', '.join(map(_lit, NARROW_TASKS))}))::INT)
+                           FROM requests""")

@@ -112,45 +112,20 @@ def peak_to_average(con: duckdb.DuckDBPyConnection) -> float | None:
     return max(1.0, min(1000.0, peak * 24 / total)) if total else None
 
 
-# probe_results column names tried in order (the probe's table is written by analysis/probe.py).
-_PROBE_RPS = ("capacity_rps", "best_rps", "max_rps", "requests_per_s", "throughput_rps", "rps")
-_PROBE_TIME = ("measured_at", "finished_at", "created_at", "ts")
-_PROBE_GROUP = ("probe_id", "run_id")
-_PROBE_OK = ("within_target", "meets_target", "p95_ok")
-
-
 def probe_capacity(con: duckdb.DuckDBPyConnection, model: str | None = None) -> float | None:
-    """Requests/s one GPU serves, from the latest probe: None without a `probe_results` table.
-    Rows are the probe's sweep (or one row per probe): the latest probe is the probe_id/run_id
-    of the newest row by measured_at/finished_at/created_at/ts (all rows without such columns);
-    its capacity is the largest capacity_rps/best_rps/max_rps/requests_per_s/throughput_rps/rps
-    among the rows that keep p95 under the target (within_target/meets_target/p95_ok, when the
-    table has such a column). With a `model` column, rows of `model` are preferred if any."""
+    """Requests/s one GPU serves, from the latest probe (`analysis.probe`): the probe_id of the
+    newest `probe_results` row by measured_at, among the rows of `model` when it is given and has
+    any; its capacity is the largest capacity_rps among its within_target levels. None without the
+    table, without rows, or when no level of that probe kept p95 under its target."""
     if not scalar(con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'probe_results'"):
         return None
-    columns = {r[0] for r in rows(con, "SELECT column_name FROM duckdb_columns() WHERE table_name = 'probe_results'")}
-
-    def pick(names: tuple[str, ...]) -> str | None:
-        return next((c for c in names if c in columns), None)
-
-    rps, when, group, ok = pick(_PROBE_RPS), pick(_PROBE_TIME), pick(_PROBE_GROUP), pick(_PROBE_OK)
-    if rps is None:
-        return None
-    where = [f"{rps} > 0"] + ([f"{ok}"] if ok else [])
-    params: list = []
-    if model and "model" in columns and scalar(con, "SELECT count(*) FROM probe_results WHERE model = ?", [model]):
-        where.append("model = ?")
-        params.append(model)
-    filters = " AND ".join(where)
-    if when and group:
-        filters += (f" AND {group} = (SELECT {group} FROM probe_results WHERE {filters} "
-                    f"ORDER BY {when} DESC NULLS LAST LIMIT 1)")
-        params = params * 2
-    elif when:
-        filters += f" AND {when} = (SELECT max({when}) FROM probe_results WHERE {filters})"
-        params = params * 2
-    value = scalar(con, f"SELECT max({rps}) FROM probe_results WHERE {filters}", params)
-    return float(value) if value else None
+    value = scalar(con, """
+        WITH pool AS (SELECT * FROM probe_results WHERE model = ?
+                      OR NOT EXISTS (SELECT 1 FROM probe_results WHERE model = ?)),
+        latest AS (SELECT probe_id FROM pool ORDER BY measured_at DESC LIMIT 1)
+        SELECT max(capacity_rps) FILTER (WHERE within_target) FROM pool
+        WHERE probe_id = (SELECT probe_id FROM latest)""", [model, model])
+    return float(value) if value is not None else None
 
 
 def scenario_defaults(con: duckdb.DuckDBPyConnection, base: Scenario | None = None) -> Scenario:

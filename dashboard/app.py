@@ -9,7 +9,10 @@ st.set_page_config(page_title="llm-breakeven", page_icon=":material/balance:", l
 PAGES = [
     st.Page("views/overview.py", title="Overview", icon=":material/dashboard:", default=True),
     st.Page("views/logs.py", title="Logs", icon=":material/receipt_long:"),
+    st.Page("views/replay.py", title="Replay", icon=":material/replay:"),
+    st.Page("views/quality.py", title="Quality", icon=":material/fact_check:"),
     st.Page("views/economics.py", title="Economics", icon=":material/payments:"),
+    st.Page("views/routing.py", title="Routing", icon=":material/alt_route:"),
     st.Page("views/scenarios.py", title="Scenarios & report", icon=":material/share:"),
 ]
 

@@ -7,6 +7,8 @@ re-run never re-aggregates unchanged data.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import duckdb
 import streamlit as st
 
@@ -78,10 +80,32 @@ def scenario_defaults():
     return cached_defaults(ws, data_version(ws))
 
 
-def share_link(scenario_id: str) -> str:
-    """A link to this page opening a saved scenario: the workspace and the scenario id only."""
-    base = (st.context.url or "").split("?")[0]
-    return f"{base}?ws={current_workspace()}&scenario={scenario_id}"
+@st.cache_data(show_spinner=False, max_entries=32)
+def cached_narrow_share(workspace: str, version: str) -> float | None:
+    from analysis.tasks import narrow_share
+
+    return narrow_share(cursor(workspace))
+
+
+def narrow_share() -> float | None:
+    ws = current_workspace()
+    return cached_narrow_share(ws, data_version(ws))
+
+
+def headline() -> str:
+    """The Overview's one-line answer, from the default scenario (analysis.economics.headline)."""
+    from analysis.economics import headline as economics_headline
+
+    defaults = scenario_defaults()
+    return economics_headline(defaults.to_cost_inputs(), defaults.requests_per_day)
+
+
+def share_link(scenario_id: str, page: str = "economics") -> str:
+    """A link to `page` opening a saved scenario: the workspace and the scenario id only (never
+    prompts, answers or keys)."""
+    parts = urlsplit(st.context.url or "")
+    origin = f"{parts.scheme}://{parts.netloc}" if parts.netloc else ""
+    return f"{origin}/{page}?ws={current_workspace()}&scenario={scenario_id}"
 
 
 @st.cache_data(show_spinner="Building the report…", max_entries=8)

@@ -22,6 +22,12 @@ def key(field: str) -> str:
     return PREFIX + field
 
 
+def control(field: str) -> dict:
+    """A scenario control's widget arguments: its key, and its value kept for the whole session
+    (Streamlit otherwise drops it when another page is shown)."""
+    return {"key": key(field), "persist_state": "session"}
+
+
 def _from_url(defaults: Scenario) -> tuple[Scenario, str | None]:
     params = st.query_params.to_dict()
     if "scenario" in params:
@@ -37,18 +43,28 @@ def _from_url(defaults: Scenario) -> tuple[Scenario, str | None]:
     return defaults, None
 
 
-def current(defaults: Scenario) -> Scenario:
-    """The scenario of the controls, seeding them from the URL the first time (per link)."""
+def seed(defaults: Scenario) -> None:
+    """Load the controls from the URL the first time a page sees this workspace and link; call it
+    before the controls are drawn (Streamlit refuses to change a drawn widget's value)."""
     origin = (components.current_workspace(), st.query_params.get("scenario"))
     if st.session_state.get(LOADED_FROM) != origin:
         scenario, problem = _from_url(defaults)
-        for field in Scenario.model_fields:
-            st.session_state[key(field)] = getattr(scenario, field)
-        st.session_state[key("gpu_count")] = scenario.gpu_count or 0  # the widget's 0 means "auto"
+        _load(scenario)
         st.session_state[LOADED_FROM] = origin
         st.session_state[PROBLEM] = problem
     if st.session_state.get(PROBLEM):
         st.warning(st.session_state[PROBLEM])
+
+
+def _load(scenario: Scenario) -> None:
+    """Put the scenario into the controls' keys."""
+    for field in Scenario.model_fields:
+        value = getattr(scenario, field)
+        st.session_state[key(field)] = (value or 0) if field == "gpu_count" else value  # 0 means "auto"
+
+
+def current(defaults: Scenario) -> Scenario:
+    """The scenario the controls describe (fields without a control keep their default)."""
     values = {f: st.session_state[key(f)] for f in Scenario.model_fields if key(f) in st.session_state}
     values["gpu_count"] = values.get("gpu_count") or None
     try:
@@ -58,15 +74,18 @@ def current(defaults: Scenario) -> Scenario:
         return defaults
 
 
-def publish(scenario: Scenario) -> None:
-    """Write the scenario into the URL (keeping ?scenario=ID while it is unchanged)."""
+def publish(scenario: Scenario, extra: dict[str, str] | None = None) -> None:
+    """Write the scenario into the URL (keeping ?scenario=ID while it is unchanged), with the
+    page's own `extra` keys (e.g. the Routing page's controls)."""
     saved_id = st.query_params.get("scenario")
     if saved_id and scenario_store.scenario_id(scenario) == saved_id:
-        return
-    wanted = {"ws": components.current_workspace(), **scenario.to_query_params()}
+        wanted = {"ws": components.current_workspace(), "scenario": saved_id}
+    else:
+        wanted, saved_id = {"ws": components.current_workspace(), **scenario.to_query_params()}, None
+    wanted |= extra or {}
     if st.query_params.to_dict() != wanted:
         st.query_params.from_dict(wanted)
-        st.session_state[LOADED_FROM] = (components.current_workspace(), None)
+        st.session_state[LOADED_FROM] = (components.current_workspace(), saved_id)
 
 
 def _gpu_changed() -> None:
@@ -80,24 +99,24 @@ def _gpu_changed() -> None:
 def economics_controls() -> None:
     """The Economics page's controls (values live in session_state under `sc_<field>`)."""
     c = st.columns(3)
-    c[0].number_input("Requests per day (today)", min_value=0.0, step=1000.0, key=key("requests_per_day"),
+    c[0].number_input("Requests per day (today)", min_value=0.0, step=1000.0, **control("requests_per_day"),
                       help="Default: logged requests / days covered.")
     c[0].number_input("Growth per month", min_value=-0.9, max_value=10.0, step=0.01, format="%.2f",
-                      key=key("growth_per_month"), help="0.05 = 5% more requests every month.")
-    c[0].number_input("Peak-to-average ratio", min_value=1.0, step=0.1, key=key("peak_to_average"),
+                      **control("growth_per_month"), help="0.05 = 5% more requests every month.")
+    c[0].number_input("Peak-to-average ratio", min_value=1.0, step=0.1, **control("peak_to_average"),
                       help="Busiest hour's rate / the average rate; sizes a 24/7 fleet.")
     c[0].number_input("API cost per request (USD)", min_value=0.0, step=0.0001, format="%.5f",
-                      key=key("api_cost_per_request"), help="Default: logged or genai-prices cost per request.")
-    c[0].toggle("Price the API at Batch rates", key=key("batch_discount"))
-    c[1].selectbox("GPU", [g.name for g in catalogue.gpus()], key=key("gpu"), on_change=_gpu_changed)
-    c[1].number_input("GPU price per hour (USD)", min_value=0.0, step=0.05, key=key("gpu_hourly_usd"))
-    c[1].radio("Deployment", ["dedicated", "scheduled", "serverless"], key=key("mode"), horizontal=True,
+                      **control("api_cost_per_request"), help="Default: logged or genai-prices cost per request.")
+    c[0].toggle("Price the API at Batch rates", **control("batch_discount"))
+    c[1].selectbox("GPU", [g.name for g in catalogue.gpus()], **control("gpu"), on_change=_gpu_changed)
+    c[1].number_input("GPU price per hour (USD)", min_value=0.0, step=0.05, **control("gpu_hourly_usd"))
+    c[1].radio("Deployment", ["dedicated", "scheduled", "serverless"], **control("mode"), horizontal=True,
                help="Scheduled (batch windows) is only valid for work that can wait.")
-    c[1].number_input("Capacity per GPU (requests/s)", min_value=0.01, step=0.5, key=key("capacity_rps_per_gpu"),
+    c[1].number_input("Capacity per GPU (requests/s)", min_value=0.01, step=0.5, **control("capacity_rps_per_gpu"),
                       help="Measured by `breakeven probe` when available, else the catalogue's typical figure.")
-    c[1].slider("Target utilisation", min_value=0.05, max_value=1.0, step=0.05, key=key("target_utilisation"))
-    c[2].number_input("Fixed GPU count (0 = size automatically)", min_value=0, step=1, key=key("gpu_count"))
-    c[2].number_input("Ops cost per month (USD)", min_value=0.0, step=100.0, key=key("ops_usd_per_month"))
-    c[2].number_input("Fine-tuning, one-off (USD)", min_value=0.0, step=100.0, key=key("fine_tuning_usd"))
+    c[1].slider("Target utilisation", min_value=0.05, max_value=1.0, step=0.05, **control("target_utilisation"))
+    c[2].number_input("Fixed GPU count (0 = size automatically)", min_value=0, step=1, **control("gpu_count"))
+    c[2].number_input("Ops cost per month (USD)", min_value=0.0, step=100.0, **control("ops_usd_per_month"))
+    c[2].number_input("Fine-tuning, one-off (USD)", min_value=0.0, step=100.0, **control("fine_tuning_usd"))
     c[2].number_input("Amortise fine-tuning over (months)", min_value=1, max_value=120, step=1,
-                      key=key("amortisation_months"))
+                      **control("amortisation_months"))

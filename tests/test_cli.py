@@ -4,6 +4,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from analysis.cli import main
 
 
@@ -52,3 +54,85 @@ def test_bad_file_gives_nonzero_exit_and_a_clear_message(tmp_path, data_dir):
 def test_unknown_format_name_is_refused(shared_dir, capsys):
     assert main(["ingest", _batch(shared_dir)[0], "--format", "nope"]) == 1
     assert "unknown format 'nope'" in capsys.readouterr().out
+
+
+def _tickets(shared_dir):
+    return str(shared_dir / "datasets" / "helpdesk_tickets_600" / "helpdesk_customer_tickets.csv")
+
+
+def test_ingest_labelled_then_attach_labels(shared_dir, tmp_path, capsys):
+    args = ["ingest-labelled", _tickets(shared_dir), "--text", "subject", "--text", "body", "--label", "priority",
+            "--id", "id", "--limit", "40", "--json"]
+    assert main(args) == 0
+    result = json.loads(capsys.readouterr().out)[0]
+    assert (result["format"], result["rows_loaded"], result["error"]) == ("labelled", 40, None)
+    main(["summary", "--json"])
+    assert json.loads(capsys.readouterr().out)["requests"] == 40
+
+    from analysis.db import open_db, rows
+    con = open_db(None)
+    ids = [r[0] for r in rows(con, "SELECT request_id FROM requests ORDER BY request_id LIMIT 3")]
+    con.close()
+    labels = tmp_path / "labels.csv"
+    labels.write_text("request_id,label\n" + "".join(f"{i},urgent\n" for i in ids))
+    assert main(["attach-labels", str(labels), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"updated": 3}
+    missing = tmp_path / "nomatch.csv"
+    missing.write_text("request_id,label\nnope,urgent\n")
+    assert main(["attach-labels", str(missing)]) == 1
+    assert "nope" in capsys.readouterr().err
+
+
+def test_economics_issue_example_from_a_partial_scenario_file(shared_dir, tmp_path, capsys):
+    main(["ingest", *_batch(shared_dir)])
+    capsys.readouterr()
+    scenario = tmp_path / "scenario.json"
+    scenario.write_text(json.dumps({"requests_per_day": 10_000, "api_cost_per_request": 0.0013,
+                                    "gpu_hourly_usd": 1.0, "capacity_rps_per_gpu": 1000.0, "gpu_count": None,
+                                    "ops_usd_per_month": 0, "fine_tuning_usd": 0, "batch_discount": False}))
+    assert main(["economics", "--scenario", str(scenario), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert round(out["api_monthly_usd"]) == 395 and round(out["self_host_monthly_usd"]) == 730
+    assert 18_450 < out["breakeven_requests_per_day"] < 18_470
+    assert out["gpus"] == 1 and len(out["curve"]) > 50
+    assert main(["economics", "--scenario", str(scenario)]) == 0
+    assert "pays off above 18.5k requests/day" in capsys.readouterr().out
+    scenario.write_text('{"gpu_hourly_usd": -1}')
+    assert main(["economics", "--scenario", str(scenario)]) == 1
+    assert "gpu_hourly_usd" in capsys.readouterr().err
+
+
+def test_route_without_replay_keeps_unmeasured_segments_on_the_api(shared_dir, capsys):
+    main(["ingest", *_batch(shared_dir)])
+    capsys.readouterr()
+    assert main(["route", "--json"]) == 0
+    rec = json.loads(capsys.readouterr().out)
+    assert rec["segments"] and sum(d["request_share"] for d in rec["segments"]) == pytest.approx(1.0)
+    assert rec["current_monthly_usd"] > 0
+    assert main(["route", "--segment-by", "model"]) == 0
+    assert "gpt-4o-2024-08-06" in capsys.readouterr().out
+    assert main(["route", "--segment-by", "nope"]) == 1
+    assert "segment_by must be" in capsys.readouterr().err
+
+
+def test_replay_score_quality_through_the_cli(shared_dir, llama_server, capsys):
+    main(["ingest-labelled", _tickets(shared_dir), "--text", "subject", "--label", "queue", "--limit", "4"])
+    capsys.readouterr()
+    spec = f"openai-compat:{llama_server.base_url}/v1:{llama_server.model}"
+    assert main(["replay", "--candidate", spec, "--sample", "4", "--max-tokens", "8", "--auto-labels",
+                 "--concurrency", "2", "--json"]) == 0
+    run = json.loads(capsys.readouterr().out)
+    assert (run["done"], run["failed"]) == (4, 0)
+    assert main(["score", "--run", run["run_id"], "--json"]) == 0
+    scored = json.loads(capsys.readouterr().out)
+    assert scored["scored"] == 4 and scored["by_reference"] == {"ground_truth": 4}
+    assert main(["quality", "--run", run["run_id"], "--json"]) == 0
+    table = json.loads(capsys.readouterr().out)
+    row = next(r for r in table if r["candidate"] == spec)
+    assert row["n"] == 4 and 0 <= row["ci_low"] <= row["accuracy"] <= row["ci_high"] <= 1
+    assert row["verdict"] in ("inferior", "inconclusive")
+
+
+def test_local_model_status_says_how_to_start(capsys):
+    assert main(["local-model", "status", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["state"] in ("stopped", "not-installed")

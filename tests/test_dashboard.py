@@ -52,6 +52,12 @@ def test_overview_shows_the_demo_numbers(app, demo_dir):
     assert metrics["Requests per day"].endswith("k")  # thousands of requests a day
     assert metrics["Monthly spend"].startswith("$")
     assert any("Synthetic" in c.value for c in app.sidebar.caption)
+    assert metrics["Narrow tasks"].endswith("%") and metrics["Narrow tasks"] != "0.0%"
+    con = open_db("demo", settings=get_settings(data_dir=demo_dir))
+    defaults = scenario_defaults(con)
+    con.close()
+    expected = economics.headline(defaults.to_cost_inputs(), defaults.requests_per_day)
+    assert any(expected in m.value for m in app.markdown)
 
 
 def test_economics_control_changes_the_numbers_and_the_url(app, demo_dir):
@@ -64,7 +70,7 @@ def test_economics_control_changes_the_numbers_and_the_url(app, demo_dir):
 
 
 def test_economics_restores_from_query_params(app, demo_dir):
-    con = open_db("demo", settings=get_settings(data_dir=demo_dir), read_only=True)
+    con = open_db("demo", settings=get_settings(data_dir=demo_dir))  # same config as the app's cached one
     defaults = scenario_defaults(con)
     con.close()
     scenario = defaults.model_copy(update={"gpu_hourly_usd": 3.0, "ops_usd_per_month": 500.0})

@@ -24,6 +24,7 @@ from analysis.economics import (
     gpu_hours_per_month,
     gpus_needed,
     growth_projection,
+    headline,
     monthly_savings,
     payback_months,
     peak_requests_per_second,
@@ -368,3 +369,10 @@ def test_large_volumes_stay_finite():
     e = evaluate(stepped(requests_per_day=1e8))
     assert e.self_host.gpus == math.ceil(1e8 / 21_600)
     assert math.isfinite(e.savings_monthly_usd)
+
+
+def test_headline_states_breakeven_and_today():
+    assert headline(issue_example(), 10_000) == (
+        "Self-hosting pays off above 18.5k requests/day; today you run 10k.")
+    never = issue_example(capacity_rps_per_gpu=0.01)  # one GPU serves 432/day, worth $5.7 of API
+    assert headline(never, 10_000).startswith("Self-hosting does not pay off at any volume")

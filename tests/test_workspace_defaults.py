@@ -89,20 +89,29 @@ def test_mostly_batch_traffic_turns_the_batch_discount_on(con):
     assert costs[("classification", "gpt-4o-mini")].cost_per_request == approx(logged / 0.5)
 
 
+def _probe_row(probe_id: str, when: str, model: str, concurrency: int, rps: float, ok: bool) -> list:
+    return [probe_id, when, model, f"openai-compat:http://gpu-box:8000/v1:{model}", concurrency, 32, 0, 10.0,
+            rps, rps * 50, 800.0, 1500.0 if ok else 12_000.0, ok, 10_000.0, 256]
+
+
 def test_capacity_from_the_latest_probe(con):
     fill(con, days=2)
-    assert probe_capacity(con) is None
-    con.execute("""CREATE TABLE probe_results (probe_id VARCHAR, measured_at TIMESTAMP, concurrency INTEGER,
-                                               requests_per_s DOUBLE, within_target BOOLEAN)""")
-    assert probe_capacity(con) is None
-    con.execute("""INSERT INTO probe_results VALUES
-        ('old', TIMESTAMP '2026-01-01 10:00', 8, 9.0, true),
-        ('new', TIMESTAMP '2026-02-01 10:00', 1, 1.5, true),
-        ('new', TIMESTAMP '2026-02-01 10:01', 4, 4.2, true),
-        ('new', TIMESTAMP '2026-02-01 10:02', 16, 7.0, false)""")
-    assert probe_capacity(con) == approx(4.2)
+    assert probe_capacity(con) is None  # the table exists (migration m005) but holds no probe
+    rows_ = [_probe_row("old", "2026-01-01 10:00", "qwen", 8, 9.0, True),
+             _probe_row("new", "2026-02-01 10:00", "qwen", 1, 1.5, True),
+             _probe_row("new", "2026-02-01 10:01", "qwen", 4, 4.2, True),
+             _probe_row("new", "2026-02-01 10:02", "qwen", 16, 7.0, False),
+             _probe_row("other", "2026-01-15 10:00", "llama", 2, 2.5, True)]
+    con.executemany("INSERT INTO probe_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows_)
+    assert probe_capacity(con) == approx(4.2)  # newest probe, best within-target level
+    assert probe_capacity(con, "llama") == approx(2.5)  # the model's own latest probe is preferred
+    assert probe_capacity(con, "mistral") == approx(4.2)  # no probe of that model: the latest one
     s = scenario_defaults(con)
     assert (s.capacity_rps_per_gpu, s.capacity_source) == (approx(4.2), "probe")
+    con.execute("INSERT INTO probe_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                _probe_row("slow", "2026-03-01 10:00", "qwen", 1, 0.3, False))
+    assert probe_capacity(con) is None  # the latest probe kept no level under its target
+    assert scenario_defaults(con).capacity_source == "catalogue"
 
 
 def test_fast_growth_over_three_weeks(con):

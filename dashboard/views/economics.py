@@ -13,6 +13,7 @@ if not components.workspace_summary().requests:
     st.stop()
 
 defaults = components.scenario_defaults()
+scenario_state.seed(defaults)
 with st.expander("Scenario", expanded=True):
     scenario_state.economics_controls()
 scenario = scenario_state.current(defaults)

@@ -27,7 +27,9 @@ for item in saved:
             st.rerun()
 
 st.subheader("Report")
-scenario = scenario_state.current(components.scenario_defaults())
+defaults = components.scenario_defaults()
+scenario_state.seed(defaults)
+scenario = scenario_state.current(defaults)
 st.caption("The report and CSVs use the scenario currently set on the Economics page (or its defaults). "
            "They contain assumptions and aggregates only: no prompts, answers or keys.")
 workspace = components.current_workspace()

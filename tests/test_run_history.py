@@ -1,0 +1,21 @@
+"""Past runs as the Replay page lists them (analysis.run_history)."""
+
+import json
+
+from analysis import replay, sampling
+from analysis.run_history import past_runs
+
+
+def test_past_runs_name_candidates_by_spec_newest_first(con):
+    for i in range(5):
+        con.execute("""INSERT INTO requests (request_id, source_id, status, model, input_messages, input_tokens, output_tokens)
+                       VALUES (?, 's', 'ok', 'gpt-4o', ?, 100, 5)""",
+                    [f"r{i}", json.dumps([{"role": "user", "content": f"question {i}"}])])
+    first = replay.create_run(con, ["local:gemma-3-270m"], sampling.SampleSpec(size=2))
+    second = replay.create_run(con, ["openai-compat:http://127.0.0.1:9/v1:m", "openai:gpt-4o-mini"],
+                               sampling.SampleSpec(size=3), budget_usd=1.0)
+    table = past_runs(con)
+    assert table["run_id"].to_list() == [second, first]
+    assert table["candidates"].to_list() == ["openai-compat:http://127.0.0.1:9/v1:m, openai:gpt-4o-mini",
+                                             "local:gemma-3-270m"]
+    assert table["sample_size"].to_list() == [3, 2] and table["status"].to_list() == ["created", "created"]
