@@ -107,7 +107,7 @@ def quality_intervals(table: pl.DataFrame) -> go.Figure:
             hovertemplate="%{x}: %{y:.1f}% of %{customdata[0]}<br>95% interval %{customdata[1]:.1f}%"
                           "–%{customdata[2]:.1f}%<br>%{customdata[3]}<extra></extra>")
     fig.update_layout(xaxis_title="Task type", yaxis_title="Accuracy / agreement (%)", yaxis_range=[0, 105],
-                      height=360, legend_orientation="h", margin={"t": 30}, scattermode="group")
+                      height=360, legend=TOP_LEGEND, margin={"t": 60}, scattermode="group")
     return fig
 
 
@@ -129,7 +129,7 @@ def latency_quantiles(table: pl.DataFrame) -> go.Figure:
         fig.add_bar(x=names, y=table[f"ttft_{q}_ms"].to_list(), name=f"time to first token {q}",
                     marker_color=shade, hovertemplate=f"%{{x}}<br>TTFT {q} %{{y:,.0f}} ms<extra></extra>")
     fig.update_layout(barmode="group", xaxis_title="Candidate", yaxis_title="Milliseconds", height=360,
-                      legend_orientation="h", margin={"t": 30})
+                      legend=TOP_LEGEND, margin={"t": 60})
     return fig
 
 
@@ -161,7 +161,7 @@ def routing_split(decisions: Sequence[routing.SegmentDecision]) -> go.Figure:
     fig.add_bar(y=keys, x=[d.requests_per_day - d.local_requests_per_day for d in decisions], orientation="h",
                 name="on the API", marker_color=API_COLOUR, opacity=0.35, customdata=custom, hovertemplate=hover)
     fig.update_layout(barmode="stack", xaxis_title="Requests per day", yaxis_title="Segment",
-                      height=max(260, 60 + 26 * len(keys)), legend_orientation="h", margin={"t": 30})
+                      height=max(260, 60 + 26 * len(keys)), legend=TOP_LEGEND, margin={"t": 60})
     return fig
 
 
@@ -185,7 +185,7 @@ def routing_frontier(points: Sequence[routing.FrontierPoint], chosen: routing.Pl
                         marker={"symbol": "star", "size": 18, "color": "#16a34a"},
                         hovertemplate="recommended: $%{x:,.0f}/month, quality %{y:.1f}%<extra></extra>")
     fig.update_layout(xaxis_title="Monthly cost (USD, API + GPU)", yaxis_title="Blended quality (%)", height=380,
-                      legend_orientation="h", margin={"t": 30})
+                      legend=TOP_LEGEND, margin={"t": 60})
     return fig
 
 
@@ -202,7 +202,7 @@ def counterfactual_bill(bill: Sequence[BillDay]) -> go.Figure:
     fig.add_scatter(x=days, y=[d.logged_usd for d in bill], name="as logged (all API)", mode="lines+markers",
                     line_color=MARK_COLOUR, hovertemplate="%{x}<br>logged $%{y:,.2f}<extra></extra>")
     fig.update_layout(barmode="stack", xaxis_title="Day (UTC)", yaxis_title="Cost per day (USD)", height=340,
-                      legend_orientation="h", margin={"t": 30})
+                      legend=TOP_LEGEND, margin={"t": 60})
     return fig
 
 

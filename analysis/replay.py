@@ -47,7 +47,7 @@ from analysis.providers import registry
 from analysis.providers.base import Completion, CompletionRequest, FatalError, ProviderError, UnreachableError
 
 CHARS_PER_TOKEN = 4  # for estimating few-shot and unreported token counts
-TEMPLATE_TOKENS = 16  # per message: role markers and separators a chat template adds
+TEMPLATE_TOKENS = 24  # per message, and once more: what a chat template adds (markers, preamble)
 CANDIDATE_STATUS = frozenset({401, 403, 404})  # fatal for every request of the candidate
 
 
@@ -171,18 +171,18 @@ def _backoff(attempt: int, params: RunParams, retry_after: float | None, rng: ra
 
 def _call(provider, request: CompletionRequest, params: RunParams, stop: threading.Event) -> _Outcome:
     """One request with the module's retry rule."""
-    rng = random.Random()
-    for attempt in range(1, params.max_attempts + 1):
+    rng, attempt = random.Random(), 0
+    while True:
+        attempt += 1
         try:
             return _Outcome(provider.complete(request), None, attempt)
         except FatalError as exc:
             return _Outcome(None, str(exc), attempt, give_up=exc.status_code in CANDIDATE_STATUS)
         except ProviderError as exc:  # retryable, unreachable included
-            if attempt == params.max_attempts:
+            if attempt >= params.max_attempts:
                 return _Outcome(None, str(exc), attempt, give_up=isinstance(exc, UnreachableError))
             if stop.wait(_backoff(attempt, params, getattr(exc, "retry_after_s", None), rng)):
                 return _Outcome(None, str(exc), attempt, interrupted=True)
-    raise AssertionError("unreachable: the loop returns")
 
 
 def _cost(prices: pricing.UnitPrices | None, completion: Completion, request: CompletionRequest) -> tuple[float, int, int]:

@@ -4,8 +4,7 @@ price rule as `replay.create_run` (see analysis.replay's budget rule), storing n
     estimate = sum over candidates and sampled requests of
                unit prices x (logged input tokens + few-shot tokens, incumbent's output tokens)
 
-few-shot tokens = characters of the examples' last messages and answers / CHARS_PER_TOKEN; local
-candidates cost 0.
+with few-shot tokens as `replay.few_shot_tokens` counts them; local candidates cost 0.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ import duckdb
 from analysis import sampling
 from analysis.prompt_adapter import PromptAdapter, load_examples, resolve
 from analysis.providers.registry import parse_candidate_spec
-from analysis.replay import CHARS_PER_TOKEN, estimate_costs
+from analysis.replay import estimate_costs, few_shot_tokens
 
 
 @dataclass(frozen=True)
@@ -33,12 +32,6 @@ class RunEstimate:
         return budget_usd is None or self.total_usd <= budget_usd
 
 
-def few_shot_tokens(con: duckdb.DuckDBPyConnection, adapter: PromptAdapter) -> int:
-    """Extra input tokens per request that a resolved adapter's examples add."""
-    return sum(len(m["content"] or "") + len(answer or "") for messages, answer in load_examples(con, adapter)
-               for m in messages[-1:]) // CHARS_PER_TOKEN
-
-
 def estimate_run(con: duckdb.DuckDBPyConnection, candidate_specs: list[str], sample: sampling.SampleSpec,
                  adapter: PromptAdapter | None = None) -> RunEstimate:
     """The module's estimate. Raises ValueError for a bad spec or an empty sample, and
@@ -48,5 +41,5 @@ def estimate_run(con: duckdb.DuckDBPyConnection, candidate_specs: list[str], sam
     if not request_ids:
         raise ValueError("no replayable request matches the sample (status ok, with logged messages)")
     resolved = resolve(con, adapter or PromptAdapter(), request_ids, sample.seed)
-    costs = estimate_costs(con, candidates, request_ids, few_shot_tokens(con, resolved))
+    costs = estimate_costs(con, candidates, request_ids, few_shot_tokens(resolved, load_examples(con, resolved)))
     return RunEstimate(len(request_ids), {spec: sum(v.values()) for spec, v in costs.items()})

@@ -146,6 +146,18 @@ def _rx(column: str, pattern: str) -> str:
     return f"regexp_matches({column}, {_lit(pattern)})"
 
 
+def _prx(pattern: str) -> str:
+    """A prompt rule on P. No pattern matches an empty P, and a regex call costs ~80 ns even on
+    '': requests without a logged prompt (most of a Batch output file) skip them (CASE and AND
+    evaluate their right side only for the rows still undecided)."""
+    return f"(p <> '' AND {_rx('p', pattern)})"
+
+
+def _count_rx(pattern: str) -> str:
+    """Occurrences of `pattern` in P (0 for an empty P, without a regex call)."""
+    return f"CASE WHEN p = '' THEN 0 ELSE len(regexp_extract_all(p, {_lit(pattern)})) END"
+
+
 def _rule_match(rule: TaskRule) -> str:
     if rule.field == "tag":
         return f"len(list_filter(coalesce(r.tags, []), lambda t: {_rx('t', rule.pattern)})) > 0"
@@ -157,7 +169,16 @@ def _type_literal(expr: str) -> str:
     return f"CASE WHEN {expr} IN ({', '.join(map(_lit, TASK_TYPES))}) THEN {expr} END"
 
 
-def _assign_sql(user_rules: list[TaskRule], where_sql: str, keep_logged: bool = False) -> str:
+# The requests columns the rules read (see typed_select).
+TASK_INPUTS = {"input_text": "VARCHAR", "output_text": "VARCHAR", "input_tokens": "BIGINT", "output_tokens": "BIGINT",
+               "input_messages": "JSON", "request_params": "JSON", "task_type": "VARCHAR", "tags": "VARCHAR[]",
+               "extra": "JSON", "model": "VARCHAR"}
+
+
+def typed_select(user_rules: list[TaskRule], relation: str, carry: list[str], keep_logged: bool = False) -> str:
+    """SELECT the `carry` columns of `relation` (SQL with every TASK_INPUTS column) plus the
+    `task_type` and `complexity` the overrides and rules of the module docstring give each row.
+    `keep_logged` keeps the relation's own `task_type` (a mapped column at ingest) above all else."""
     rule_no = "CASE " + " ".join(
         f"WHEN {_rule_match(rule)} THEN {i}" for i, rule in enumerate(user_rules, 1)) + " END" if user_rules else "NULL"
     rule_type = "CASE rule_no " + " ".join(
@@ -166,18 +187,18 @@ def _assign_sql(user_rules: list[TaskRule], where_sql: str, keep_logged: bool = 
         f"WHEN {i} THEN {rule.complexity}" for i, rule in enumerate(user_rules, 1) if rule.complexity is not None
     ) + " END" if any(rule.complexity is not None for rule in user_rules) else "NULL"
     tag_of = "list_filter(coalesce(r.tags, []), lambda t: starts_with(t, '{0}:'))[1][{1}:]"
+    kept = "".join(f'"{c}", ' for c in carry)
     w = WEIGHTS
     return f"""
-    UPDATE requests SET task_type = f.task_type, complexity = f.complexity FROM (
-      SELECT rid,
+      SELECT {kept}
         coalesce({'logged_type, ' if keep_logged else ''}tag_type, extra_type, {rule_type}, CASE
           WHEN agentic THEN 'chat'
-          WHEN {_rx('p', CLS_CUE)} OR {_rx('p', LABEL_LIST)} OR ({_rx('p', SHORT_OPTIONS)} AND short_out) THEN 'classification'
+          WHEN {_prx(CLS_CUE)} OR {_prx(LABEL_LIST)} OR ({_prx(SHORT_OPTIONS)} AND short_out) THEN 'classification'
           WHEN structured THEN 'extraction'
-          WHEN {_rx('p', CODE_STRONG)} OR ({_rx('o', CODE_ANSWER)} AND NOT {_rx('o', DATA_FENCE)}) THEN 'code'
-          WHEN {_rx('p', EXTRACT)} THEN 'extraction'
-          WHEN {_rx('p', SUMMARY)} THEN 'summarisation'
-          WHEN {_rx('p', LANGUAGE)} THEN 'code'
+          WHEN {_prx(CODE_STRONG)} OR (o <> '' AND {_rx('o', CODE_ANSWER)} AND NOT {_rx('o', DATA_FENCE)}) THEN 'code'
+          WHEN {_prx(EXTRACT)} THEN 'extraction'
+          WHEN {_prx(SUMMARY)} THEN 'summarisation'
+          WHEN {_prx(LANGUAGE)} THEN 'code'
           WHEN user_turns >= 3 THEN 'chat'
           WHEN cues >= 2 OR (cues >= 1 AND tout >= 256) THEN 'reasoning'
           ELSE 'chat' END) AS task_type,
@@ -185,41 +206,40 @@ def _assign_sql(user_rules: list[TaskRule], where_sql: str, keep_logged: bool = 
           {w['input']} * least(1.0, ln(1 + tin) / ln(1 + 32768))
           + {w['output']} * least(1.0, ln(1 + tout) / ln(1 + 4096))
           + {w['reasoning']} * least(cues, 4) / 4
-          + {w['constraints']} * least(len(regexp_extract_all(p, {_lit(CONSTRAINTS)})), 8) / 8
+          + {w['constraints']} * least({_count_rx(CONSTRAINTS)}, 8) / 8
           + {w['turns']} * least(greatest(user_turns - 1, 0), 4) / 4
           + {w['tools']} * agentic::INT))), 4) AS complexity
       FROM (
-        SELECT *, len(regexp_extract_all(p, {_lit(REASONING)})) AS cues FROM (
-          SELECT r.rowid AS rid, {rule_no} AS rule_no,
+        SELECT *, {_count_rx(REASONING)} AS cues FROM (
+          SELECT {''.join(f'r."{c}", ' for c in carry)}{rule_no} AS rule_no,
             lower(CASE WHEN length(r.input_text) <= 4000 THEN coalesce(r.input_text, '')
                        ELSE left(r.input_text, 2500) || chr(10) || right(r.input_text, 1500) END) AS p,
-            lower(left(coalesce(r.output_text, ''), 4000)) AS o,
+            -- The answer window, only when the answer holds a code fence (both answer rules need one).
+            CASE WHEN contains(r.output_text, '```') THEN lower(left(r.output_text, 4000)) ELSE '' END AS o,
             greatest(coalesce(r.input_tokens, length(r.input_text) // 4, 0), 0) AS tin,
             greatest(coalesce(r.output_tokens, length(r.output_text) // 4, 0), 0) AS tout,
             coalesce(r.output_tokens <= 10, length(r.output_text) <= 40, false) AS short_out,
             len(list_filter(coalesce(json_extract_string(r.input_messages, '$[*].role'), []),
                             lambda x: x = 'user')) AS user_turns,
             (coalesce(json_array_length(r.request_params, '$.tools'), 0)
-               + coalesce(json_array_length(r.request_params, '$.functions'), 0) > 0 AND NOT forced)
+               + coalesce(json_array_length(r.request_params, '$.functions'), 0) > 0 AND NOT r.forced)
               OR regexp_matches(coalesce(r.input_messages::VARCHAR, ''),
                                 '"(?:tool_calls|tool_call_id|tool_use|tool_result|function_call)"|"role":\\s*"(?:tool|function)"')
               AS agentic,
-            forced OR coalesce(r.request_params->>'$.response_format.type', r.request_params->>'$.text.format.type', '')
+            r.forced OR coalesce(r.request_params->>'$.response_format.type', r.request_params->>'$.text.format.type', '')
                           IN ('json_object', 'json_schema')
               OR coalesce(json_type(r.request_params, '$.format') = 'OBJECT' OR r.request_params->>'$.format' = 'json', false)
               OR json_type(r.request_params, '$.guided_json') IS NOT NULL AS structured,
             {_type_literal('r.task_type')} AS logged_type,
             {_type_literal(tag_of.format('task', 6))} AS tag_type,
             try_cast({tag_of.format('complexity', 12)} AS DOUBLE) AS tag_cx,
-            {_type_literal("json_extract_string(r.extra, '$.task_type')")} AS extra_type,
-            try_cast(json_extract_string(r.extra, '$.complexity') AS DOUBLE) AS extra_cx
-          FROM (SELECT *, rowid,
+            {_type_literal("r.extra_fields[1]")} AS extra_type,
+            try_cast(r.extra_fields[2] AS DOUBLE) AS extra_cx
+          FROM (SELECT *, json_extract_string(extra, ['$.task_type', '$.complexity']) AS extra_fields,
                   coalesce(json_type(request_params, '$.tool_choice') = 'OBJECT'
                            AND coalesce(request_params->>'$.tool_choice.type', 'function') IN ('function', 'tool'),
                            false) AS forced
-                FROM requests) AS r
-          WHERE {where_sql}))) AS f
-    WHERE requests.rowid = f.rid"""
+                FROM {relation}) AS r))"""
 
 
 def assign_tasks(con: duckdb.DuckDBPyConnection, where_sql: str = "task_type IS NULL OR complexity IS NULL",
@@ -228,7 +248,12 @@ def assign_tasks(con: duckdb.DuckDBPyConnection, where_sql: str = "task_type IS 
     requests' columns, with `?` placeholders bound to `params`) by the overrides and rules of the
     module docstring, in one UPDATE; return how many rows were updated. `keep_logged` keeps a task
     type the log itself gave (a mapped column at ingest) above every other rule."""
-    return con.execute(_assign_sql(stored_rules(con), where_sql, keep_logged), params or []).fetchall()[0][0]
+    typed = typed_select(stored_rules(con), f"(SELECT *, rowid AS rid FROM requests WHERE {where_sql})", ["rid"], keep_logged)
+    return con.execute(
+        f"""UPDATE requests SET task_type = f.task_type, complexity = f.complexity FROM ({typed}) AS f
+            WHERE requests.rowid = f.rid""",
+        params or [],
+    ).fetchall()[0][0]
 
 
 def stored_rules(con: duckdb.DuckDBPyConnection) -> list[TaskRule]:

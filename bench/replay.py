@@ -3,7 +3,8 @@
     .venv/bin/python bench/replay.py [--requests 200] [--concurrency 4] [--max-tokens 16] [--rounds 2]
 
 Starts the embedded llama.cpp engine (its own data dir, a free port, 4 slots), builds a workspace
-from ../shared/datasets/banking77/test.csv (labelled import: real queries, the 77-intent prompt),
+from the Bitext customer-support dataset in ../shared/datasets (labelled import: real customer
+queries under the 11-category classification prompt),
 then replays the same sampled requests at the same concurrency, through `replay.execute` (threads,
 the openai-compat provider, a result row written per call) and through a bare client (asyncio,
 one httpx.AsyncClient, POST /v1/chat/completions streamed with usage, the same messages and
@@ -26,7 +27,8 @@ from pathlib import Path
 import httpx
 
 TARGET = 0.95
-DATASET = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "banking77" / "test.csv"
+DATASET = (Path(__file__).resolve().parents[2] / "shared" / "datasets" / "bitext_customer_support"
+           / "Bitext_Sample_Customer_Support_Training_Dataset.csv")
 
 
 def free_port() -> int:
@@ -40,20 +42,20 @@ async def bare_client(url: str, bodies: list[dict], concurrency: int) -> tuple[f
     queue = list(reversed(bodies))
     tokens = 0
 
+    async def stream(client: httpx.AsyncClient, body: dict) -> int:
+        async with client.stream("POST", url, json=body) as response:
+            response.raise_for_status()
+            usage = None
+            async for line in response.aiter_lines():
+                if line.startswith("data:") and (data := line[5:].strip()) != "[DONE]":
+                    usage = json.loads(data).get("usage") or usage
+            return usage["completion_tokens"]
+
     async def send(client: httpx.AsyncClient, body: dict) -> int:
-        for attempt in (1, 2):
-            try:
-                async with client.stream("POST", url, json=body) as response:
-                    response.raise_for_status()
-                    usage = None
-                    async for line in response.aiter_lines():
-                        if line.startswith("data:") and (data := line[5:].strip()) != "[DONE]":
-                            usage = json.loads(data).get("usage") or usage
-                    return usage["completion_tokens"]
-            except httpx.TransportError:
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+        try:
+            return await stream(client, body)
+        except httpx.TransportError:  # llama-server dropped the connection: once more
+            return await stream(client, body)
 
     async def worker(client: httpx.AsyncClient) -> None:
         nonlocal tokens
@@ -87,7 +89,7 @@ def main() -> None:
         engine = local_engine.start(settings)
         try:
             con = open_db(Path(tmp) / "bench.duckdb")
-            result = ingest_labelled(con, DATASET, "text", "category", limit=args.requests)
+            result = ingest_labelled(con, DATASET, "instruction", "category", limit=args.requests)
             assert result.ok and result.rows_loaded == args.requests, result
             spec = f"openai-compat:{engine.base_url}/v1:{local_engine.MODEL_ALIAS}"
             sample = SampleSpec(size=args.requests)

@@ -7,6 +7,7 @@ re-run never re-aggregates unchanged data.
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import duckdb
@@ -19,13 +20,15 @@ WORKSPACE_KEY = "workspace"
 
 
 @st.cache_resource(show_spinner=False)
-def _connection(workspace: str) -> duckdb.DuckDBPyConnection:
-    return db.open_db(workspace)
+def _connection(path: str) -> duckdb.DuckDBPyConnection:
+    return db.open_db(Path(path))
 
 
 def cursor(workspace: str | None = None) -> duckdb.DuckDBPyConnection:
-    """A fresh cursor on the (cached) connection of the current workspace."""
-    return _connection(workspace or current_workspace()).cursor()
+    """A fresh cursor on the (cached) connection of the current workspace, cached by its file's
+    path so that another data directory never reuses a connection of the same workspace name."""
+    path = get_settings().workspace_path(workspace or current_workspace())
+    return _connection(str(path.resolve())).cursor()
 
 
 def current_workspace() -> str:

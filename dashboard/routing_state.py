@@ -3,8 +3,7 @@ scenario's quality target `qt` and margin `nim`): segment-by `seg`, routing mode
 candidate `cand`, local context window `cw` (tokens) and in-house segments `ih` (a JSON list).
 
 A link's values are checked against what the workspace offers; a bad one shows a message and
-its default. Widget keys are `rt_<name>`; a copy of the last values outside the widgets brings
-them back after a visit to another page (Streamlit drops the state of widgets it did not draw).
+its default. Widget keys are `rt_<name>`, their values kept for the whole session (`control`).
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ QUERY = {"segment_by": "seg", "mode": "rm", "run": "run", "candidate": "cand", "
 MODES = ("pre-routing", "cascade")
 SEGMENT_CHOICES = (DEFAULT_SEGMENT, *SEGMENT_COLUMNS)
 MAX_CONTEXT_WINDOW = 10_000_000
-LOADED_FROM, SAVED, PROBLEM = "rt__loaded_from", "rt__saved", "rt__problem"
+LOADED_FROM, PROBLEM = "rt__loaded_from", "rt__problem"
 
 
 @dataclass(frozen=True)
@@ -51,6 +50,11 @@ class Choice:
 
 def key(name: str) -> str:
     return PREFIX + name
+
+
+def control(name: str) -> dict:
+    """A routing control's widget arguments: its key, and its value kept for the whole session."""
+    return {"key": key(name), "persist_state": "session"}
 
 
 def _from_url(runs: dict[str, list[str]]) -> tuple[Choice, list[str]]:
@@ -90,18 +94,16 @@ def _from_url(runs: dict[str, list[str]]) -> tuple[Choice, list[str]]:
 
 
 def seed(runs: dict[str, list[str]]) -> None:
-    """Load the controls from the URL the first time the page sees this workspace, and from the
-    last values after a visit elsewhere; call it before drawing the controls. `runs`: the scored
-    runs, newest first, with their candidates (most scored first)."""
+    """Load the controls from the URL the first time the page sees this workspace; call it before
+    drawing them. `runs`: the scored runs, newest first, with their candidates (most scored first)."""
     workspace = components.current_workspace()
     if st.session_state.get(LOADED_FROM) != workspace:
         choice, problems = _from_url(runs)
-        st.session_state[SAVED] = asdict(choice)
+        for name, value in asdict(choice).items():
+            st.session_state[key(name)] = list(value) if name == "in_house" else value
         st.session_state[LOADED_FROM] = workspace
         st.session_state[PROBLEM] = ("Some routing settings of this link were not understood and show their "
                                      f"defaults: {'; '.join(problems)}.") if problems else None
-    for name, value in st.session_state[SAVED].items():
-        st.session_state.setdefault(key(name), list(value) if name == "in_house" else value)
     if st.session_state[key("run")] not in runs:
         st.session_state[key("run")] = next(iter(runs), None)
     if st.session_state.get(PROBLEM):
@@ -117,15 +119,12 @@ def fit_candidate(runs: dict[str, list[str]]) -> None:
 
 def keep_known_segments(segments: list[str]) -> None:
     """Drop in-house choices that are not segments of the current cut (e.g. after re-segmenting)."""
-    st.session_state[key("in_house")] = [s for s in st.session_state[key("in_house")] if s in segments]
+    known = [s for s in st.session_state[key("in_house")] if s in segments]
+    if known != st.session_state[key("in_house")]:
+        st.session_state[key("in_house")] = known
 
 
 def current() -> Choice:
     values = {name: st.session_state[key(name)] for name in QUERY}
     values["in_house"] = tuple(values["in_house"])
     return Choice(**values)
-
-
-def remember(choice: Choice) -> None:
-    """Keep the values outside the widgets (see the module docstring)."""
-    st.session_state[SAVED] = asdict(choice)

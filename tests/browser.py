@@ -71,13 +71,14 @@ def chromium():
 
 
 def wait_idle(page, timeout_ms: int = 60_000) -> None:
-    """Wait until the page has rendered (a title is shown) and Streamlit has finished running the
-    script (its status widget is gone)."""
+    """Wait until the page has rendered (a title is shown), Streamlit has finished running the
+    script (its status widget is gone) and no element is still a loading skeleton."""
     page.wait_for_selector("h1", timeout=timeout_ms)
     page.wait_for_timeout(300)
     page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout_ms)
-    page.wait_for_timeout(200)
+        """() => !document.querySelector('[data-testid="stStatusWidget"]')
+                 && !document.querySelector('[data-testid="stSkeleton"]')""", timeout=timeout_ms)
+    page.wait_for_timeout(500)
 
 
 def screenshot(page, name: str) -> Path:

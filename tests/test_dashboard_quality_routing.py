@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import streamlit as st
 import yaml
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 from analysis import formatting as fmt
@@ -19,7 +20,7 @@ from analysis.db import open_db
 from analysis.demo import ensure_demo_workspace, generate
 from analysis.ingest import ingest_file
 from analysis.prompt_adapter import PromptAdapter
-from analysis.quality import quality_table
+from analysis.quality import latency_table, quality_table
 from analysis.replay import RunParams, create_run, execute
 from analysis.routing_data import segment_quality, segment_traffic
 from analysis.sampling import SampleSpec
@@ -84,14 +85,15 @@ def _open(app: AppTest, page: str, **params) -> AppTest:
     return app
 
 
-def _table(app: AppTest, key: str) -> list[dict]:
-    [frame] = [d for d in app.dataframe if d.proto.id.endswith(key) or key in d.proto.id]
-    return frame.value.to_dict("records")
+def _table(app: AppTest, column: str) -> list[dict]:
+    """The rows of the one table on the page with this column."""
+    [frame] = [d.value for d in app.dataframe if column in d.value.columns]
+    return frame.to_dict("records")
 
 
 def _charts(app: AppTest) -> dict[str, dict]:
     """Plotly charts on the page by widget key: their figure JSON."""
-    return {c.proto.id.rsplit("-", 1)[-1]: json.loads(c.proto.spec) for c in app.get("plotly_chart")}
+    return {c.key: json.loads(c.proto.spec) for c in app.get("plotly_chart")}
 
 
 def _metrics(app: AppTest) -> dict[str, str]:
@@ -99,7 +101,7 @@ def _metrics(app: AppTest) -> dict[str, str]:
 
 
 def _connection(demo: Demo):
-    return open_db("demo", settings=get_settings(data_dir=demo.folder), read_only=True)
+    return open_db("demo", settings=get_settings(data_dir=demo.folder))
 
 
 # --- Quality --------------------------------------------------------------------------------
@@ -108,7 +110,7 @@ def _connection(demo: Demo):
 def test_quality_shows_the_candidate_with_a_verdict_and_the_confusion_matrix(app, demo):
     _open(app, "quality")
     app.selectbox(key="q_run").set_value(demo.scored_run).run()
-    rows = _table(app, "q_table")
+    rows = _table(app, "verdict")
     [row] = [r for r in rows if r["candidate"] == demo.spec]
     assert row["task type"] == "classification" and row["reference"] == "ground_truth" and row["n"] == 6
     assert row["verdict"] in ("non-inferior", "inferior", "inconclusive") and row["why"]
@@ -118,9 +120,12 @@ def test_quality_shows_the_candidate_with_a_verdict_and_the_confusion_matrix(app
     heatmap = charts["q_confusion"]["data"][0]
     assert heatmap["type"] == "heatmap" and sum(map(sum, heatmap["z"])) == 6  # every sampled request once
     assert charts["q_confusion"]["layout"]["xaxis"]["title"]["text"] == "Predicted label"
-    latency = _table(app, "q_latency")
-    assert {r["candidate"] for r in latency} == {demo.spec, "incumbent"}
-    assert all(r["p50"].endswith(("ms", "s)")) for r in latency)
+    con = _connection(demo)
+    measured = {r["candidate"]: r for r in latency_table(con, demo.scored_run).to_dicts()}
+    con.close()
+    shown = {r["candidate"]: r for r in _table(app, "first token p50")}
+    assert set(shown) == set(measured) == {demo.spec, "incumbent"}
+    assert all(shown[c]["p50"].startswith(fmt.duration_ms(measured[c]["p50_ms"])) for c in shown)
 
 
 def test_disagreements_browser_shows_request_and_both_answers(app, demo):
@@ -134,11 +139,11 @@ def test_disagreements_browser_shows_request_and_both_answers(app, demo):
     if wrong == 0:
         assert any("No disagreements" in s.value for s in app.success)
         return
-    assert len(_table(app, "q_wrong")) == wrong
+    assert len(_table(app, "reason")) == wrong
     opened = app.selectbox(key="q_open").value
     codes = [c.value for c in app.code]
     assert any("Classify the customer ticket" in c for c in codes)  # the original request
-    assert len(codes) == 4 and opened in [r["request_id"] for r in _table(app, "q_wrong")]
+    assert len(codes) == 4 and opened in [r["request_id"] for r in _table(app, "reason")]
     assert any(m.value.startswith("**Score") for m in app.markdown)
 
 
@@ -150,7 +155,7 @@ def test_score_button_scores_the_latest_run(app, demo):
     app.button(key="q_score").click().run()
     assert not app.exception
     assert any(s.value.startswith("Scored 12 answers (6 of them the incumbent's)") for s in app.success)
-    assert any(r["candidate"] == demo.spec for r in _table(app, "q_table"))
+    assert any(r["candidate"] == demo.spec for r in _table(app, "verdict"))
 
 
 # --- Routing --------------------------------------------------------------------------------
@@ -176,10 +181,10 @@ def test_routing_shows_the_recommendation_with_shares(app, demo):
     assert run in (demo.scored_run, demo.fresh_run) and app.selectbox(key="rt_candidate").value == demo.spec
     rec = _expected(demo, run=run)
     metrics = _metrics(app)
-    assert metrics["Monthly cost with the split"] == fmt.usd(rec.plan.monthly_usd)
-    assert metrics["Requests served locally"] == fmt.percent(rec.plan.local_share)
-    assert metrics["API spend moved local"] == fmt.percent(rec.plan.local_spend_share)
-    split = _table(app, "rt_split")
+    assert metrics["Cost with the split"] == fmt.usd(rec.plan.monthly_usd)
+    assert metrics["Served locally"] == fmt.percent(rec.plan.local_share)
+    assert metrics["API spend moved"] == fmt.percent(rec.plan.local_spend_share)
+    split = _table(app, "side")
     assert [r["segment"] for r in split] == [d.key for d in rec.segments]
     assert [r["requests"] for r in split] == [fmt.percent(d.request_share) for d in rec.segments]
     measured = [r for r in split if r["local quality"] != "–"]
@@ -193,37 +198,39 @@ def test_routing_shows_the_recommendation_with_shares(app, demo):
 def test_routing_control_changes_the_numbers_and_round_trips_through_the_url(app, demo):
     _open(app, "routing")
     before = _metrics(app)
-    biggest = max(_table(app, "rt_split"), key=lambda r: float(r["requests"].rstrip("%")))["segment"]
+    biggest = max(_table(app, "side"), key=lambda r: float(r["requests"].rstrip("%")))["segment"]
     app.multiselect(key="rt_in_house").select(biggest).run()
     app.radio(key="rt_mode").set_value("cascade").run()
     after = _metrics(app)
-    assert after["Requests served locally"] != before["Requests served locally"]
-    assert after["Monthly cost with the split"] != before["Monthly cost with the split"]
-    params = {k: app.query_params[k] for k in app.query_params}
-    params = {k: v[0] if isinstance(v, list) else v for k, v in params.items()}
+    assert after["Served locally"] != before["Served locally"]
+    assert after["Cost with the split"] != before["Cost with the split"]
+    params = _params(app)
     assert json.loads(params["ih"]) == [biggest] and params["rm"] == "cascade" and params["seg"] == "task_complexity"
 
     app.selectbox(key="rt_segment_by").set_value("task_type").run()
-    segments = [r["segment"] for r in _table(app, "rt_split")]
+    segments = [r["segment"] for r in _table(app, "side")]
     assert "classification" in segments and not any("/" in s for s in segments)
     assert app.multiselect(key="rt_in_house").value == []  # the old cut's segment is gone
-    params = {k: (v[0] if isinstance(v, list) else v) for k, v in ((k, app.query_params[k]) for k in app.query_params)}
-    assert params["seg"] == "task_type"
+    app.multiselect(key="rt_in_house").select("classification").run()
+    app.number_input(key="sc_noninferiority_margin").set_value(0.05).run()
+    app.number_input(key="sc_quality_target").set_value(0.5).run()
+    params = _params(app)
+    assert (params["seg"], params["nim"], params["qt"], json.loads(params["ih"])) == (
+        "task_type", "0.05", "0.5", ["classification"])
 
-    fresh = AppTest.from_file(APP, default_timeout=120)
-    _open(fresh, "routing", **{**params, "ih": json.dumps(["classification"]), "nim": "0.05"})
+    fresh = _open(AppTest.from_file(APP, default_timeout=120), "routing", **params)
     assert fresh.selectbox(key="rt_segment_by").value == "task_type"
     assert fresh.radio(key="rt_mode").value == "cascade"
     assert fresh.multiselect(key="rt_in_house").value == ["classification"]
     assert fresh.number_input(key="sc_noninferiority_margin").value == 0.05
+    assert fresh.number_input(key="sc_quality_target").value == 0.5
     assert fresh.selectbox(key="rt_run").value == params["run"]
-    in_house = _metrics(fresh)["Requests served locally"]
-    assert in_house != "0.0%" and in_house == fmt.percent(_table_share(fresh, "classification"))
+    assert _metrics(fresh) == _metrics(app) and _table(fresh, "side") == _table(app, "side")
+    assert _params(fresh) == params
 
 
-def _table_share(app: AppTest, segment: str) -> float:
-    [row] = [r for r in _table(app, "rt_split") if r["segment"] == segment]
-    return float(row["requests"].rstrip("%")) / 100
+def _params(app: AppTest) -> dict[str, str]:
+    return {k: (v[0] if isinstance(v, list) else v) for k, v in app.query_params.items()}
 
 
 def test_a_bad_routing_link_shows_a_message_and_the_defaults(app, demo):
@@ -233,29 +240,33 @@ def test_a_bad_routing_link_shows_a_message_and_the_defaults(app, demo):
     assert app.radio(key="rt_mode").value == "pre-routing"
 
 
-def test_router_export_downloads_valid_json_python_and_litellm_config(app, demo):
+def test_router_export_downloads_valid_json_python_and_litellm_config(app, demo, downloads):
     _open(app, "routing")
-    buttons = {b.proto.id.rsplit("-", 1)[-1]: b for b in app.get("download_button")}
-    assert {"rt_download_json", "rt_download_python", "rt_download_yaml"} <= set(buttons)
-    downloads = {name: _download(button) for name, button in buttons.items()}
-    rules = json.loads(downloads["rt_download_json"])
+    assert {b.key for b in app.get("download_button")} >= {"rt_download_json", "rt_download_python", "rt_download_yaml"}
+    assert {"router.json", "router.py", "litellm_config.yaml"} <= set(downloads)
+    rules = json.loads(downloads["router.json"])
     assert rules["default"] == "api" and rules["segment_by"] == "task_complexity" and rules["routes"]
     router: dict = {}
-    exec(compile(downloads["rt_download_python"], "router.py", "exec"), router)
+    exec(compile(downloads["router.py"], "router.py", "exec"), router)
     sample = {"task_type": "classification", "complexity": 0.1, "tags": [], "input_tokens": 300}
     assert router["route"](sample) == rules["routes"].get("classification/low", "api")
     assert router["route"]({**sample, "input_tokens": rules["context_window"] + 1}) == "api"
-    config = yaml.safe_load(downloads["rt_download_yaml"])
+    config = yaml.safe_load(downloads["litellm_config.yaml"])
     assert config["router_settings"]["enable_tag_filtering"] is True and len(config["model_list"]) == 4
 
 
-def _download(button) -> str:
-    """The bytes behind a download button, from Streamlit's in-memory media file manager."""
-    from streamlit.runtime import Runtime
+@pytest.fixture
+def downloads(monkeypatch) -> dict[str, bytes]:
+    """{file name: bytes} of every file the app hands to Streamlit's media storage (the real
+    storage still stores it; AppTest drops its storage after each run)."""
+    files: dict[str, bytes] = {}
+    store = MemoryMediaFileStorage.load_and_get_id
 
-    url = button.proto.url
-    file_id = url.rsplit("/", 1)[-1].split(".")[0]
-    return Runtime.instance().media_file_mgr._storage.get_file(file_id).content.decode()
+    def spy(self, path_or_data, mimetype, kind, filename=None):
+        files[filename] = path_or_data
+        return store(self, path_or_data, mimetype, kind, filename)
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", spy)
+    return files
 
 
 # --- Empty states -----------------------------------------------------------------------------
@@ -274,17 +285,18 @@ def test_without_runs_quality_says_replay_and_routing_still_helps(tmp_path, monk
     assert any("Replay" in i.value for i in quality_page.info)
     routing_page = _open(AppTest.from_file(APP, default_timeout=120), "routing", ws="mini")
     assert any("No scored replay results" in i.value for i in routing_page.info)
-    assert _metrics(routing_page)["Requests served locally"] == "0.0%"
-    unmeasured = _table(routing_page, "rt_unmeasured")
-    assert unmeasured and all(r["segment"] for r in unmeasured)
-    dollars = [float(r["API $/month"].lstrip("$").rstrip("k")) * (1000 if r["API $/month"].endswith("k") else 1)
-               for r in unmeasured]
-    assert dollars == sorted(dollars, reverse=True)  # the biggest spend first
+    assert _metrics(routing_page)["Served locally"] == "0.0%"
+    con = open_db("mini", settings=settings)
+    rec = routing.recommend(segment_traffic(con), {}, scenario_defaults(con))
+    con.close()
+    biggest_first = sorted(rec.segments, key=lambda d: -d.api_usd_if_all_api)
+    assert [r["segment"] for r in _table(routing_page, "too long for the local window")] == [
+        d.key for d in biggest_first if d.too_long_share < 1]
 
 
 def test_empty_workspace_tells_the_user_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setenv("BREAKEVEN_DATA_DIR", str(tmp_path / "empty"))
-    quality_page = _open(AppTest.from_file(APP, default_timeout=60), "quality")
+    quality_page = _open(AppTest.from_file(APP, default_timeout=60), "quality", ws="empty")
     assert any("Replay" in i.value for i in quality_page.info)
-    routing_page = _open(AppTest.from_file(APP, default_timeout=60), "routing")
+    routing_page = _open(AppTest.from_file(APP, default_timeout=60), "routing", ws="empty")
     assert any("Logs" in i.value for i in routing_page.info)

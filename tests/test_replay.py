@@ -31,39 +31,53 @@ FAST_RETRIES = {"max_attempts": 3, "backoff_base_s": 0.05, "backoff_cap_s": 2.0}
 
 @pytest.fixture
 def workspace(shared_dir, data_dir):
-    """The default workspace with the 65 logged OpenAI Batch requests (real prompts and answers)."""
-    folder = shared_dir / "samples" / "openai-batch"
+    """The default workspace with the logged requests of the real samples whose prompts are short
+    (8 replayable ones: 2 cores make long prompts slow); Batch and prompt-caching logs left out."""
+    files = [f for f in sorted((shared_dir / "samples").glob("*/*"))
+             if f.name != "SOURCES.txt" and f.parent.name not in ("openai-batch", "anthropic-message")]
     con = open_db()
-    results = ingest_paths(con, [folder / "genai_navirag_batch_output.jsonl", folder / "genai_navirag_batch_input.jsonl"])
+    results = ingest_paths(con, files)
     assert not any(r.error for r in results)
+    assert scalar(con, "SELECT count(*) FROM requests WHERE status = 'ok' AND input_messages IS NOT NULL") == 8
     yield con
     con.close()
 
 
-def last_user_text(messages) -> str:
-    """What the proxy keys a request by: the content of the last message the candidate receives."""
-    return build_messages(PromptAdapter(), messages, [])[-1]["content"]
+def key(messages: list[dict]) -> str:
+    """What the proxy tells requests apart by: the messages as sent."""
+    return json.dumps(messages, sort_keys=True)
 
 
 def keys_of(con, run_id: str) -> dict[str, str]:
     """request_id -> proxy key, for a run's sample (asserting the keys tell requests apart)."""
     found = rows(con, """SELECT q.request_id, r.input_messages FROM run_requests q JOIN requests r USING (request_id)
                          WHERE q.run_id = ?""", [run_id])
-    keys = {rid: last_user_text(json.loads(m)) for rid, m in found}
+    keys = {rid: key(build_messages(PromptAdapter(), json.loads(m), [])) for rid, m in found}
     assert len(set(keys.values())) == len(keys)
     return keys
 
 
+CANNED = [  # a streamed OpenAI chat completion, as llama.cpp and OpenAI send it
+    {"id": "c1", "object": "chat.completion.chunk", "model": "fake",
+     "choices": [{"index": 0, "delta": {"role": "assistant", "content": "ok"}, "finish_reason": None}]},
+    {"id": "c1", "object": "chat.completion.chunk", "model": "fake",
+     "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+    {"id": "c1", "object": "chat.completion.chunk", "model": "fake", "choices": [],
+     "usage": {"prompt_tokens": 9, "completion_tokens": 1, "total_tokens": 10}},
+]
+
+
 class Proxy(BaseHTTPRequestHandler):
-    """Forwards to the llama server, streaming; logs every POST (key, time). `plan[key]` lists
-    faults to answer first, one per request: "429" (Retry-After: 1), "500", or "slow" (no answer
-    for SLOW_S seconds)."""
+    """Forwards to the llama server, streaming (or, when `canned`, answers CANNED at once); logs
+    every POST (key, time). `plan[key]` lists faults to answer first, one per request: "429"
+    (Retry-After: 1), "500", or "slow" (no answer for SLOW_S seconds)."""
 
     upstream = ""
+    canned = False
     plan: dict[str, list[str]] = {}
     sent: list[tuple[str, float]] = []
     answered: list[str] = []
-    SLOW_S = 4.0
+    SLOW_S = 3.0
 
     def do_GET(self):
         response = httpx.get(self.upstream + self.path)
@@ -72,9 +86,9 @@ class Proxy(BaseHTTPRequestHandler):
     def do_POST(self):
         raw = self.rfile.read(int(self.headers.get("content-length") or 0))
         body = json.loads(raw)
-        key = body["messages"][-1]["content"]
-        Proxy.sent.append((key, time.monotonic()))
-        fault = Proxy.plan.get(key, []).pop(0) if Proxy.plan.get(key) else None
+        sent = key(body["messages"])
+        Proxy.sent.append((sent, time.monotonic()))
+        fault = Proxy.plan[sent].pop(0) if Proxy.plan.get(sent) else None
         if fault == "slow":
             time.sleep(self.SLOW_S)
             return self._reply(504, b"{}")
@@ -82,6 +96,9 @@ class Proxy(BaseHTTPRequestHandler):
             headers = {"Retry-After": "1"} if fault == "429" else {}
             error = json.dumps({"error": {"message": f"simulated {fault}"}}).encode()
             return self._reply(int(fault), error, headers)
+        if Proxy.canned:
+            stream = "".join(f"data: {json.dumps(chunk)}\n\n" for chunk in CANNED) + "data: [DONE]\n\n"
+            return self._reply(200, stream.encode(), {"Content-Type": "text/event-stream"})
         with httpx.stream("POST", self.upstream + self.path, content=raw, timeout=60,
                           headers={"content-type": "application/json"}) as response:
             self.send_response(response.status_code)
@@ -93,14 +110,14 @@ class Proxy(BaseHTTPRequestHandler):
                     self.wfile.flush()
             except OSError:  # the client went away (killed)
                 return
-        Proxy.answered.append(key)
+        Proxy.answered.append(sent)
 
     def _reply(self, status: int, body: bytes, headers: dict | None = None):
+        headers = {"Content-Type": "application/json"} | (headers or {})
         try:
             self.send_response(status)
-            for name, value in (headers or {}).items():
+            for name, value in headers.items():
                 self.send_header(name, value)
-            self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -114,7 +131,7 @@ class Proxy(BaseHTTPRequestHandler):
 @pytest.fixture
 def proxy(llama_server):
     """The proxy's base URL (OpenAI API under /v1); its logs and plan start empty."""
-    Proxy.upstream, Proxy.plan, Proxy.sent, Proxy.answered = llama_server.base_url, {}, [], []
+    Proxy.upstream, Proxy.canned, Proxy.plan, Proxy.sent, Proxy.answered = llama_server.base_url, False, {}, [], []
     server = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -173,16 +190,16 @@ def test_progress_callbacks(workspace, llama_server, monkeypatch):
     monkeypatch.setenv("BREAKEVEN_LOCAL_ENGINE_PORT", str(llama_server.port))
     monkeypatch.setenv("OPENAI_API_KEY", "sk-fake")
     specs = ["local", f"openai:{llama_server.base_url}/v1:gpt-4o-mini"]
-    run_id = replay.create_run(workspace, specs, SampleSpec(size=4), params=replay.RunParams(max_tokens=4, concurrency=2))
+    run_id = replay.create_run(workspace, specs, SampleSpec(size=3), params=replay.RunParams(max_tokens=4, concurrency=2))
     seen = []
     final = replay.execute(workspace, run_id, on_progress=lambda p: seen.append(p.to_dict()))
     assert len(seen) >= 2
     handled = [s["done"] + s["failed"] for s in seen]
-    assert handled == sorted(handled) and handled[0] >= 1 and handled[-1] == 8
+    assert handled == sorted(handled) and handled[0] >= 1 and handled[-1] == 6
     spent = [s["spent_usd"] for s in seen]
     assert spent == sorted(spent) and spent[-1] > 0 and spent[-1] == final.spent_usd
     for s in seen[:-1]:
-        assert s["status"] == "running" and s["total"] == 8 and s["eta_s"] is not None and s["eta_s"] >= 0
+        assert s["status"] == "running" and s["total"] == 6 and s["eta_s"] is not None and s["eta_s"] >= 0
     assert seen[-2]["eta_s"] == 0  # nothing left
     assert seen[-1]["status"] == "done" and seen[-1]["eta_s"] == 0
     assert 0 < final.estimate_usd and final.budget_usd is None
@@ -191,12 +208,12 @@ def test_progress_callbacks(workspace, llama_server, monkeypatch):
 def test_kill_and_resume_sends_nothing_twice(workspace, proxy, data_dir):
     spec = f"openai-compat:{proxy}/v1:gemma-3-270m"
     workspace.close()
-    command = [sys.executable, "-m", "analysis.cli", "replay", "--candidate", spec, "--sample", "10",
-               "--concurrency", "2", "--max-tokens", "8", "--json"]
+    command = [sys.executable, "-m", "analysis.cli", "replay", "--candidate", spec, "--sample", "8",
+               "--concurrency", "2", "--max-tokens", "4", "--timeout", "120", "--json"]
     env = {**os.environ, "BREAKEVEN_DATA_DIR": str(data_dir)}
     child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
-    while len(Proxy.answered) < 4 and child.poll() is None and time.monotonic() < deadline:
+    while len(Proxy.answered) < 3 and child.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(0.3)  # let it store what was answered
     child.send_signal(signal.SIGKILL)
@@ -211,16 +228,16 @@ def test_kill_and_resume_sends_nothing_twice(workspace, proxy, data_dir):
         stored_before = {r["request_id"] for r in results_of(con, run_id)}
     finally:
         con.close()
-    assert 1 <= len(stored_before) < 10
+    assert 1 <= len(stored_before) < 8
     sends_before = len(Proxy.sent)
 
     resumed = subprocess.run([sys.executable, "-m", "analysis.cli", "replay", "--resume", run_id, "--json"],
-                             env=env, capture_output=True, text=True, timeout=180)
+                             env=env, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads(resumed.stdout)["status"] == "done"
 
-    resent = Counter(key for key, _ in Proxy.sent[sends_before:])
-    by_key = {key: rid for rid, key in keys.items()}
+    resent = Counter(k for k, _ in Proxy.sent[sends_before:])
+    by_key = {k: rid for rid, k in keys.items()}
     assert not {by_key[k] for k in resent} & stored_before  # nothing stored was sent again
     assert set(resent) == {keys[r] for r in keys if r not in stored_before}
     assert set(resent.values()) == {1}
@@ -237,13 +254,13 @@ def test_budget_refuses_an_estimate_above_it(workspace, llama_server, capsys, mo
     monkeypatch.setenv("OPENAI_API_KEY", "sk-fake")
     spec = f"openai:{llama_server.base_url}/v1:gpt-4o-mini"
     estimate = sum(replay.estimate_costs(workspace, [replay.registry.parse_candidate_spec(spec)],
-                                         replay.sampling.draw(workspace, SampleSpec(size=10)))[spec].values())
+                                         replay.sampling.draw(workspace, SampleSpec(size=8)))[spec].values())
     assert estimate > 0
     with pytest.raises(replay.BudgetError, match=r"estimated cost \$.* exceeds the budget"):
-        replay.create_run(workspace, [spec], SampleSpec(size=10), budget_usd=estimate * 0.9)
+        replay.create_run(workspace, [spec], SampleSpec(size=8), budget_usd=estimate * 0.9)
     assert scalar(workspace, "SELECT count(*) FROM runs") == 0
     workspace.close()
-    assert main(["replay", "--candidate", spec, "--sample", "10", "--budget-usd", f"{estimate * 0.9}"]) == 1
+    assert main(["replay", "--candidate", spec, "--sample", "8", "--budget-usd", f"{estimate * 0.9}"]) == 1
     assert "refused: estimated cost" in capsys.readouterr().err
     con = open_db()
     try:
@@ -270,14 +287,15 @@ def test_budget_stops_paid_calls_and_never_overspends(workspace, llama_server, m
     results = results_of(workspace, run_id)
     spent = sum(r["cost_usd"] for r in results)
     assert 0 < spent <= estimate and progress.spent_usd == pytest.approx(spent)
-    assert 1 <= sum(r["candidate"] == paid for r in results) < 6
+    assert sum(r["candidate"] == paid for r in results) == 1  # the second would not fit (see ceiling_cost)
     assert sum(r["candidate"] == "local:gemma-3-270m" and r["status"] == "ok" for r in results) == 6
     assert replay.progress_of(workspace, run_id).status == "stopped_budget"
 
 
 def test_retries_with_backoff_then_success_and_lasting_failure(workspace, proxy):
+    Proxy.canned = True  # fast answers, so a short timeout only catches the "slow" fault
     spec = f"openai-compat:{proxy}/v1:gemma-3-270m"
-    params = replay.RunParams(max_tokens=4, concurrency=2, timeout_s=2.5, **FAST_RETRIES)
+    params = replay.RunParams(max_tokens=4, concurrency=2, timeout_s=1.5, **FAST_RETRIES)
     run_id = replay.create_run(workspace, [spec], SampleSpec(size=4), params=params)
     keys = keys_of(workspace, run_id)
     limited, erroring, slow, broken = sorted(keys)
@@ -288,12 +306,12 @@ def test_retries_with_backoff_then_success_and_lasting_failure(workspace, proxy)
     results = {r["request_id"]: r for r in results_of(workspace, run_id)}
     for request_id in (limited, erroring, slow):
         assert results[request_id]["status"] == "ok" and results[request_id]["attempts"] == 2
-        assert results[request_id]["output_tokens"] > 0
+        assert (results[request_id]["output_text"], results[request_id]["output_tokens"]) == ("ok", 1)
     assert results[broken]["status"] == "failed" and results[broken]["attempts"] == 3
     assert "HTTP 500" in results[broken]["error"] and results[broken]["output_text"] is None
     sends = defaultdict(list)
-    for key, at in Proxy.sent:
-        sends[key].append(at)
+    for k, at in Proxy.sent:
+        sends[k].append(at)
     assert len(sends[keys[broken]]) == 3
     first, second = sends[keys[limited]]
     assert second - first >= 1.0  # Retry-After: 1 was honoured
@@ -330,7 +348,7 @@ def test_missing_key_is_a_candidate_error(workspace, llama_server, monkeypatch):
 def test_run_manager_stop_then_resume(workspace, llama_server, monkeypatch, data_dir):
     """Stopping a background run stores what was in flight; running it again completes it."""
     monkeypatch.setenv("BREAKEVEN_LOCAL_ENGINE_PORT", str(llama_server.port))
-    run_id = replay.create_run(workspace, ["local"], SampleSpec(size=6), params=replay.RunParams(max_tokens=4, concurrency=1))
+    run_id = replay.create_run(workspace, ["local"], SampleSpec(size=4), params=replay.RunParams(max_tokens=4, concurrency=1))
     workspace.close()
     manager = RunManager()
     manager.start("demo", run_id)
@@ -340,11 +358,11 @@ def test_run_manager_stop_then_resume(workspace, llama_server, monkeypatch, data
     manager.stop(run_id)
     manager.live(run_id).thread.join(60)
     entry = manager.live(run_id)
-    assert entry.error is None and entry.progress.status == "interrupted" and 1 <= entry.progress.done < 6
+    assert entry.error is None and entry.progress.status == "interrupted" and 1 <= entry.progress.done < 4
     con = open_db()
     try:
         assert replay.progress_of(con, run_id).done == entry.progress.done  # nothing in flight was lost
         assert replay.execute(con, run_id).status == "done"
-        assert len(results_of(con, run_id)) == 6
+        assert len(results_of(con, run_id)) == 4
     finally:
         con.close()

@@ -97,12 +97,12 @@ def _probe_row(probe_id: str, when: str, model: str, concurrency: int, rps: floa
 def test_capacity_from_the_latest_probe(con):
     fill(con, days=2)
     assert probe_capacity(con) is None  # the table exists (migration m005) but holds no probe
-    rows_ = [_probe_row("old", "2026-01-01 10:00", "qwen", 8, 9.0, True),
+    probes = [_probe_row("old", "2026-01-01 10:00", "qwen", 8, 9.0, True),
              _probe_row("new", "2026-02-01 10:00", "qwen", 1, 1.5, True),
              _probe_row("new", "2026-02-01 10:01", "qwen", 4, 4.2, True),
              _probe_row("new", "2026-02-01 10:02", "qwen", 16, 7.0, False),
              _probe_row("other", "2026-01-15 10:00", "llama", 2, 2.5, True)]
-    con.executemany("INSERT INTO probe_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows_)
+    con.executemany("INSERT INTO probe_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", probes)
     assert probe_capacity(con) == approx(4.2)  # newest probe, best within-target level
     assert probe_capacity(con, "llama") == approx(2.5)  # the model's own latest probe is preferred
     assert probe_capacity(con, "mistral") == approx(4.2)  # no probe of that model: the latest one

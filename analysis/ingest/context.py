@@ -13,6 +13,7 @@ from pathlib import Path
 
 import duckdb
 
+from analysis import tasks
 from analysis.ingest.sample import Sample
 
 RAW_LIMIT = 500  # characters of a rejected record kept in `rejects.raw`
@@ -282,13 +283,20 @@ class LoadContext:
         return self.con.execute(sql, params).fetchall()[0][0]
 
     def insert_requests(self, select_sql: str, params: list | None = None) -> int:
-        """Insert the rows of `select_sql` (canonical `requests` column names; `source_id`,
-        `request_id` and `status` are filled in when absent) and return how many."""
-        added = self._write(
-            f"""INSERT INTO requests BY NAME
-                SELECT ?::VARCHAR AS source_id, * FROM ({select_sql})""",
-            [self.source_id, *(params or [])],
+        """Insert the rows of `select_sql` (canonical `requests` column names; `source_id` is
+        added) and return how many. Rows get their `task_type` and `complexity` on the way in
+        (tasks.typed_select, a task type the log gave kept first): the same result as
+        tasks.assign_tasks afterwards, without a second pass and an UPDATE of every row."""
+        params = [self.source_id, *(params or [])]
+        select_sql = f"SELECT ?::VARCHAR AS source_id, * FROM ({select_sql})"
+        columns = [d[0] for d in self.con.execute(f"SELECT * FROM ({select_sql}) LIMIT 0", params).description]
+        self.con.fetchall()
+        missing = "".join(f", NULL::{t} AS {c}" for c, t in tasks.TASK_INPUTS.items() if c not in columns)
+        typed = tasks.typed_select(
+            tasks.stored_rules(self.con), f"(SELECT *{missing} FROM ({select_sql}))",
+            [c for c in columns if c not in ("task_type", "complexity")], keep_logged=True,
         )
+        added = self._write(f"INSERT INTO requests BY NAME {typed}", params)
         self.loaded += added
         return added
 

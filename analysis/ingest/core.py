@@ -16,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 
-from analysis import pricing, tasks
+from analysis import pricing
 from analysis.db import rows, utcnow
 from analysis.ingest.context import IngestError, LoadContext
 from analysis.ingest.registry import ADAPTERS, adapter_for, detect_format
@@ -137,7 +137,6 @@ def _load(con, adapter, path: Path, sample, sha_future, options: dict, result: I
             con.execute("BEGIN TRANSACTION")
             ctx.in_transaction = True
         result.cost_computed = price_missing_costs(con, result.source_id)
-        tasks.assign_tasks(con, "source_id = ?", [result.source_id], keep_logged=True)
         con.execute(
             "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [result.source_id, path.name, str(path.resolve()), result.format, sha,

@@ -27,7 +27,7 @@ components.kpi(cards[0], "API per month", fmt.usd(result.api_monthly_usd),
                "requests/day x 30.4167 x API cost per request (analysis.economics.api_monthly_cost)")
 components.kpi(cards[1], "Self-hosting per month", fmt.usd(result.self_host.total_usd),
                result.self_host.note or "GPUs x hourly x 730 + ops + fine-tuning / months")
-components.kpi(cards[2], "Break-even", fmt.per_day(be.requests_per_day) if be.requests_per_day is not None
+components.kpi(cards[2], "Break-even", f"{fmt.compact(be.requests_per_day)}/day" if be.requests_per_day is not None
                else be.status, be.reason)
 components.kpi(cards[3], "Savings per month", fmt.usd(result.savings_monthly_usd),
                "API - self-hosting at today's volume")

@@ -148,7 +148,8 @@ st.subheader("1. Candidates")
 options = discovered(workspace, version, get_settings().model_dump_json())
 ready = {o.spec: o for o in options if o.ready}
 st.dataframe([{"candidate": o.label, "kind": o.kind, "available": o.ready, "what to do": o.why_not}
-              for o in options], hide_index=True, key="replay_options")
+              for o in options], hide_index=True, key="replay_options",
+             column_config={"what to do": st.column_config.TextColumn(width="large")})
 engine_panel()
 if st.button("Look again", key="replay_rediscover", help="Probe Ollama, the endpoints and the engine again."):
     discovered.clear()
@@ -163,7 +164,7 @@ custom = st.text_input("Other candidate (SPEC)", key="replay_custom",
 if custom.strip():
     typed = candidates.custom_candidate(custom)
     if typed.ready:
-        chosen = [*chosen, typed.spec]
+        chosen = list(dict.fromkeys([*chosen, typed.spec]))
     else:
         st.error(f"Not a candidate SPEC: {typed.why_not}")
 

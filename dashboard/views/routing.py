@@ -29,42 +29,41 @@ run_labels = {r["run_id"]: f"{r['created_at']:%Y-%m-%d %H:%M} UTC · {r['sample_
 defaults = components.scenario_defaults()
 scenario_state.seed(defaults)
 routing_state.seed(runs)
-key = routing_state.key
+key, control = routing_state.key, routing_state.control
 
 with st.expander("Routing controls", expanded=True):
     c = st.columns(3)
-    c[0].selectbox("Segment by", routing_state.SEGMENT_CHOICES, key=key("segment_by"), format_func=SEGMENT_LABELS.get,
+    c[0].selectbox("Segment by", routing_state.SEGMENT_CHOICES, **control("segment_by"), format_func=SEGMENT_LABELS.get,
                    help="Each segment goes local or stays on the API as a whole.")
-    c[0].radio("Routing mode", routing_state.MODES, key=key("mode"), horizontal=True,
+    c[0].radio("Routing mode", routing_state.MODES, **control("mode"), horizontal=True,
                help="Pre-routing sends each request to one side by its segment. Cascade tries the local model "
                     "first and escalates to the API when a check fails (invalid JSON, an unknown label): an "
                     "escalated request pays for both calls and waits for both.")
     c[1].number_input("Overall quality target (empty: none)", min_value=0.0, max_value=1.0, step=0.01,
-                      key=scenario_state.key("quality_target"),
+                      **scenario_state.control("quality_target"),
                       help="0.9 = the split must keep 90% of measured answers right; empty: per-segment "
                            "non-inferiority only.")
     c[1].number_input("Non-inferiority margin", min_value=0.0, max_value=0.5, step=0.01, format="%.2f",
-                      key=scenario_state.key("noninferiority_margin"),
+                      **scenario_state.control("noninferiority_margin"),
                       help="The largest quality loss a segment may show against the API and still go local: "
                            "0.02 = 2 points.")
     c[1].number_input("Local context window (tokens)", min_value=1, max_value=routing_state.MAX_CONTEXT_WINDOW,
-                      step=1024, key=key("context_window"),
+                      step=1024, **control("context_window"),
                       help="Requests with more input tokens than this stay on the API.")
     if runs:
-        c[2].selectbox("Replay run (quality)", list(runs), key=key("run"), format_func=lambda r: run_labels.get(r, r))
+        c[2].selectbox("Replay run (quality)", list(runs), **control("run"), format_func=lambda r: run_labels.get(r, r))
         routing_state.fit_candidate(runs)
-        c[2].selectbox("Candidate", runs[st.session_state[key("run")]], key=key("candidate"))
+        c[2].selectbox("Candidate", runs[st.session_state[key("run")]], **control("candidate"))
     else:
         c[2].caption("No scored replay run yet: quality is unknown, so nothing can go local on merit.")
     traffic = cache.segment_traffic(ws, version, st.session_state[key("segment_by")],
                                     st.session_state[key("context_window")])
     segments = [s.key for s in traffic.segments]
     routing_state.keep_known_segments(segments)
-    c[2].multiselect("Must stay in-house (data residency)", segments, key=key("in_house"),
+    c[2].multiselect("Must stay in-house (data residency)", segments, **control("in_house"),
                      help="These segments are served locally whatever the price or quality.")
 
 choice = routing_state.current()
-routing_state.remember(choice)
 scenario = scenario_state.current(defaults)
 scenario_state.publish(scenario, choice.to_query_params())
 st.caption(f"Priced with the Economics page's scenario: {fmt.per_day(scenario.requests_per_day)}, API "
@@ -77,27 +76,26 @@ rec = routing.recommend(traffic, quality, scenario, choice.policy())
 plan = rec.plan
 
 cards = st.columns(5)
-components.kpi(cards[0], "Monthly cost with the split", fmt.usd(plan.monthly_usd),
-               f"API {fmt.usd(plan.api_usd)} + GPU {fmt.usd(plan.gpu_usd)} per month")
-components.kpi(cards[1], "All on the API", fmt.usd(rec.current_monthly_usd), "Today's traffic priced at the scenario's API cost")
-components.kpi(cards[2], "Savings per month", fmt.usd(rec.savings_monthly_usd), "All on the API − cost with the split")
-components.kpi(cards[3], "Requests served locally", fmt.percent(plan.local_share),
-               f"{fmt.per_day(plan.local_requests_per_day)}; API calls: {fmt.percent(plan.api_call_share)} of requests")
-components.kpi(cards[4], "API spend moved local", fmt.percent(plan.local_spend_share),
+components.kpi(cards[0], "Cost with the split", fmt.usd(plan.monthly_usd),
+               f"Per month: API {fmt.usd(plan.api_usd)} + GPU {fmt.usd(plan.gpu_usd)}")
+components.kpi(cards[1], "All on the API", fmt.usd(rec.current_monthly_usd),
+               "Per month: today's traffic priced at the scenario's API cost")
+components.kpi(cards[2], "Savings", fmt.usd(rec.savings_monthly_usd), "Per month: all on the API − cost with the split")
+components.kpi(cards[3], "Served locally", fmt.percent(plan.local_share),
+               f"Share of requests: {fmt.per_day(plan.local_requests_per_day)}; API calls: "
+               f"{fmt.percent(plan.api_call_share)} of requests (a cascade's escalations included)")
+components.kpi(cards[4], "API spend moved", fmt.percent(plan.local_spend_share),
                "Share of today's API dollars that the split no longer pays the API")
 cards = st.columns(5)
 components.kpi(cards[0], "Blended quality", fmt.percent(plan.quality),
                f"Over the measured segments ({fmt.percent(plan.quality_coverage)} of requests)")
 components.kpi(cards[1], "Quality all on the API", fmt.percent(rec.current_quality), "The incumbent on the same segments")
 components.kpi(cards[2], "Latency p50 / p95", f"{fmt.duration_ms(plan.latency_p50_ms)} / {fmt.duration_ms(plan.latency_p95_ms)}",
-               "Requests-weighted mean of each path's figure (a cascade waits for both calls)")
+               "Requests-weighted mean of each path's figure (a cascade waits for both calls); '–' when a "
+               "segment has no latency figure")
 components.kpi(cards[3], "GPUs", fmt.compact(plan.gpus) if plan.gpus else "–",
                f"{scenario.gpu}, {scenario.mode}" + (f"; {fmt.per_day(plan.over_capacity_requests_per_day)} over "
                                                      "capacity priced on the API" if plan.over_capacity_requests_per_day else ""))
-components.kpi(cards[4], "CPT(50%) / CPT(80%) / APGR",
-               " / ".join(fmt.percent(v, 0) for v in (rec.cpt50, rec.cpt80, rec.apgr)),
-               "RouteLLM's figures: the share of API calls needed to recover 50% / 80% of the quality gap between "
-               "local-only and API-only, and the average share of the gap recovered over the frontier.")
 for note in rec.notes:
     st.warning(note)
 if not quality:
@@ -132,6 +130,13 @@ if any(p.quality is not None for p in rec.frontier):
     st.caption("One point per routing threshold: the segments whose quality gap to the API is at most the "
                "threshold go local. Blue points are efficient (no other point is both cheaper and better); "
                "the star is the recommended split.")
+    cards = st.columns(3)
+    components.kpi(cards[0], "CPT(50%)", fmt.percent(rec.cpt50, 0),
+                   "RouteLLM's call-performance threshold: the share of API calls (of the movable segments) "
+                   "needed to recover 50% of the quality gap between all-local and all-API")
+    components.kpi(cards[1], "CPT(80%)", fmt.percent(rec.cpt80, 0), "The same for 80% of the gap")
+    components.kpi(cards[2], "APGR", fmt.percent(rec.apgr, 0),
+                   "Average performance gap recovered: the area under the gap-recovered vs API-share curve")
     st.plotly_chart(charts.routing_frontier(rec.frontier, plan), key="rt_frontier")
 
 st.subheader("Counterfactual bill")

@@ -1,0 +1,99 @@
+"""The real thing: the dashboard served by Streamlit, driven in Debian's Chromium by Playwright.
+
+One journey, as an engineering manager would take it: upload a real export and see its rows
+counted, replay a small sample against the real llama.cpp server with a live progress bar, save a
+scenario, open its link in a fresh browser context and find the same break-even. Screenshots of
+every page land in test-artifacts/ (the README's Economics screenshot comes from there).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from analysis.demo import ensure_demo_workspace
+from analysis.settings import get_settings
+from browser import chromium, dashboard_server, screenshot, wait_idle
+
+PAGES = ["", "logs", "replay", "quality", "economics", "routing", "scenarios"]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, llama_server):
+    """The dashboard on a free port over a fresh data dir with the demo workspace, the llama.cpp
+    server configured as an OpenAI-compatible endpoint."""
+    data_dir = tmp_path_factory.mktemp("browser") / "workspaces"
+    ensure_demo_workspace(get_settings(data_dir=data_dir))
+    endpoints = json.dumps([{"name": "test-llama", "base_url": f"{llama_server.base_url}/v1",
+                             "model": llama_server.model}])
+    with dashboard_server(data_dir, env={"BREAKEVEN_ENDPOINTS": endpoints}) as url:
+        yield url
+
+
+def metric(page, label: str) -> str:
+    """The value of the st.metric whose label is `label`."""
+    box = page.locator('[data-testid="stMetric"]').filter(
+        has=page.locator('[data-testid="stMetricLabel"]', has_text=re.compile(f"^{re.escape(label)}$")))
+    return box.locator('[data-testid="stMetricValue"]').inner_text().strip()
+
+
+def test_every_page_renders_with_screenshots(served):
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 2400})
+        for name in PAGES:
+            page.goto(f"{served}/{name}?ws=demo")
+            wait_idle(page)
+            assert not page.locator('[data-testid="stException"]').count(), name
+            assert page.locator("h1").first.inner_text().strip()
+            screenshot(page, f"page-{name or 'overview'}")
+
+
+def test_upload_replay_save_and_share(served, shared_dir, llama_server):
+    folder = shared_dir / "samples" / "openai-batch"
+    files = [str(folder / "genai_navirag_batch_output.jsonl"), str(folder / "genai_navirag_batch_input.jsonl")]
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 2400})
+        page.goto(f"{served}/logs?ws=browser")
+        wait_idle(page)
+        page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(files)
+        page.get_by_role("button", name=re.compile(r"^Ingest 2 file")).click()
+        page.get_by_text(re.compile(r"65 rows loaded")).wait_for(timeout=60_000)
+        screenshot(page, "journey-logs-uploaded")
+
+        replay_small_sample(page, served, f"openai-compat:{llama_server.base_url}/v1:{llama_server.model}")
+        assert page.get_by_text(re.compile(r"3 of 3 calls")).count()
+        screenshot(page, "journey-replay-done")
+
+        page.goto(f"{served}/economics?ws=browser")
+        wait_idle(page)
+        breakeven = metric(page, "Break-even")
+        assert breakeven
+        page.get_by_role("button", name="Save scenario").click()
+        link = page.locator('[data-testid="stCode"]').last
+        link.wait_for(timeout=30_000)
+        url = link.inner_text().strip()
+        assert "scenario=" in url and "ws=browser" in url and "key" not in url.lower()
+        screenshot(page, "journey-economics-saved")
+
+        fresh = browser.new_context(viewport={"width": 1400, "height": 2400}).new_page()
+        fresh.goto(url)
+        wait_idle(fresh)
+        assert metric(fresh, "Break-even") == breakeven
+        screenshot(fresh, "journey-shared-link")
+
+
+def replay_small_sample(page, served: str, spec: str) -> None:
+    """On the Replay page: name the llama.cpp endpoint as the candidate, a sample of 3 with 8 max
+    tokens, start, and wait for the live progress to reach the end."""
+    page.goto(f"{served}/replay?ws=browser")
+    wait_idle(page)
+    for label, value in (("Other candidate (SPEC)", spec), ("Requests", "3"), ("Max tokens", "8")):
+        field = page.get_by_label(label, exact=True)
+        field.fill(value)
+        field.press("Enter")
+        wait_idle(page)
+    page.get_by_role("button", name="Start the run").click()
+    page.get_by_text("Run complete").wait_for(timeout=240_000)
+    wait_idle(page)
