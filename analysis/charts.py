@@ -87,6 +87,7 @@ def daily(by_day: list[dict]) -> go.Figure:
     return fig
 
 
+TOP_LEGEND = {"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0}  # clear of the x-axis title
 # The colour of a segment's locally served part by its side (an API segment's in-house requests: local).
 SIDE_COLOURS = {"api": LOCAL_COLOUR, "local": LOCAL_COLOUR, "cascade": "#7c3aed", "in-house": "#0d9488"}
 

@@ -16,7 +16,7 @@
   (today's prices, `analysis.pricing`) from its token sums; one with neither is left out of the
   mean. Shares are request counts. batch_discount is set when most requests went through a
   Batch API.
-- capacity_rps_per_gpu: the latest probe measurement when a `probe_results` table exists (see
+- capacity_rps_per_gpu: the latest probe's best within-target level (`breakeven probe`, see
   `probe_capacity`), capacity_source 'probe'; else the catalogue default stays.
 """
 

@@ -121,7 +121,7 @@ def main() -> None:
                     seconds, tokens = call()
                     timings[name].append(args.requests / seconds)
                     print(f"round {i + 1} {name:>6}: {args.requests} requests in {seconds:6.2f} s = "
-                          f"{args.requests / seconds:5.2f} req/s ({tokens} output tokens)")
+                          f"{args.requests / seconds:5.2f} req/s ({tokens} output tokens)", flush=True)
             con.close()
         finally:
             local_engine.stop(settings)

@@ -76,3 +76,13 @@ def test_data_version_changes_with_data(tmp_path):
         "INSERT INTO requests (request_id, source_id, status) VALUES ('r1', 's1', 'ok')"
     )
     assert db.data_version(con) != before
+    with_request = db.data_version(con)
+    con.execute("UPDATE requests SET label = 'billing'")
+    with_label = db.data_version(con)
+    assert with_label != with_request
+
+    from analysis.tasks import TaskRule, apply_rules
+    apply_rules(con, [TaskRule(pattern="refund", task_type="classification")])
+    one_rule = db.data_version(con)
+    apply_rules(con, [TaskRule(pattern="invoice", task_type="classification")])  # same count, other rule
+    assert len({with_label, one_rule, db.data_version(con)}) == 3

@@ -3,7 +3,7 @@
 import plotly.express as px
 import streamlit as st
 
-from analysis import explore, uploads
+from analysis import explore, tasks, uploads
 from analysis.ingest import ingest_paths
 from analysis import formatting as fmt
 from dashboard import components
@@ -58,6 +58,34 @@ chart = (px.line if by in ("day", "hour") else px.bar)(
 )
 chart.update_layout(height=320)
 st.plotly_chart(chart, key="logs_breakdown_chart")
+
+with st.expander("Task types: override the built-in rules"):
+    st.caption("Rules are tried top to bottom before the built-in ones (analysis.tasks): requests whose "
+               "field matches the pattern (a regular expression, searched anywhere) get the task type, and "
+               "the complexity when given. A `task:<type>` tag in the log wins over every rule.")
+    edited = st.data_editor(
+        [{"pattern": r.pattern, "field": r.field, "task_type": r.task_type, "complexity": r.complexity}
+         for r in tasks.stored_rules(components.cursor())] or [
+            {"pattern": None, "field": "input_text", "task_type": None, "complexity": None}],
+        num_rows="dynamic", hide_index=True, key="logs_task_rules",
+        column_config={
+            "pattern": st.column_config.TextColumn("pattern", help="e.g. (?i)classify the ticket"),
+            "field": st.column_config.SelectboxColumn("field", options=list(tasks.RULE_FIELDS)),
+            "task_type": st.column_config.SelectboxColumn("task type", options=list(tasks.TASK_TYPES)),
+            "complexity": st.column_config.NumberColumn("complexity", min_value=0.0, max_value=1.0),
+        })
+    if st.button("Apply rules to every request", key="logs_apply_rules"):
+        try:
+            rules = [tasks.TaskRule(pattern=r["pattern"], task_type=r["task_type"], field=r["field"] or "input_text",
+                                    complexity=r["complexity"]) for r in edited if r.get("pattern")]
+            updated = tasks.apply_rules(components.cursor(), rules)
+        except ValueError as exc:
+            st.error(f"The rules were not applied: {exc}")
+        else:
+            st.success(f"{len(rules)} rule(s) saved; {updated:,} requests re-typed.")
+    st.dataframe(tasks.breakdown(components.cursor()), hide_index=True, key="logs_task_breakdown",
+                 column_config={"share": st.column_config.NumberColumn(format="percent"),
+                                "cost_usd": st.column_config.NumberColumn("cost (USD)", format="$%.2f")})
 
 st.subheader("Requests")
 con = components.cursor()
