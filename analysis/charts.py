@@ -162,7 +162,8 @@ def routing_split(decisions: Sequence[routing.SegmentDecision]) -> go.Figure:
     fig.add_bar(y=keys, x=[d.requests_per_day - d.local_requests_per_day for d in decisions], orientation="h",
                 name="on the API", marker_color=API_COLOUR, opacity=0.35, customdata=custom, hovertemplate=hover)
     fig.update_layout(barmode="stack", xaxis_title="Requests per day", yaxis_title="Segment",
-                      height=max(260, 60 + 26 * len(keys)), legend=TOP_LEGEND, margin={"t": 60})
+                      yaxis_autorange="reversed", height=max(260, 60 + 26 * len(keys)), legend=TOP_LEGEND,
+                      margin={"t": 60})
     return fig
 
 
@@ -173,8 +174,8 @@ def routing_frontier(points: Sequence[routing.FrontierPoint], chosen: routing.Pl
     custom = [[p.api_share * 100, ", ".join(p.local_segments) or "none"] for p in measured]
     fig = go.Figure()
     fig.add_scatter(x=[p.monthly_usd for p in measured], y=[p.quality * 100 for p in measured], mode="markers",
-                    name="thresholds", marker={"color": [LOCAL_COLOUR if p.efficient else MARK_COLOUR for p in measured],
-                                               "size": 9},
+                    name="thresholds", marker={"size": 9, "color": [LOCAL_COLOUR if p.efficient else MARK_COLOUR
+                                                                    for p in measured]},
                     customdata=custom,
                     hovertemplate="$%{x:,.0f}/month, quality %{y:.1f}%<br>%{customdata[0]:.1f}% of requests "
                                   "call the API<br>local: %{customdata[1]}<extra></extra>")

@@ -79,24 +79,26 @@ def scale_segments(segments: Sequence[SegmentStats], quality: Mapping[str, Segme
 
 @dataclass(frozen=True)
 class Outcome:
-    """Requests local, API calls, API dollars, requests measured, Σ quality, Σ latencies (ms)."""
+    """Requests local, API calls, API dollars, requests measured, Σ quality, Σ latencies (ms) over
+    the `timed` requests whose latency is known on their side (failed-only segments have none)."""
     local: float = 0.0
     api_calls: float = 0.0
     api_usd: float = 0.0
     measured: float = 0.0
     quality: float = 0.0
-    p50: float | None = 0.0
-    p95: float | None = 0.0
+    p50: float = 0.0
+    p95: float = 0.0
+    timed: float = 0.0
 
     def __add__(self, o: Outcome) -> Outcome:
-        def lat(a: float | None, b: float | None) -> float | None:
-            return None if a is None or b is None else a + b
         return Outcome(self.local + o.local, self.api_calls + o.api_calls, self.api_usd + o.api_usd,
-                       self.measured + o.measured, self.quality + o.quality, lat(self.p50, o.p50), lat(self.p95, o.p95))
+                       self.measured + o.measured, self.quality + o.quality, self.p50 + o.p50,
+                       self.p95 + o.p95, self.timed + o.timed)
 
 
 def outcome(s: Seg, side: Side) -> Outcome:
-    """One segment's requests local, API calls, API dollars, Σ quality and Σ latency on `side`."""
+    """One segment's requests local, API calls, API dollars, Σ quality and Σ latency on `side`; a
+    segment's latency counts only when every part of it (API, local, cascaded) has a known latency."""
     q, e = s.q, (s.q.escalation_rate if s.q and side == "cascade" else 0.0)
     if side == "api":
         local, api_req, api_usd, cascaded = s.in_house, s.requests - s.in_house, s.api_usd - s.in_house_usd, 0.0
@@ -113,7 +115,9 @@ def outcome(s: Seg, side: Side) -> Outcome:
 
     quality = 0.0 if q is None else api_req * q.api_accuracy + only * q.local_accuracy + cascaded * q.cascade
     p50, p95 = lat(s.api_p50, q and q.local_p50_ms), lat(s.api_p95, q and q.local_p95_ms)
-    return Outcome(local, api_req + e * cascaded, api_usd, s.requests if q else 0.0, quality, p50, p95)
+    timed = s.requests if p50 is not None and p95 is not None else 0.0
+    return Outcome(local, api_req + e * cascaded, api_usd, s.requests if q else 0.0, quality,
+                   p50 if timed else 0.0, p95 if timed else 0.0, timed)
 
 
 def gpu_pricer(x: CostInputs):
@@ -140,7 +144,8 @@ def gpu_pricer(x: CostInputs):
 @dataclass(frozen=True)
 class Plan:
     """One split priced: monthly USD (API + GPU), GPUs (dedicated), request and spend shares that
-    leave the API, blended quality (None: nothing measured) and its coverage, latencies (ms)."""
+    leave the API, blended quality (None: nothing measured) and its coverage, latencies (ms) and
+    theirs."""
     local_segments: tuple[str, ...]
     monthly_usd: float
     api_usd: float
@@ -152,8 +157,9 @@ class Plan:
     local_spend_share: float
     quality: float | None
     quality_coverage: float
-    latency_p50_ms: float | None
+    latency_p50_ms: float | None  # request-weighted over the segments with known latencies
     latency_p95_ms: float | None
+    latency_coverage: float  # share of requests in segments whose latency is known
     over_capacity_requests_per_day: float
 
 
@@ -165,8 +171,8 @@ def _plan(segs: list[Seg], sides: Mapping[str, Side], price) -> Plan:
     return Plan(tuple(k for k, v in sides.items() if v != "api"), out.api_usd + gpu, out.api_usd, gpu, gpus,
                 out.local / DAYS_PER_MONTH, out.local / total, out.api_calls / total, saved / current if current else 0.0,
                 out.quality / out.measured if out.measured else None, out.measured / total,
-                None if out.p50 is None or not segs else out.p50 / total,
-                None if out.p95 is None or not segs else out.p95 / total, over)
+                out.p50 / out.timed if out.timed else None, out.p95 / out.timed if out.timed else None,
+                out.timed / total, over)
 
 
 @dataclass(frozen=True)

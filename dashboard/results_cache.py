@@ -1,7 +1,7 @@
 """Cached aggregates behind the Quality and Routing pages, each keyed on (workspace, data version).
 
-The data version counts runs and results but not scores, so a page that scores a run calls
-`scores_changed()`, which drops these caches (every session sees the new scores).
+The data version counts scores but not their values: re-scoring a run can leave it unchanged, so
+a page that scores calls `scores_changed()`, which drops the caches that read scores.
 """
 
 from __future__ import annotations
@@ -26,15 +26,17 @@ def runs(workspace: str, version: str) -> pl.DataFrame:
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def quality_table(workspace: str, version: str, run_id: str | None) -> pl.DataFrame:
-    return quality.quality_table(components.cursor(workspace), run_id)
+def quality_table(workspace: str, version: str, run_id: str | None, margin: float = quality.DEFAULT_MARGIN,
+                  target: float = quality.DEFAULT_TARGET) -> pl.DataFrame:
+    return quality.quality_table(components.cursor(workspace), run_id, margin=margin, target=target)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def scored_runs(workspace: str, version: str) -> dict[str, list[str]]:
     """{run id: its scored candidates, the most scored first, the incumbent left out}, newest run first."""
     table = quality_table(workspace, version, None).filter(pl.col("candidate") != INCUMBENT)
-    counts = table.group_by("run_id", "candidate").agg(pl.col("n").sum()).sort("n", "candidate", descending=[True, False])
+    counts = (table.group_by("run_id", "candidate").agg(pl.col("n").sum())
+              .sort("n", "candidate", descending=[True, False]))
     return {run: counts.filter(pl.col("run_id") == run)["candidate"].to_list()
             for run in runs(workspace, version)["run_id"] if run in set(counts["run_id"])}
 

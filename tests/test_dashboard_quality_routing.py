@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import streamlit as st
 import yaml
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
@@ -62,11 +61,7 @@ def demo(tmp_path_factory, llama_server):
         fresh = _replay(con, spec)
     finally:
         con.close()
-    st.cache_resource.clear()  # connections cached by workspace name belong to other folders
-    st.cache_data.clear()
-    yield Demo(folder, spec, scored, fresh)
-    st.cache_resource.clear()
-    st.cache_data.clear()
+    return Demo(folder, spec, scored, fresh)
 
 
 @pytest.fixture

@@ -114,6 +114,14 @@ def test_requests_longer_than_the_window_stay_on_the_api():
     assert rec.plan.monthly_usd == approx(GPU_MONTH + 9.0 * D)
 
 
+def test_blended_latency_leaves_out_segments_without_latencies_and_says_how_much():
+    timed = SegmentStats("A", 6000, 12.0, api_p50_ms=800.0, api_p95_ms=2000.0)
+    failed_only = SegmentStats("B", 2000, 0.0)  # every logged call failed: no latency
+    plan = route((timed, failed_only), {}).plan
+    assert plan.latency_p50_ms == approx(800.0) and plan.latency_p95_ms == approx(2000.0)
+    assert plan.latency_coverage == approx(0.75)
+
+
 def test_cascade_pays_local_plus_escalations_and_waits_for_both():
     a = SegmentStats("A", 6000, 12.0, api_p50_ms=800.0, api_p95_ms=2000.0)
     q = SegmentQuality(n=5000, local_accuracy=0.90, api_accuracy=0.95, escalation_rate=0.1,

@@ -5,9 +5,9 @@ import streamlit as st
 
 from analysis import charts
 from analysis import formatting as fmt
-from analysis.quality import DEFAULT_MARGIN, DEFAULT_TARGET
+from analysis.quality import DEFAULT_TARGET
 from analysis.scoring.runner import INCUMBENT, score_run
-from dashboard import components
+from dashboard import components, scenario_state
 from dashboard import results_cache as cache
 
 st.title("Quality")
@@ -39,7 +39,11 @@ def score(run_id: str) -> None:
                                             + (f"; not scored: {skipped}" if skipped else "") + ".")
 
 
-table = cache.quality_table(ws, version, run_id)
+defaults = components.scenario_defaults()
+scenario_state.seed(defaults)
+scenario = scenario_state.current(defaults)  # the margin and target set on Economics / Routing
+margin, target = scenario.noninferiority_margin, scenario.quality_target or DEFAULT_TARGET
+table = cache.quality_table(ws, version, run_id, margin, target)
 scored_run, message = st.session_state.get("q_scored", (None, None))
 if scored_run == run_id:
     (st.warning if table.is_empty() else st.success)(message)
@@ -51,12 +55,13 @@ if table.is_empty():
 
 st.subheader("Accuracy per candidate and task type")
 st.caption(f"Where the incumbent was scored against the same ground truth, the verdict is a paired "
-           f"non-inferiority test at a margin of {fmt.percent(DEFAULT_MARGIN, 0)} points (95%); otherwise the accuracy "
-           f"is compared with a {fmt.percent(DEFAULT_TARGET, 0)} target. The reference column says what "
-           "each number was compared with.")
+           f"non-inferiority test at a margin of {fmt.percent(margin, 0)} points (95%); otherwise the accuracy "
+           f"is compared with a {fmt.percent(target, 0)} target (both set with the scenario on the Routing "
+           "page). The reference column says what each number was compared with.")
 st.dataframe([{
     "candidate": r["candidate"], "task type": r["task_type"], "reference": r["reference"], "n": r["n"],
-    "accuracy": fmt.percent(r["accuracy"]), "95% interval": f"{fmt.percent(r['ci_low'])} – {fmt.percent(r['ci_high'])}",
+    "accuracy": fmt.percent(r["accuracy"]),
+    "95% interval": f"{fmt.percent(r['ci_low'])} – {fmt.percent(r['ci_high'])}",
     "incumbent": fmt.percent(r["incumbent_accuracy"]),
     "difference": fmt.percent(r["diff"]) + (f" ({fmt.percent(r['diff_low'])} – {fmt.percent(r['diff_high'])})"
                                             if r["diff"] is not None else ""),

@@ -80,7 +80,8 @@ components.kpi(cards[0], "Cost with the split", fmt.usd(plan.monthly_usd),
                f"Per month: API {fmt.usd(plan.api_usd)} + GPU {fmt.usd(plan.gpu_usd)}")
 components.kpi(cards[1], "All on the API", fmt.usd(rec.current_monthly_usd),
                "Per month: today's traffic priced at the scenario's API cost")
-components.kpi(cards[2], "Savings", fmt.usd(rec.savings_monthly_usd), "Per month: all on the API − cost with the split")
+components.kpi(cards[2], "Savings", fmt.usd(rec.savings_monthly_usd),
+               "Per month: all on the API − cost with the split")
 components.kpi(cards[3], "Served locally", fmt.percent(plan.local_share),
                f"Share of requests: {fmt.per_day(plan.local_requests_per_day)}; API calls: "
                f"{fmt.percent(plan.api_call_share)} of requests (a cascade's escalations included)")
@@ -89,13 +90,15 @@ components.kpi(cards[4], "API spend moved", fmt.percent(plan.local_spend_share),
 cards = st.columns(5)
 components.kpi(cards[0], "Blended quality", fmt.percent(plan.quality),
                f"Over the measured segments ({fmt.percent(plan.quality_coverage)} of requests)")
-components.kpi(cards[1], "Quality all on the API", fmt.percent(rec.current_quality), "The incumbent on the same segments")
-components.kpi(cards[2], "Latency p50 / p95", f"{fmt.duration_ms(plan.latency_p50_ms)} / {fmt.duration_ms(plan.latency_p95_ms)}",
-               "Requests-weighted mean of each path's figure (a cascade waits for both calls); '–' when a "
-               "segment has no latency figure")
-components.kpi(cards[3], "GPUs", fmt.compact(plan.gpus) if plan.gpus else "–",
-               f"{scenario.gpu}, {scenario.mode}" + (f"; {fmt.per_day(plan.over_capacity_requests_per_day)} over "
-                                                     "capacity priced on the API" if plan.over_capacity_requests_per_day else ""))
+components.kpi(cards[1], "Quality all on the API", fmt.percent(rec.current_quality),
+               "The incumbent on the same segments")
+components.kpi(cards[2], "Latency p50 / p95",
+               f"{fmt.duration_ms(plan.latency_p50_ms)} / {fmt.duration_ms(plan.latency_p95_ms)}",
+               "Requests-weighted mean of each path's figure (a cascade waits for both calls), over the "
+               f"segments with latency figures ({fmt.percent(plan.latency_coverage)} of requests)")
+over = plan.over_capacity_requests_per_day
+components.kpi(cards[3], "GPUs", fmt.compact(plan.gpus) if plan.gpus else "–", f"{scenario.gpu}, {scenario.mode}"
+               + (f"; {fmt.per_day(over)} over capacity priced on the API" if over else ""))
 for note in rec.notes:
     st.warning(note)
 if not quality:
@@ -121,7 +124,8 @@ if unmeasured:
     st.caption(f"Segments without a quality measurement, the biggest API spend first. Sent local as they are, "
                f"the bill would be {fmt.usd(what_if.plan.monthly_usd)}/month instead of "
                f"{fmt.usd(plan.monthly_usd)} (GPU time included); whether quality holds is what a replay measures.")
-    st.dataframe([{"segment": d.key, "requests": fmt.percent(d.request_share), "API $/month": fmt.usd(d.api_usd_if_all_api),
+    st.dataframe([{"segment": d.key, "requests": fmt.percent(d.request_share),
+                   "API $/month": fmt.usd(d.api_usd_if_all_api),
                    "too long for the local window": fmt.percent(d.too_long_share)} for d in unmeasured],
                  hide_index=True, key="rt_unmeasured")
 
