@@ -103,6 +103,14 @@ def create_price_table(
         f"CREATE OR REPLACE TEMP TABLE {table} (model VARCHAR, provider VARCHAR, is_batch BOOLEAN, "
         "input DOUBLE, cache_read DOUBLE, cache_write DOUBLE, output DOUBLE)"
     )
+    return add_prices(con, keys, table)
+
+
+def add_prices(
+    con: duckdb.DuckDBPyConnection, keys: list[tuple[str, str | None, datetime | None, bool]], table: str = "_prices"
+) -> int:
+    """Add to a table made by create_price_table the unit prices of each key that genai-prices
+    knows; returns how many keys were priced."""
     priced = []
     for model, provider, when, batch in keys:
         p = unit_prices(model, provider, when, batch)

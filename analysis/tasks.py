@@ -165,18 +165,13 @@ def _rule_match(rule: TaskRule) -> str:
 
 
 def _type_literal(expr: str) -> str:
-    """NULL unless `expr` names a known task type."""
-    return f"CASE WHEN {expr} IN ({', '.join(map(_lit, TASK_TYPES))}) THEN {expr} END"
-
-
-# The requests columns the rules read (see typed_select).
-TASK_INPUTS = {"input_text": "VARCHAR", "output_text": "VARCHAR", "input_tokens": "BIGINT", "output_tokens": "BIGINT",
-               "input_messages": "JSON", "request_params": "JSON", "task_type": "VARCHAR", "tags": "VARCHAR[]",
-               "extra": "JSON", "model": "VARCHAR"}
+    """NULL unless `expr` names a known task type. (list_contains, not IN: DuckDB plans an IN list
+    this long as a join, which copies every carried column of every row.)"""
+    return f"CASE WHEN list_contains([{', '.join(map(_lit, TASK_TYPES))}], {expr}) THEN {expr} END"
 
 
 def typed_select(user_rules: list[TaskRule], relation: str, carry: list[str], keep_logged: bool = False) -> str:
-    """SELECT the `carry` columns of `relation` (SQL with every TASK_INPUTS column) plus the
+    """SELECT the `carry` columns of `relation` (SQL with the `requests` columns) plus the
     `task_type` and `complexity` the overrides and rules of the module docstring give each row.
     `keep_logged` keeps the relation's own `task_type` (a mapped column at ingest) above all else."""
     rule_no = "CASE " + " ".join(
@@ -212,8 +207,9 @@ def typed_select(user_rules: list[TaskRule], relation: str, carry: list[str], ke
       FROM (
         SELECT *, {_count_rx(REASONING)} AS cues FROM (
           SELECT {''.join(f'r."{c}", ' for c in carry)}{rule_no} AS rule_no,
-            lower(CASE WHEN length(r.input_text) <= 4000 THEN coalesce(r.input_text, '')
-                       ELSE left(r.input_text, 2500) || chr(10) || right(r.input_text, 1500) END) AS p,
+            lower(CASE WHEN length(r.input_text) > 4000
+                       THEN left(r.input_text, 2500) || chr(10) || right(r.input_text, 1500)
+                       ELSE coalesce(r.input_text, '') END) AS p,  -- '' (never NULL) without a prompt
             -- The answer window, only when the answer holds a code fence (both answer rules need one).
             CASE WHEN contains(r.output_text, '```') THEN lower(left(r.output_text, 4000)) ELSE '' END AS o,
             greatest(coalesce(r.input_tokens, length(r.input_text) // 4, 0), 0) AS tin,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import json
 import time
 
@@ -50,8 +52,11 @@ def test_navirag_batch_requests_are_summarisation(con, shared_dir):
     batch = shared_dir / "samples" / "openai-batch"
     results = ingest_paths(con, [batch / "genai_navirag_batch_output.jsonl", batch / "genai_navirag_batch_input.jsonl"])
     assert results[0].ok and results[0].rows_loaded == 65
-    assert assign_tasks(con) == 65
-    assert rows(con, "SELECT task_type, count(*) FROM requests GROUP BY 1") == [("summarisation", 65)]
+    typed_at_ingest = rows(con, "SELECT task_type, count(*) FROM requests GROUP BY 1")
+    assert typed_at_ingest == [("summarisation", 65)]
+    assert assign_tasks(con) == 0  # nothing left untyped
+    assert assign_tasks(con, "true") == 65
+    assert rows(con, "SELECT task_type, count(*) FROM requests GROUP BY 1") == typed_at_ingest
     low, high = rows(con, "SELECT min(complexity), max(complexity) FROM requests")[0]
     assert 0.2 < low <= high < 0.5  # ~400-token prompts, ~200-token answers, a few constraints
     # The longest answer gets at least the shortest answer's score (same prompt shape).
@@ -279,3 +284,11 @@ def test_task_types_are_documented():
     for feature in tasks.WEIGHTS:
         assert feature in tasks.__doc__.replace("input size", "input").replace("output size", "output")
     assert sum(tasks.WEIGHTS.values()) == pytest.approx(1.0)
+
+
+def test_a_request_without_a_prompt_scores_complexity_from_its_sizes_only(con):
+    con.execute("""INSERT INTO requests (request_id, source_id, status, input_tokens, output_tokens)
+                   VALUES ('no-prompt', 's', 'ok', 100, 10)""")
+    assign_tasks(con)
+    expected = 0.25 * math.log(101) / math.log(32769) + 0.25 * math.log(11) / math.log(4097)
+    assert rows(con, "SELECT task_type, complexity FROM requests")[0] == ("chat", pytest.approx(expected, abs=1e-4))

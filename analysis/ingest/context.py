@@ -13,13 +13,15 @@ from pathlib import Path
 
 import duckdb
 
-from analysis import tasks
+from analysis import pricing, tasks
 from analysis.ingest.sample import Sample
 
 RAW_LIMIT = 500  # characters of a rejected record kept in `rejects.raw`
 MAX_LINE_BYTES = 64 * 1024 * 1024  # a longer line is rejected as an enormous field (options["max_line_bytes"])
 
 FAST_PATH_MARK = "llm-breakeven fast path: a record needs a closer look"
+HEAD_ROWS = 1000  # rows whose models are priced before an INSERT (see insert_requests)
+INLINE_PRICES = "_inline_prices"  # the unit prices insert_requests applied (pricing.create_price_table)
 
 
 def _literal(path: Path) -> str:
@@ -102,6 +104,7 @@ class LoadContext:
         self.drop_temporaries()
         for macro in MACROS:
             self.con.execute(macro)
+        pricing.create_price_table(self.con, [], INLINE_PRICES)
 
     def drop_temporaries(self) -> None:
         """Drop this connection's temporary views and tables (a previous file's or attempt's),
@@ -283,18 +286,43 @@ class LoadContext:
         return self.con.execute(sql, params).fetchall()[0][0]
 
     def insert_requests(self, select_sql: str, params: list | None = None) -> int:
-        """Insert the rows of `select_sql` (canonical `requests` column names; `source_id` is
-        added) and return how many. Rows get their `task_type` and `complexity` on the way in
-        (tasks.typed_select, a task type the log gave kept first): the same result as
-        tasks.assign_tasks afterwards, without a second pass and an UPDATE of every row."""
+        """Insert the rows of `select_sql` (canonical `requests` column names; `source_id` is added,
+        absent columns get their defaults) and return how many.
+
+        Rows are finished on the way in, so that no UPDATE has to rewrite a large file's rows:
+        `task_type` and `complexity` by tasks.typed_select (a task type the log gave kept first),
+        and a missing cost from tokens with the unit prices of INLINE_PRICES, which holds each model
+        of the first HEAD_ROWS rows priced at its latest time there. core.price_missing_costs then
+        re-prices only the models whose price at their latest time in the whole file differs."""
         params = [self.source_id, *(params or [])]
         select_sql = f"SELECT ?::VARCHAR AS source_id, * FROM ({select_sql})"
-        columns = [d[0] for d in self.con.execute(f"SELECT * FROM ({select_sql}) LIMIT 0", params).description]
+        given = [d[0] for d in self.con.execute(f"SELECT * FROM ({select_sql}) LIMIT 0", params).description]
         self.con.fetchall()
-        missing = "".join(f", NULL::{t} AS {c}" for c, t in tasks.TASK_INPUTS.items() if c not in columns)
+        schema = self.con.execute(
+            """SELECT column_name, data_type, column_default FROM duckdb_columns()
+               WHERE database_name = current_database() AND schema_name = 'main' AND table_name = 'requests'
+               ORDER BY column_index"""
+        ).fetchall()
+        filled = "".join(
+            f', CAST({default or "NULL"} AS {kind}) AS "{name}"' for name, kind, default in schema if name not in given
+        )
+        rows_sql = f"SELECT *{filled} FROM ({select_sql})"
+        head = self.con.execute(
+            f"""SELECT model, coalesce(provider, ''), max(ts), is_batch FROM (SELECT * FROM ({rows_sql}) LIMIT {HEAD_ROWS})
+                WHERE cost_usd IS NULL AND model IS NOT NULL AND status = 'ok' GROUP BY ALL""",
+            params,
+        ).fetchall()
+        known = set(self.con.execute(f"SELECT model, provider, is_batch FROM {INLINE_PRICES}").fetchall())
+        pricing.add_prices(self.con, [(m, p, t, b) for m, p, t, b in head if (m, p, b) not in known], INLINE_PRICES)
+        priced = f"""(SELECT s.* REPLACE (
+                         coalesce(s.cost_usd, CASE WHEN s.status = 'ok' THEN {pricing.cost_sql('s', 'p')} END) AS cost_usd,
+                         CASE WHEN s.cost_usd IS NULL AND s.status = 'ok' AND p.model IS NOT NULL THEN 'computed'
+                              ELSE s.cost_source END AS cost_source)
+                      FROM ({rows_sql}) AS s LEFT JOIN {INLINE_PRICES} AS p
+                        ON p.model = s.model AND p.provider = coalesce(s.provider, '') AND p.is_batch = s.is_batch)"""
         typed = tasks.typed_select(
-            tasks.stored_rules(self.con), f"(SELECT *{missing} FROM ({select_sql}))",
-            [c for c in columns if c not in ("task_type", "complexity")], keep_logged=True,
+            tasks.stored_rules(self.con), priced,
+            [name for name, _, _ in schema if name not in ("task_type", "complexity")], keep_logged=True,
         )
         added = self._write(f"INSERT INTO requests BY NAME {typed}", params)
         self.loaded += added

@@ -17,8 +17,8 @@ from pathlib import Path
 import duckdb
 
 from analysis import pricing
-from analysis.db import rows, utcnow
-from analysis.ingest.context import IngestError, LoadContext
+from analysis.db import rows, scalar, utcnow
+from analysis.ingest.context import INLINE_PRICES, IngestError, LoadContext
 from analysis.ingest.registry import ADAPTERS, adapter_for, detect_format
 from analysis.ingest.sample import UnreadableFileError, read_sample
 
@@ -50,24 +50,37 @@ def sha256_of(path: Path, chunk: int = 4 * 1024 * 1024) -> str:
 
 
 def price_missing_costs(con: duckdb.DuckDBPyConnection, source_id: str) -> int:
-    """Fill `cost_usd` from tokens (pricing.COST_SQL with genai-prices unit prices at each model's
-    latest logged time, batch prices for batch requests) where the log had none; mark `computed`."""
-    keys = rows(
-        con,
-        """SELECT model, coalesce(provider, ''), is_batch, max(ts) FROM requests
-           WHERE source_id = ? AND cost_usd IS NULL AND model IS NOT NULL AND status = 'ok'
-           GROUP BY ALL""",
-        [source_id],
-    )
-    if not keys or not pricing.create_price_table(con, [(m, p, t, b) for m, p, b, t in keys]):
-        return 0
-    return con.execute(
-        f"""UPDATE requests r SET cost_usd = {pricing.cost_sql('r', 'p')}, cost_source = 'computed'
-            FROM _prices p
-            WHERE r.source_id = ? AND r.cost_usd IS NULL AND r.status = 'ok'
-              AND p.model = r.model AND p.provider = coalesce(r.provider, '') AND p.is_batch = r.is_batch""",
-        [source_id],
-    ).fetchall()[0][0]
+    """Make `cost_usd` where the log had none the cost from tokens (pricing.COST_SQL with
+    genai-prices unit prices at each model's latest logged time, batch prices for batch requests),
+    marked `computed`; return how many rows have it. The INSERT priced them already with the prices
+    of the file's first rows (context.INLINE_PRICES): only models whose price differs at their
+    latest time are priced again here."""
+    needed = """r.source_id = ? AND (r.cost_usd IS NULL OR r.cost_source = 'computed') AND r.model IS NOT NULL
+                AND r.status = 'ok'"""
+    keys = rows(con, f"SELECT model, coalesce(provider, ''), max(ts), is_batch FROM requests r WHERE {needed} GROUP BY ALL",
+                [source_id])
+    applied = {(m, p, b): tuple(prices) for m, p, b, *prices in rows(con, f"SELECT * FROM {INLINE_PRICES}")}
+    stale, unknown = [], []
+    for model, provider, when, batch in keys:
+        now = pricing.unit_prices(model, provider, when, batch)
+        if (now and (now.input, now.cache_read, now.cache_write, now.output)) != applied.get((model, provider, batch)):
+            (stale if now else unknown).append((model, provider, when, batch))
+    if stale:
+        pricing.create_price_table(con, stale)
+        con.execute(
+            f"""UPDATE requests r SET cost_usd = {pricing.cost_sql('r', 'p')}, cost_source = 'computed'
+                FROM _prices p
+                WHERE {needed}
+                  AND p.model = r.model AND p.provider = coalesce(r.provider, '') AND p.is_batch = r.is_batch""",
+            [source_id],
+        ).fetchall()
+    for model, provider, _, batch in unknown:  # priced from the first rows, but unknown at the latest time
+        con.execute(
+            """UPDATE requests SET cost_usd = NULL, cost_source = 'unknown' WHERE source_id = ?
+               AND cost_source = 'computed' AND model = ? AND coalesce(provider, '') = ? AND is_batch = ?""",
+            [source_id, model, provider, batch],
+        ).fetchall()
+    return scalar(con, "SELECT count(*) FROM requests WHERE source_id = ? AND cost_source = 'computed'", [source_id])
 
 
 def ingest_file(

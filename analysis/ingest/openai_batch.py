@@ -32,34 +32,38 @@ def load(ctx: LoadContext) -> None:
         table, "r.custom_id IS NULL OR (r.response.status_code IS NULL AND r.error.message IS NULL)",
         f"'missing custom_id, response or error (expected {WHAT})'",
     )
-    ctx.con.execute("CREATE OR REPLACE TEMP TABLE _batch_inputs (custom_id VARCHAR, url VARCHAR, body JSON)")
+    # Without input files the prompt columns are NULL constants (no join): DuckDB then folds away
+    # every expression over them, here and in the task rules applied on insert.
+    body, url, joined, join = "NULL::JSON", "NULL::VARCHAR", "false", ""
     if inputs := ctx.options.get("batch_inputs"):
         ctx.con.execute(
-            """INSERT INTO _batch_inputs
-               SELECT json->>'custom_id', json->>'url', json->'body'
+            """CREATE OR REPLACE TEMP TABLE _batch_inputs AS
+               SELECT json->>'custom_id' AS custom_id, json->>'url' AS url, json->'body' AS body
                FROM read_json_objects(?, format='newline_delimited', ignore_errors=true)
                QUALIFY row_number() OVER (PARTITION BY json->>'custom_id') = 1""",
             [inputs],
         )
+        body, url, joined = "i.body", "i.url", "i.custom_id IS NOT NULL"
+        join = "LEFT JOIN _batch_inputs i ON i.custom_id = r.custom_id"
     ctx.insert_requests(
         f"""SELECT
             coalesce(r.id, r.custom_id) AS request_id,
             r.line AS source_line,
             {oa.created('r.response.body')} AS ts,
             'openai' AS provider,
-            coalesce(r.response.body.model, i.body->>'model') AS model_logged,
-            norm_model(coalesce(r.response.body.model, i.body->>'model')) AS model,
-            {oa.operation('r.response.body', 'i.url')} AS operation,
-            {oa.input_messages('i.body')} AS input_messages,
-            msg_text({oa.input_messages('i.body')}) AS input_text,
+            coalesce(r.response.body.model, {body}->>'model') AS model_logged,
+            norm_model(coalesce(r.response.body.model, {body}->>'model')) AS model,
+            {oa.operation('r.response.body', url)} AS operation,
+            {oa.input_messages(body)} AS input_messages,
+            msg_text({oa.input_messages(body)}) AS input_text,
             {oa.output_text('r.response.body')} AS output_text,
-            {oa.request_params('i.body')} AS request_params,
+            {oa.request_params(body)} AS request_params,
             {oa.usage_columns('r.response.body')},
             CASE WHEN r.response.status_code = 200 THEN 'ok' ELSE 'error' END AS status,
             coalesce(r.error.message, r.response.body.error.message,
                      'HTTP ' || nullif(r.response.status_code, 200)) AS error,
             true AS is_batch,
             json_object('custom_id', r.custom_id, 'batch_request_id', r.response.request_id,
-                        'response_id', r.response.body.id, 'prompt_joined', i.custom_id IS NOT NULL) AS extra
-        FROM {table} AS r LEFT JOIN _batch_inputs i ON i.custom_id = r.custom_id"""
+                        'response_id', r.response.body.id, 'prompt_joined', {joined}) AS extra
+        FROM {table} AS r {join}"""
     )
