@@ -49,6 +49,7 @@ from analysis.providers.base import Completion, CompletionRequest, FatalError, P
 CHARS_PER_TOKEN = 4  # for estimating few-shot and unreported token counts
 TEMPLATE_TOKENS = 24  # per message, and once more: what a chat template adds (markers, preamble)
 CANDIDATE_STATUS = frozenset({401, 403, 404})  # fatal for every request of the candidate
+INSERT_RESULT = f"INSERT INTO results VALUES ({', '.join('?' * 15)}) ON CONFLICT DO NOTHING"
 
 
 class BudgetError(ValueError):
@@ -185,7 +186,8 @@ def _call(provider, request: CompletionRequest, params: RunParams, stop: threadi
                 return _Outcome(None, str(exc), attempt, interrupted=True)
 
 
-def _cost(prices: pricing.UnitPrices | None, completion: Completion, request: CompletionRequest) -> tuple[float, int, int]:
+def _cost(prices: pricing.UnitPrices | None, completion: Completion,
+          request: CompletionRequest) -> tuple[float, int, int]:
     """(USD, input tokens, output tokens): reported usage, else estimated from characters."""
     input_tokens = completion.input_tokens
     if input_tokens is None:
@@ -220,8 +222,7 @@ def execute(con: duckdb.DuckDBPyConnection, run_id: str, on_progress: Callable[[
                     results = [row for future in finished if (row := run.collect(future))]
                     run.fill(pool)  # free slots get new calls before the results are written
                     for row in results:
-                        con.execute(f"INSERT INTO results VALUES ({', '.join('?' * len(row))}) ON CONFLICT DO NOTHING",
-                                    row).fetchall()
+                        con.execute(INSERT_RESULT, row).fetchall()
                     run.update_eta()
                     if on_progress:
                         on_progress(run.progress)
@@ -308,9 +309,9 @@ class _Execution:
         outcome: _Outcome = future.result()
         if outcome.give_up:
             self.progress.errors.setdefault(spec, outcome.error)
-        completion = outcome.completion
-        if completion is None and (outcome.interrupted or outcome.give_up):
+        if outcome.interrupted or outcome.give_up:
             return None
+        completion = outcome.completion
         self.handled += 1
         if completion is None:
             self.progress.failed += 1

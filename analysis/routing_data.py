@@ -155,8 +155,8 @@ def daily_traffic(con: duckdb.DuckDBPyConnection, segment_by: str = DEFAULT_SEGM
                   context_window: int = DEFAULT_CONTEXT_WINDOW, residency_tags: tuple[str, ...] = ()) -> list[DayTraffic]:
     """`segment_traffic`'s cells per UTC day (requests without a timestamp: day None, last)."""
     by_day: dict = defaultdict(list)
-    for (d, _), stats in _cells(con, segment_by, context_window, tuple(residency_tags), by_day=True).items():
-        by_day[d].append(stats)
+    for (d, _), cell in _cells(con, segment_by, context_window, tuple(residency_tags), by_day=True).items():
+        by_day[d].append(cell)
     ordered = sorted(by_day, key=lambda d: (d is None, d or date.min))
     return [DayTraffic(d, tuple(sorted(by_day[d], key=lambda s: s.key))) for d in ordered]
 

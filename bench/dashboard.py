@@ -13,9 +13,14 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+# Python puts this file's folder first on sys.path, where this file's name would shadow the
+# `dashboard` package that the app imports.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
 PAGES = ["overview", "logs", "replay", "quality", "economics", "routing", "scenarios"]

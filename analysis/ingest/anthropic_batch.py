@@ -9,8 +9,6 @@ reads and writes added to input_tokens).
 
 from __future__ import annotations
 
-import json
-
 from analysis.ingest import anthropic_shapes as an
 from analysis.ingest import pairs
 from analysis.ingest.context import LoadContext
@@ -19,15 +17,6 @@ from analysis.ingest.sample import Sample
 NAME = "anthropic_batch"
 DESCRIPTION = "Anthropic Message Batches results JSONL; Anthropic Message objects or request+response pairs"
 RESULT_STATUS = {"succeeded": "ok", "errored": "error", "canceled": "canceled", "expired": "expired"}
-
-
-def _body(value) -> dict:
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            return {}
-    return value if isinstance(value, dict) else {}
 
 
 def is_batch_result(record: dict) -> bool:
@@ -39,8 +28,7 @@ def is_anthropic_pair(record: dict) -> bool:
     """A request+response pair whose response is a Message (or an error to a request with max_tokens)."""
     if not pairs.is_pair(record):
         return False
-    request = _body(next(record[k] for k in pairs.REQUEST_KEYS if k in record))
-    response = _body(next(record[k] for k in pairs.RESPONSE_KEYS if k in record))
+    request, response = pairs.bodies(record)
     return an.is_message(response) or (response.get("type") == "error" and "max_tokens" in request)
 
 

@@ -145,7 +145,7 @@ class LoadContext:
         column = "r" if structure else "j"
         if self.sample.kind == "json":
             self.con.execute(
-                f"""CREATE OR REPLACE TEMP TABLE _lines AS
+                """CREATE OR REPLACE TEMP TABLE _lines AS
                     SELECT CAST(n AS BIGINT) AS line, json::VARCHAR AS text
                     FROM read_json_objects(?, format='auto', maximum_object_size=?, compression=?)
                          WITH ORDINALITY AS t(json, n)""",

@@ -8,8 +8,6 @@ Tokens are OpenAI's as they are (openai_shapes): prompt tokens include cached on
 
 from __future__ import annotations
 
-import json
-
 from analysis.ingest import openai_shapes as oa
 from analysis.ingest import pairs
 from analysis.ingest.context import LoadContext
@@ -25,21 +23,11 @@ def is_response(record: dict) -> bool:
     return record.get("object") in OBJECTS and "model" in record
 
 
-def _body(value) -> dict:
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            return {}
-    return value if isinstance(value, dict) else {}
-
-
 def is_openai_pair(record: dict) -> bool:
     """A request+response pair whose response is an OpenAI object (or an error to a chat request)."""
     if not pairs.is_pair(record):
         return False
-    response = _body(next(record[k] for k in pairs.RESPONSE_KEYS if k in record))
-    request = _body(next(record[k] for k in pairs.REQUEST_KEYS if k in record))
+    request, response = pairs.bodies(record)
     return is_response(response) or "choices" in response or (
         "error" in response and ("messages" in request or "input" in request) and "max_tokens" not in request
     )

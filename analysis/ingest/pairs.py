@@ -7,6 +7,8 @@ and response bodies with their own SQL.
 
 from __future__ import annotations
 
+import json
+
 REQUEST_KEYS = ("request", "req", "request_body")
 RESPONSE_KEYS = ("response", "resp", "response_body")
 # Latency fields of a pair: milliseconds, seconds, or a start and an end time (ISO-8601 or epoch).
@@ -20,6 +22,21 @@ TS_KEYS = ("timestamp", "ts", "created_at", "time")
 def is_pair(record: dict) -> bool:
     """A record with a request key and a response key (any accepted spelling)."""
     return any(k in record for k in REQUEST_KEYS) and any(k in record for k in RESPONSE_KEYS)
+
+
+def bodies(record: dict) -> tuple[dict, dict]:
+    """A pair's (request, response) bodies as dicts: JSON held in strings is parsed; anything that is
+    no JSON object reads as {} (for detection, which must never raise)."""
+    def body(value) -> dict:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                return {}
+        return value if isinstance(value, dict) else {}
+
+    return (body(next(record[k] for k in REQUEST_KEYS if k in record)),
+            body(next(record[k] for k in RESPONSE_KEYS if k in record)))
 
 
 def _first(j: str, keys: tuple[str, ...], text: bool = True) -> str:
