@@ -210,12 +210,18 @@ def m005_probe_results(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def m006_run_errors(con: duckdb.DuckDBPyConnection) -> None:
+    # Why each given-up candidate stopped ({spec: reason}), so a reloaded page still says it.
+    con.execute("ALTER TABLE runs ADD COLUMN errors JSON")
+
+
 MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [
     m001_initial,
     m002_replay,
     m003_scores_and_scenarios,
     m004_task_rules,
     m005_probe_results,
+    m006_run_errors,
 ]
 
 

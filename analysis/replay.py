@@ -152,7 +152,9 @@ def create_run(con: duckdb.DuckDBPyConnection, candidate_specs: list[str], sampl
     now = utcnow()
     con.execute("BEGIN TRANSACTION").fetchall()
     try:
-        con.execute("INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'created', ?)", [
+        con.execute("""INSERT INTO runs (run_id, created_at, sample_spec, candidates, adapter, params, budget_usd,
+                                         estimate_usd, status, updated_at)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'created', ?)""", [
             run_id, now, sample.model_dump_json(), json.dumps([c.model_dump() for c in candidates]),
             adapter.model_dump_json(), params.model_dump_json(), budget_usd, estimate, now]).fetchall()
         con.execute("""INSERT INTO run_requests SELECT ?, unnest(?::VARCHAR[]), unnest(range(1, ?))""",
@@ -336,11 +338,13 @@ class _Execution:
         complete = progress.done + progress.failed == progress.total
         progress.status = "done" if complete else "stopped_budget" if self.stopped_by_budget else "interrupted"
         progress.eta_s = 0.0 if complete else None
-        _set_status(self.con, self.run_id, progress.status)
+        _set_status(self.con, self.run_id, progress.status, progress.errors)
 
 
-def _set_status(con, run_id: str, status: str) -> None:
-    con.execute("UPDATE runs SET status = ?, updated_at = ? WHERE run_id = ?", [status, utcnow(), run_id]).fetchall()
+def _set_status(con, run_id: str, status: str, errors: dict[str, str] | None = None) -> None:
+    """The run's status and why candidates were given up (kept for a reloaded page)."""
+    con.execute("UPDATE runs SET status = ?, errors = ?, updated_at = ? WHERE run_id = ?",
+                [status, json.dumps(errors or {}), utcnow(), run_id]).fetchall()
 
 
 def _refresh(con, progress: Progress) -> None:
@@ -353,11 +357,12 @@ def _refresh(con, progress: Progress) -> None:
 def progress_of(con: duckdb.DuckDBPyConnection, run_id: str) -> Progress:
     """A run's progress read from the database (works from any process, e.g. a page reload)."""
     found = rows(con, """SELECT (SELECT count(*) FROM run_requests WHERE run_id = r.run_id) * json_array_length(candidates),
-                                budget_usd, estimate_usd, status FROM runs r WHERE run_id = ?""", [run_id])
+                                budget_usd, estimate_usd, status, errors FROM runs r WHERE run_id = ?""", [run_id])
     if not found:
         raise ValueError(f"no run {run_id!r}")
-    total, budget, estimate, status = found[0]
-    progress = Progress(run_id, total=total, budget_usd=budget, estimate_usd=estimate, status=status)
+    total, budget, estimate, status, errors = found[0]
+    progress = Progress(run_id, total=total, budget_usd=budget, estimate_usd=estimate, status=status,
+                        errors=json.loads(errors) if errors else {})
     _refresh(con, progress)
     return progress
 

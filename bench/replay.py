@@ -60,7 +60,8 @@ async def bare_client(url: str, bodies: list[dict], concurrency: int) -> tuple[f
     async def worker(client: httpx.AsyncClient) -> None:
         nonlocal tokens
         while queue:
-            tokens += await send(client, queue.pop())
+            produced = await send(client, queue.pop())
+            tokens += produced  # not `tokens += await ...`: that reads `tokens` before awaiting
 
     async with httpx.AsyncClient(timeout=60) as client:
         start = time.perf_counter()

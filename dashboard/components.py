@@ -7,6 +7,7 @@ re-run never re-aggregates unchanged data.
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -43,6 +44,18 @@ def data_version(workspace: str | None = None) -> str:
 @st.cache_data(show_spinner=False, max_entries=32)
 def cached_summary(workspace: str, version: str) -> summary.Summary:
     return summary.summarise(cursor(workspace))
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def _cached_query(workspace: str, version: str, module: str, name: str, args: tuple):
+    return getattr(importlib.import_module(module), name)(cursor(workspace), *args)
+
+
+def query(function, *args):
+    """`function(cursor, *args)` (an `analysis` query) cached per workspace data version, so a page
+    re-run never re-aggregates unchanged data."""
+    ws = current_workspace()
+    return _cached_query(ws, data_version(ws), function.__module__, function.__name__, args)
 
 
 def workspace_summary() -> summary.Summary:

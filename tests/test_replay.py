@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -169,9 +170,8 @@ def test_three_protocols_end_to_end(workspace, llama_server, monkeypatch):
     progress = replay.execute(workspace, run_id)
     assert (progress.status, progress.done, progress.failed, progress.total) == ("done", 12, 0, 12)
     results = results_of(workspace, run_id)
-    assert Counter((r["candidate"], r["request_id"]) for r in results) == {(s, r): 1 for s in
-                                                                       [replay.registry.parse_candidate_spec(x).spec for x in specs]
-                                                                       for r in sample}
+    canonical = [replay.registry.parse_candidate_spec(x).spec for x in specs]
+    assert Counter((r["candidate"], r["request_id"]) for r in results) == {(c, r): 1 for c in canonical for r in sample}
     for r in results:
         assert r["status"] == "ok" and r["error"] is None and r["attempts"] == 1
         assert r["usage_reported"] and r["input_tokens"] > 0 and 0 < r["output_tokens"] <= 8
@@ -190,7 +190,8 @@ def test_progress_callbacks(workspace, llama_server, monkeypatch):
     monkeypatch.setenv("BREAKEVEN_LOCAL_ENGINE_PORT", str(llama_server.port))
     monkeypatch.setenv("OPENAI_API_KEY", "sk-fake")
     specs = ["local", f"openai:{llama_server.base_url}/v1:gpt-4o-mini"]
-    run_id = replay.create_run(workspace, specs, SampleSpec(size=3), params=replay.RunParams(max_tokens=4, concurrency=2))
+    params = replay.RunParams(max_tokens=4, concurrency=2)
+    run_id = replay.create_run(workspace, specs, SampleSpec(size=3), params=params)
     seen = []
     final = replay.execute(workspace, run_id, on_progress=lambda p: seen.append(p.to_dict()))
     assert len(seen) >= 2
@@ -319,8 +320,6 @@ def test_retries_with_backoff_then_success_and_lasting_failure(workspace, proxy)
 
 def test_unreachable_candidate_is_given_up_clearly(workspace, llama_server, monkeypatch):
     monkeypatch.setenv("BREAKEVEN_LOCAL_ENGINE_PORT", str(llama_server.port))
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -333,6 +332,7 @@ def test_unreachable_candidate_is_given_up_clearly(workspace, llama_server, monk
     assert progress.status == "interrupted" and progress.done == 3 and progress.failed == 0
     assert f"cannot reach http://127.0.0.1:{port}/v1" in progress.errors[dead]
     assert {r["candidate"] for r in results_of(workspace, run_id)} == {"local:gemma-3-270m"}  # dead: nothing stored
+    assert replay.progress_of(workspace, run_id).errors == progress.errors  # still said after a reload
 
 
 def test_missing_key_is_a_candidate_error(workspace, llama_server, monkeypatch):
@@ -348,7 +348,8 @@ def test_missing_key_is_a_candidate_error(workspace, llama_server, monkeypatch):
 def test_run_manager_stop_then_resume(workspace, llama_server, monkeypatch, data_dir):
     """Stopping a background run stores what was in flight; running it again completes it."""
     monkeypatch.setenv("BREAKEVEN_LOCAL_ENGINE_PORT", str(llama_server.port))
-    run_id = replay.create_run(workspace, ["local"], SampleSpec(size=4), params=replay.RunParams(max_tokens=4, concurrency=1))
+    params = replay.RunParams(max_tokens=4, concurrency=1)
+    run_id = replay.create_run(workspace, ["local"], SampleSpec(size=4), params=params)
     workspace.close()
     manager = RunManager()
     manager.start("demo", run_id)

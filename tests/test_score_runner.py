@@ -28,7 +28,9 @@ def build_run(con, items, candidates=("local:a",), run_id="run1", adapter=None):
              json.dumps([{"role": "user", "content": item.get("input_text", "q")}]),
              json.dumps(item.get("request_params") or {}), item.get("latency_ms"), item.get("ttft_ms"),
              item.get("output_tokens"), now])
-    con.execute("INSERT INTO runs VALUES (?, ?, '{}', ?, ?, '{}', NULL, 0, 'done', ?)",
+    con.execute("""INSERT INTO runs (run_id, created_at, sample_spec, candidates, adapter, params, budget_usd,
+                                     estimate_usd, status, updated_at)
+                   VALUES (?, ?, '{}', ?, ?, '{}', NULL, 0, 'done', ?)""",
                 [run_id, now, json.dumps(list(candidates)), json.dumps(adapter or {}), now])
     con.executemany("INSERT INTO run_requests VALUES (?, ?, ?)",
                     [[run_id, item["request_id"], i] for i, item in enumerate(items, 1)])

@@ -51,7 +51,7 @@ if not components.workspace_summary().requests:
 st.subheader("Breakdowns")
 by = st.segmented_control("Group by", ["model", "task_type", "day", "hour", "status"], default="model",
                           key="logs_breakdown")
-table = explore.breakdown(components.cursor(), by or "model")
+table = components.query(explore.breakdown, by or "model")
 chart = (px.line if by in ("day", "hour") else px.bar)(
     table.to_pandas(), x=by or "model", y="requests", hover_data=["cost_usd", "latency_ms_p95"],
     labels={"requests": "Requests", "cost_usd": "Cost (USD)", "latency_ms_p95": "p95 latency (ms)"},
@@ -83,26 +83,25 @@ with st.expander("Task types: override the built-in rules"):
             st.error(f"The rules were not applied: {exc}")
         else:
             st.success(f"{len(rules)} rule(s) saved; {updated:,} requests re-typed.")
-    st.dataframe(tasks.breakdown(components.cursor()), hide_index=True, key="logs_task_breakdown",
+    st.dataframe(components.query(tasks.breakdown), hide_index=True, key="logs_task_breakdown",
                  column_config={"share": st.column_config.NumberColumn(format="percent"),
                                 "cost_usd": st.column_config.NumberColumn("cost (USD)", format="$%.2f")})
 
 st.subheader("Requests")
-con = components.cursor()
 cols = st.columns(4)
 flt = explore.RequestFilter(
-    model=cols[0].selectbox("Model", [None, *explore.distinct_values(con, "model")], key="logs_f_model"),
-    task_type=cols[1].selectbox("Task type", [None, *explore.distinct_values(con, "task_type")],
+    model=cols[0].selectbox("Model", [None, *components.query(explore.distinct_values, "model")], key="logs_f_model"),
+    task_type=cols[1].selectbox("Task type", [None, *components.query(explore.distinct_values, "task_type")],
                                 key="logs_f_task"),
-    status=cols[2].selectbox("Status", [None, *explore.distinct_values(con, "status")], key="logs_f_status"),
+    status=cols[2].selectbox("Status", [None, *components.query(explore.distinct_values, "status")], key="logs_f_status"),
     text=cols[3].text_input("Search prompt/answer", key="logs_f_text") or None,
 )
-page, total = explore.request_page(con, flt, limit=200)
+page, total = components.query(explore.request_page, flt, 200)
 st.caption(f"{fmt.compact(total)} matching requests; newest 200 shown. Select a row for the full prompt and answer.")
 event = st.dataframe(page, hide_index=True, on_select="rerun", selection_mode="single-row", key="logs_table")
 selected = event.selection.rows if event else []
 if selected:
-    detail = explore.request_detail(con, page["request_id"][selected[0]])
+    detail = explore.request_detail(components.cursor(), page["request_id"][selected[0]])
     left, right = st.columns(2)
     left.markdown("**Prompt**")
     left.code(detail["input_text"] or "(not logged)", language=None, wrap_lines=True)

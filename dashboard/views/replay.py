@@ -107,7 +107,8 @@ def live_run(run_id: str, poll: bool) -> None:
         components.kpi(cols[3], "ETA", fmt.duration_ms(eta * 1000) if eta is not None else "–")
         if entry and entry.error:
             st.error(f"The run stopped on an error: {entry.error}")
-        for spec, error in (entry.progress.errors.items() if entry and entry.progress else []):
+        live_errors = entry.progress.errors if running and entry and entry.progress else {}
+        for spec, error in (live_errors or p.errors).items():
             st.warning(f"Gave up on `{spec}`: {error}")
         if running:
             if st.button("Stop", key=f"replay_stop_{run_id}"):
@@ -175,10 +176,10 @@ strategy = cols[1].selectbox("Sampling", ["random", "stratified"], key="replay_s
 stratify_by = cols[2].selectbox("Stratified by", ["task_type", "model", "day"], key="replay_stratify_by",
                                 disabled=strategy != "stratified")
 seed = cols[3].number_input("Seed", 0, 2**31 - 1, 0, key="replay_seed")
-task_types = st.multiselect("Only these task types (empty: all)", explore.distinct_values(con, "task_type"),
+task_types = st.multiselect("Only these task types (empty: all)", components.query(explore.distinct_values, "task_type"),
                             key="replay_task_types")
 sample = sampling.SampleSpec(size=size, strategy=strategy, stratify_by=stratify_by, seed=seed, task_types=task_types)
-st.caption(f"{fmt.compact(sampling.eligible_count(con, sample))} replayable requests match "
+st.caption(f"{fmt.compact(components.query(sampling.eligible_count, sample))} replayable requests match "
            "(status ok, with logged messages).")
 
 st.subheader("3. Prompt adapter")
