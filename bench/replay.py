@@ -8,8 +8,9 @@ queries under the 11-category classification prompt),
 then replays the same sampled requests at the same concurrency, through `replay.execute` (threads,
 the openai-compat provider, a result row written per call) and through a bare client (asyncio,
 one httpx.AsyncClient, POST /v1/chat/completions streamed with usage, the same messages and
-max_tokens, one retry when llama-server drops a streamed connection). Rounds alternate the order
-(engine, bare, bare, engine, ...) so the server's prompt cache favours neither. Throughput =
+max_tokens, one retry when llama-server drops a streamed connection). An untimed warm-up pass sends
+every request once; rounds then alternate the order (engine, bare, bare, engine, ...) so the
+server's caches favour neither. Throughput =
 requests / wall seconds, averaged over rounds. Target: engine >= 95% of the bare client.
 """
 
@@ -101,7 +102,9 @@ def main() -> None:
                        "messages": build_messages(PromptAdapter(), json.loads(logged[i]), []),
                        "stream": True, "stream_options": {"include_usage": True}} for i in ids]
             url = f"{engine.base_url}/v1/chat/completions"
-            asyncio.run(bare_client(url, bodies[:8], args.concurrency))  # warm-up, untimed
+            # Untimed warm-up over every request, so that whichever contender goes first does not
+            # pay for prompts the server has never seen (llama-server caches prompt prefixes).
+            asyncio.run(bare_client(url, bodies, args.concurrency))
 
             def run_engine() -> tuple[float, int]:
                 run_id = replay.create_run(con, [spec], sample, params=params)

@@ -79,3 +79,13 @@ def llama_server(tmp_path_factory) -> LlamaServer:
         yield LlamaServer(engine.base_url, local_engine.MODEL_ALIAS, engine.port, engine.pid, data)
     finally:
         local_engine.stop(settings)
+
+
+@pytest.fixture
+def fake_ollama():
+    """Ollama's documented API (tags, show, streamed chat) from a tiny server on 127.0.0.1."""
+    from local_http import FakeOllama, serve
+
+    FakeOllama.requests.clear()
+    with serve(FakeOllama) as url:
+        yield url

@@ -9,7 +9,6 @@ import pytest
 
 from analysis import candidates
 from analysis.settings import Endpoint, Settings
-from test_providers import fake_ollama  # noqa: F401  (the fixture: Ollama's API on 127.0.0.1)
 
 FAKE_KEY = "sk-test-not-a-real-key-123"
 

@@ -11,10 +11,8 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter, defaultdict
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -26,6 +24,7 @@ from analysis.ingest import ingest_paths
 from analysis.prompt_adapter import PromptAdapter, build_messages
 from analysis.run_manager import RunManager
 from analysis.sampling import SampleSpec
+from local_http import QuietHandler, serve
 
 FAST_RETRIES = {"max_attempts": 3, "backoff_base_s": 0.05, "backoff_cap_s": 2.0}
 
@@ -68,7 +67,7 @@ CANNED = [  # a streamed OpenAI chat completion, as llama.cpp and OpenAI send it
 ]
 
 
-class Proxy(BaseHTTPRequestHandler):
+class Proxy(QuietHandler):
     """Forwards to the llama server, streaming (or, when `canned`, answers CANNED at once); logs
     every POST (key, time). `plan[key]` lists faults to answer first, one per request: "429"
     (Retry-After: 1), "500", or "slow" (no answer for SLOW_S seconds)."""
@@ -125,20 +124,13 @@ class Proxy(BaseHTTPRequestHandler):
         except OSError:
             pass
 
-    def log_message(self, *args):
-        pass
-
 
 @pytest.fixture
 def proxy(llama_server):
     """The proxy's base URL (OpenAI API under /v1); its logs and plan start empty."""
     Proxy.upstream, Proxy.canned, Proxy.plan, Proxy.sent, Proxy.answered = llama_server.base_url, False, {}, [], []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serve(Proxy) as url:
+        yield url
 
 
 def results_of(con, run_id: str) -> list[dict]:
