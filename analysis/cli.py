@@ -243,25 +243,32 @@ def cmd_attach_labels(args) -> int:
 
 def cmd_score(args) -> int:
     """Score a run's answers against the best reference available."""
-    from analysis.scoring.judge import JudgeScorer
+    from dataclasses import asdict
+
+    from analysis.scoring.judge import JudgeScorer, judge_agreement
     from analysis.scoring.runner import score_run
 
     judge = JudgeScorer(args.judge, budget_usd=args.judge_budget_usd) if args.judge else None
     con = open_db(args.workspace)
     try:
         summary = score_run(con, args.run, args.scorer, args.reference_candidate, judge=judge)
+        agreement = judge_agreement(con, args.run)
     except ValueError as exc:
         print(f"refused: {exc}", file=sys.stderr)
         return 1
     finally:
         con.close()
     if args.json:
-        _print_json(summary.to_dict())
-    else:
-        print(f"run {args.run}: {summary.scored} answers scored ({summary.incumbent_scored} incumbent); "
-              f"by scorer {summary.by_scorer}; by reference {summary.by_reference}")
-        for reason, n in summary.skipped.items():
-            print(f"  not scored: {n} x {reason}")
+        _print_json({**summary.to_dict(), "judge_agreement": asdict(agreement)})
+        return 0
+    print(f"run {args.run}: {summary.scored} answers scored ({summary.incumbent_scored} incumbent); "
+          f"by scorer {summary.by_scorer}; by reference {summary.by_reference}")
+    for reason, n in summary.skipped.items():
+        print(f"  not scored: {n} x {reason}")
+    if agreement.n:
+        kappa = f"{agreement.kappa:.2f}" if agreement.kappa is not None else "undefined"
+        print(f"  judge vs {', '.join(agreement.exact_scorers)} on {agreement.n} answers: "
+              f"agreement {agreement.agreement:.1%}, Cohen's kappa {kappa}")
     return 0
 
 

@@ -126,6 +126,12 @@ def test_replay_score_quality_through_the_cli(shared_dir, llama_server, capsys):
     assert main(["score", "--run", run["run_id"], "--json"]) == 0
     scored = json.loads(capsys.readouterr().out)
     assert scored["scored"] == 4 and scored["by_reference"] == {"ground_truth": 4}
+    assert scored["judge_agreement"]["n"] == 0  # no judge asked for
+    assert main(["score", "--run", run["run_id"], "--scorer", "judge", "--judge", spec, "--json"]) == 0
+    judged = json.loads(capsys.readouterr().out)
+    assert judged["by_scorer"] == {"judge": 4}
+    agreement = judged["judge_agreement"]
+    assert agreement["n"] == 4 and agreement["exact_scorers"] == ["label"] and 0 <= agreement["agreement"] <= 1
     assert main(["quality", "--run", run["run_id"], "--json"]) == 0
     table = json.loads(capsys.readouterr().out)
     row = next(r for r in table if r["candidate"] == spec)

@@ -6,6 +6,7 @@ import streamlit as st
 from analysis import charts
 from analysis import formatting as fmt
 from analysis.quality import DEFAULT_TARGET
+from analysis.scoring.judge import judge_agreement
 from analysis.scoring.runner import INCUMBENT, score_run
 from dashboard import components, scenario_state
 from dashboard import results_cache as cache
@@ -68,6 +69,12 @@ st.dataframe([{
     "McNemar p": fmt.compact(r["mcnemar_p"], 2), "verdict": r["verdict"], "why": r["verdict_text"],
 } for r in table.iter_rows(named=True)], hide_index=True, key="q_table")
 st.plotly_chart(charts.quality_intervals(table), key="q_intervals")
+agreement = components.query(judge_agreement, run_id)
+if agreement.n:
+    kappa = fmt.compact(agreement.kappa, 2) if agreement.kappa is not None else "undefined"
+    st.caption(f"LLM judge vs the exact scorers ({', '.join(agreement.exact_scorers)}) on the {agreement.n:,} "
+               f"answers both scored: agreement {fmt.percent(agreement.agreement)}, Cohen's kappa {kappa} "
+               "(analysis.scoring.judge.judge_agreement).")
 st.button("Score again", key="q_rescore", on_click=score, args=(run_id,),
           help="Re-score the run, e.g. after more of its answers came in.")
 
