@@ -3,12 +3,11 @@ real recorded Anthropic calls are a cassette, see test_ingest_cassette.py)."""
 
 import json
 
-import pytest
-
-from analysis.db import open_db, rows, scalar
+from analysis.db import rows, scalar
 from analysis.ingest import ingest_file
 from analysis.ingest.registry import detect_format
 from analysis.ingest.sample import read_sample
+from local_files import write_jsonl
 
 
 def message(n: int, usage: dict, model: str = "claude-3-5-haiku-20241022") -> dict:
@@ -29,18 +28,6 @@ RESULTS = [
     {"custom_id": "req-6", "result": {"type": "exploded"}},
     {"result": {"type": "succeeded", "message": message(7, {"input_tokens": 1, "output_tokens": 1})}},
 ]
-
-
-@pytest.fixture
-def con(tmp_path):
-    connection = open_db(tmp_path / "t.duckdb")
-    yield connection
-    connection.close()
-
-
-def write_jsonl(path, records):
-    path.write_text("".join(json.dumps(r) + "\n" for r in records))
-    return path
 
 
 def test_batch_results(con, tmp_path):

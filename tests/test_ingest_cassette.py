@@ -4,23 +4,15 @@ import gzip
 import json
 from datetime import datetime
 
-import pytest
 import yaml
 
-from analysis.db import open_db, rows
+from analysis.db import rows
 from analysis.ingest import ingest_file
 from analysis.ingest.sample import read_sample
 from analysis.ingest.registry import detect_format
 
 COLUMNS = ("model_logged, provider, operation, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, "
            "reasoning_tokens, latency_ms, status, ts, cost_source")
-
-
-@pytest.fixture
-def con(tmp_path):
-    connection = open_db(tmp_path / "t.duckdb")
-    yield connection
-    connection.close()
 
 
 def requests(con, source_id):

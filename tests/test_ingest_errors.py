@@ -9,7 +9,7 @@ import duckdb
 import pytest
 import zstandard
 
-from analysis.db import open_db, scalar
+from analysis.db import scalar
 from analysis.ingest import context, core, ingest_file
 
 
@@ -22,13 +22,6 @@ def chat(n: int, model: str = "gpt-4o-mini") -> str:
 
 
 GOOD = "\n".join(chat(n) for n in range(3)) + "\n"
-
-
-@pytest.fixture
-def con(tmp_path):
-    connection = open_db(tmp_path / "t.duckdb")
-    yield connection
-    connection.close()
 
 
 def counts(con) -> dict:

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from analysis.db import open_db, rows
+from analysis.db import rows
 from analysis.ingest import ingest_file
 from analysis.ingest.context import IngestError
 from analysis.ingest.generic import load_mapping, mapping_from_flags
@@ -22,13 +22,6 @@ c,2025-05-01 10:02:00,,"{}",1,,ok,
 """
 FLAGS = ["request_id=id", "ts=when", "model=engine", "input_tokens=usage.prompt_tokens",
          "output_tokens=$.usage.completion_tokens", "latency_ms=elapsed", "cost_usd=price", "status=ok", "tags=labels"]
-
-
-@pytest.fixture
-def con(tmp_path):
-    connection = open_db(tmp_path / "t.duckdb")
-    yield connection
-    connection.close()
 
 
 @pytest.fixture

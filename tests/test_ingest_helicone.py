@@ -8,7 +8,7 @@ from datetime import datetime
 
 import pytest
 
-from analysis.db import open_db, rows
+from analysis.db import rows
 from analysis.ingest import ingest_file
 from analysis.ingest.registry import detect_format
 from analysis.ingest.sample import read_sample
@@ -24,13 +24,6 @@ API_ROW = {
 }
 CSV_FIELDS = ["response_id", "response_created_at", "response_status", "request_created_at", "request_body",
               "request_properties", "request_user_id", "model", "prompt_tokens", "completion_tokens", "latency", "cost"]
-
-
-@pytest.fixture
-def con(tmp_path):
-    connection = open_db(tmp_path / "t.duckdb")
-    yield connection
-    connection.close()
 
 
 def write_csv(path, rows_):

@@ -6,9 +6,7 @@ import io
 import json
 from datetime import datetime
 
-import pytest
-
-from analysis.db import open_db, rows
+from analysis.db import rows
 from analysis.ingest import ingest_file
 from analysis.ingest.registry import detect_format
 from analysis.ingest.sample import read_sample
@@ -34,13 +32,6 @@ CLAUDE = {
                      "total": 1260},
     "calculatedTotalCost": 0, "level": "ERROR", "statusMessage": "overloaded",
 }
-
-
-@pytest.fixture
-def con(tmp_path):
-    connection = open_db(tmp_path / "t.duckdb")
-    yield connection
-    connection.close()
 
 
 def test_observations_jsonl(con, tmp_path):

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pytest
 
-from analysis.db import open_db, rows
+from analysis.db import rows
 from analysis.ingest import ingest_file
 from analysis.ingest.registry import detect_format
 from analysis.ingest.sample import read_sample
@@ -15,13 +15,6 @@ from analysis.ingest.sample import read_sample
 COLUMNS = """request_id, ts, provider, model, operation, input_tokens, output_tokens, latency_ms, ttft_ms, status,
              cost_usd, cost_source"""
 SECRET = "sk-hashed-0123456789abcdef"
-
-
-@pytest.fixture
-def con(tmp_path):
-    connection = open_db(tmp_path / "t.duckdb")
-    yield connection
-    connection.close()
 
 
 @pytest.mark.parametrize("name, request_id", [

@@ -6,10 +6,11 @@ from datetime import datetime
 
 import pytest
 
-from analysis.db import open_db, rows
+from analysis.db import rows
 from analysis.ingest import ingest_file
 from analysis.ingest.registry import detect_format
 from analysis.ingest.sample import read_sample
+from local_files import write_jsonl
 
 COMPLETION = {
     "id": "chatcmpl-1", "object": "chat.completion", "created": 1731368630, "model": "gpt-4o-mini-2024-07-18",
@@ -25,18 +26,6 @@ RESPONSE = {
               "output_tokens_details": {"reasoning_tokens": 256}},
 }
 REQUEST = {"model": "o4-mini", "instructions": "Answer briefly.", "input": "What is 6 x 7?", "max_output_tokens": 500}
-
-
-@pytest.fixture
-def con(tmp_path):
-    connection = open_db(tmp_path / "t.duckdb")
-    yield connection
-    connection.close()
-
-
-def write_jsonl(path, records):
-    path.write_text("".join(json.dumps(r) + "\n" for r in records))
-    return path
 
 
 def test_response_objects_alone(con, tmp_path):

@@ -6,17 +6,10 @@ from datetime import datetime
 
 import pytest
 
-from analysis.db import open_db, rows
+from analysis.db import rows
 from analysis.ingest import ingest_file
 from analysis.ingest.registry import detect_format
 from analysis.ingest.sample import read_sample
-
-
-@pytest.fixture
-def con(tmp_path):
-    connection = open_db(tmp_path / "t.duckdb")
-    yield connection
-    connection.close()
 
 
 def sample(shared_dir, name):
