@@ -99,8 +99,8 @@ def _gpu_changed() -> None:
 def economics_controls() -> None:
     """The Economics page's controls (values live in session_state under `sc_<field>`)."""
     c = st.columns(3)
-    c[0].number_input("Requests per day (today)", min_value=0.0, step=1000.0, **control("requests_per_day"),
-                      help="Default: logged requests / days covered.")
+    c[0].number_input("Requests per day (today)", min_value=0.0, step=1000.0, format="%.0f",
+                      **control("requests_per_day"), help="Default: logged requests / days covered.")
     c[0].number_input("Growth per month", min_value=-0.9, max_value=10.0, step=0.01, format="%.2f",
                       **control("growth_per_month"), help="0.05 = 5% more requests every month.")
     c[0].number_input("Peak-to-average ratio", min_value=1.0, step=0.1, **control("peak_to_average"),
