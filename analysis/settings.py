@@ -8,15 +8,31 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 WORKSPACE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
+def check_base_url(value: str) -> str:
+    """`value` without a trailing '/', or ValueError when it is no http(s) URL or carries
+    credentials or a query string (keys come from the environment; the message never repeats
+    the URL, which may hold a secret)."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("a base URL must look like http(s)://host[:port][/path]")
+    if parts.username or parts.password or parts.query:
+        raise ValueError("a base URL must not carry credentials or a query string: "
+                         "keys are read from the environment")
+    return value.rstrip("/")
+
+
 class Endpoint(BaseModel):
     """An extra OpenAI-compatible endpoint (vLLM, LM Studio, TGI, a remote Ollama /v1...)."""
+
+    model_config = ConfigDict(hide_input_in_errors=True)  # an invalid URL may hold a secret
 
     name: str
     base_url: str
@@ -25,10 +41,16 @@ class Endpoint(BaseModel):
         default=None, description="Name of the environment variable holding this endpoint's key."
     )
 
+    @field_validator("base_url")
+    @classmethod
+    def _no_secrets(cls, value: str) -> str:
+        return check_base_url(value)
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="BREAKEVEN_", env_file=".env", extra="ignore", populate_by_name=True
+        env_prefix="BREAKEVEN_", env_file=".env", extra="ignore", populate_by_name=True,
+        hide_input_in_errors=True,
     )
 
     data_dir: Path = Path("workspaces")

@@ -15,6 +15,7 @@ import duckdb
 
 from analysis import pricing, tasks
 from analysis.ingest.sample import Sample
+from analysis.redact import redact_sql
 
 RAW_LIMIT = 500  # characters of a rejected record kept in `rejects.raw`
 MAX_LINE_BYTES = 64 * 1024 * 1024  # a longer line is rejected as an enormous field (options["max_line_bytes"])
@@ -329,10 +330,11 @@ class LoadContext:
         return added
 
     def reject(self, select_sql: str, params: list | None = None) -> int:
-        """Record rejected records; `select_sql` yields (line, reason, raw)."""
+        """Record rejected records; `select_sql` yields (line, reason, raw). The raw text is kept
+        without API keys (analysis.redact) and cut to RAW_LIMIT characters."""
         added = self._write(
             f"""INSERT INTO rejects (source_id, line, reason, raw)
-                SELECT ?, r.line, r.reason, left(r.raw::VARCHAR, {RAW_LIMIT})
+                SELECT ?, r.line, r.reason, left({redact_sql('r.raw::VARCHAR')}, {RAW_LIMIT})
                 FROM ({select_sql}) AS r(line, reason, raw)""",
             [self.source_id, *(params or [])],
         )

@@ -29,6 +29,8 @@ from typing import Any, ClassVar, Mapping
 
 from pydantic import BaseModel, ConfigDict
 
+from analysis.redact import redact
+
 LABEL_KEY = "label"
 RETRYABLE_STATUS = frozenset({408, 429})
 
@@ -240,7 +242,7 @@ def error_for_status(status: int, body: Any, base_url: str | None,
     """The typed error for an HTTP error status: 408, 429 and 5xx are retryable (with Retry-After),
     everything else is fatal."""
     text = body if isinstance(body, str) else json.dumps(body)
-    detail = " ".join((text or "").split())[:300]
+    detail = redact(" ".join((text or "").split()))[:300]  # a 401 body may quote part of the key
     where = base_url or "the API"
     if status in RETRYABLE_STATUS or status >= 500:
         return RetryableError(f"HTTP {status} from {where}: {detail}", status, parse_retry_after(headers))
@@ -266,7 +268,7 @@ def sdk_error(exc: Exception, sdk, http, base_url: str | None, timeout_s: float)
     if isinstance(exc, sdk.APIConnectionError) or isinstance(cause, http.TransportError):
         return RetryableError(f"connection to {base_url} failed: {type(cause).__name__}: {cause}")
     if isinstance(exc, sdk.APIError):  # an error event inside the stream
-        return RetryableError(f"error in the stream from {base_url}: {exc}")
+        return RetryableError(f"error in the stream from {base_url}: {redact(str(exc))}")
     return None
 
 

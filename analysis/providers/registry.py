@@ -24,7 +24,6 @@ from __future__ import annotations
 import os
 import re
 from typing import Any
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -34,7 +33,7 @@ from analysis.providers.local_engine import MODEL_ALIAS as LOCAL_MODEL
 from analysis.providers.ollama import OllamaProvider
 from analysis.providers.openai import OpenAIProvider
 from analysis.providers.openai_compat import LocalProvider, OpenAICompatProvider
-from analysis.settings import Settings, get_settings
+from analysis.settings import Settings, check_base_url, get_settings
 
 PROVIDERS: dict[str, type[Provider]] = {
     "openai-compat": OpenAICompatProvider,
@@ -51,7 +50,7 @@ class Candidate(BaseModel):
     """A model to replay against: provider name, base URL (None: the provider's default), model,
     and provider options (validated against the provider's `Options`)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)  # a bad URL may hold a secret
 
     provider: str
     model: str = Field(min_length=1)
@@ -68,15 +67,7 @@ class Candidate(BaseModel):
     @field_validator("base_url")
     @classmethod
     def _no_secrets(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"base URL {value!r} must look like http(s)://host[:port][/path]")
-        if parts.username or parts.password or parts.query:
-            raise ValueError("a base URL must not carry credentials or a query string: "
-                             "keys are read from the environment")
-        return value.rstrip("/")
+        return None if value is None else check_base_url(value)
 
     def model_post_init(self, context: Any) -> None:
         PROVIDERS[self.provider].Options(**self.options)
