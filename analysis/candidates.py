@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import duckdb
 import httpx
+from pydantic import ValidationError
 
 from analysis import pricing
 from analysis.db import rows
@@ -68,8 +69,10 @@ def custom_candidate(spec: str) -> CandidateOption:
     """A candidate typed as a SPEC (see analysis.providers.registry); not ready when it does not parse."""
     try:
         candidate = parse_candidate_spec(spec)
+    except ValidationError as exc:
+        return CandidateOption(None, spec, "custom", False, exc.errors()[0]["msg"].removeprefix("Value error, "))
     except ValueError as exc:
-        return CandidateOption(None, spec, "custom", False, str(exc).splitlines()[0])
+        return CandidateOption(None, spec, "custom", False, str(exc))
     return CandidateOption(candidate.spec, candidate.spec, "custom", True)
 
 

@@ -94,7 +94,7 @@ def cmd_demo(args) -> int:
 
 
 def cmd_dashboard(args) -> int:
-    """Build the demo workspace if needed, then run Streamlit on 127.0.0.1:<port>."""
+    """Build the demo workspace if needed, then run Streamlit on <host>:<port> (127.0.0.1:8501)."""
     from analysis.demo import ensure_demo_workspace
 
     ensure_demo_workspace()
@@ -131,7 +131,11 @@ def cmd_replay(args) -> int:
             except (replay.BudgetError, ValueError) as exc:
                 print(f"refused: {exc}", file=sys.stderr)
                 return 1
-        progress = replay.execute(con, run_id, on_progress=None if args.json else _progress_bar)
+        try:
+            progress = replay.execute(con, run_id, on_progress=None if args.json else _progress_bar)
+        except ValueError as exc:  # e.g. --resume of an unknown run
+            print(f"refused: {exc}", file=sys.stderr)
+            return 1
     finally:
         con.close()
     if args.json:

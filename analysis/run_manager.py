@@ -28,7 +28,8 @@ class RunManager:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self, workspace: str | Path, run_id: str) -> None:
-        """Execute (or resume) a run in a daemon thread with its own connection cursor."""
+        """Execute (or resume) a run in a daemon thread with its own connection (open_db of the
+        workspace file), so the page's connection is never blocked by the run's writes."""
         with self.lock:
             if self.is_running(run_id):
                 return

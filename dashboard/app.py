@@ -17,8 +17,8 @@ PAGES = [
 ]
 
 navigation = st.navigation(PAGES)
-components.sidebar()
 try:
+    components.sidebar()
     navigation.run()
 except Exception as exc:  # noqa: BLE001 - shown on the page instead of a traceback
     components.show_error(exc)

@@ -15,7 +15,7 @@ import duckdb
 import streamlit as st
 
 from analysis import db, demo, summary
-from analysis.settings import get_settings
+from analysis.settings import WORKSPACE_NAME, get_settings
 
 WORKSPACE_KEY = "workspace"
 
@@ -64,8 +64,14 @@ def workspace_summary() -> summary.Summary:
 
 
 def sidebar() -> None:
-    """The workspace picker, shown on every page; the choice also goes into the URL (?ws=)."""
+    """The workspace picker, shown on every page; the choice also goes into the URL (?ws=). A link
+    naming an impossible workspace falls back to the default with a message."""
     settings = get_settings()
+    linked = st.query_params.get("ws")
+    if linked and not WORKSPACE_NAME.match(linked):
+        del st.query_params["ws"]
+        st.sidebar.warning(f"The link's workspace name {linked[:64]!r} is not valid (letters, digits, '_', "
+                           "'-' or '.'); showing the default workspace.")
     names = settings.workspaces()
     current = current_workspace()
     if current not in names:

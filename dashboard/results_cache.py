@@ -10,6 +10,8 @@ import polars as pl
 import streamlit as st
 
 from analysis import quality, replay, routing_data
+from analysis.scoring import judge as scoring_judge
+from analysis.scoring.judge import JudgeAgreement
 from analysis.scoring.runner import INCUMBENT, run_context
 from dashboard import components
 
@@ -77,7 +79,12 @@ def segment_quality(workspace: str, version: str, run_id: str, candidate: str,
     return routing_data.segment_quality(components.cursor(workspace), run_id, candidate, segment_by)
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def judge_agreement(workspace: str, version: str, run_id: str) -> JudgeAgreement:
+    return scoring_judge.judge_agreement(components.cursor(workspace), run_id)
+
+
 def scores_changed() -> None:
     """Forget every cached aggregate that reads `scores`."""
-    for cached in (quality_table, scored_runs, confusion_matrix, disagreements, segment_quality):
+    for cached in (quality_table, scored_runs, confusion_matrix, disagreements, segment_quality, judge_agreement):
         cached.clear()

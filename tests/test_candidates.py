@@ -102,3 +102,6 @@ def test_custom_spec():
     assert good.ready and good.spec == "openai-compat:http://127.0.0.1:8000/v1:my-model"
     bad = candidates.custom_candidate("openai-compat:my-model")
     assert not bad.ready and bad.spec is None and "needs a base URL" in bad.why_not
+    with_credentials = candidates.custom_candidate("openai-compat:https://u:sk-secret-123456@h/v1:m")
+    assert not with_credentials.ready and with_credentials.why_not.startswith("a base URL must not carry credentials")
+    assert "sk-secret" not in with_credentials.why_not

@@ -142,3 +142,8 @@ def test_replay_score_quality_through_the_cli(shared_dir, llama_server, capsys):
 def test_local_model_status_says_how_to_start(capsys):
     assert main(["local-model", "status", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["state"] in ("stopped", "not-installed")
+
+
+def test_resuming_an_unknown_run_is_refused_clearly(capsys):
+    assert main(["replay", "--resume", "nope"]) == 1
+    assert "refused: no run 'nope'" in capsys.readouterr().err

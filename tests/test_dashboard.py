@@ -93,3 +93,9 @@ def test_invalid_scenario_params_show_a_message_and_defaults(app):
     _open(app, "economics", gh="-5")
     assert any("invalid" in w.value for w in app.warning)
     assert app.number_input(key="sc_gpu_hourly_usd").value >= 0
+
+
+def test_an_impossible_workspace_in_the_link_falls_back_with_a_message(app):
+    _open(app, "overview", ws="../etc/passwd")
+    assert any("not valid" in w.value for w in app.sidebar.warning)
+    assert app.metric and not app.error  # the default (demo) workspace is shown

@@ -359,15 +359,6 @@ class LoadContext:
         self.con.execute(f"DELETE FROM {table} AS r WHERE {condition}")
         return added
 
-    def reject_missing(self, table: str, required: dict[str, str], what: str) -> None:
-        """Reject records of a `(line, j)` table lacking any of `required` {json path: name}
-        (conditions see the table as `r`, so they read `r.j`)."""
-        for path, name in required.items():
-            self.reject_where(
-                table, f"coalesce(json_type(r.j, '{path}'), 'NULL') = 'NULL'",
-                f"'missing required field {name} (expected {what})'",
-            )
-
     def skip_where(self, table: str, condition: str) -> int:
         """Drop the records of `table` (seen as `r`) matching `condition` that are not requests
         (say, non-LLM spans): counted in `skipped`, neither loaded nor rejected."""

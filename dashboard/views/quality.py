@@ -6,7 +6,6 @@ import streamlit as st
 from analysis import charts
 from analysis import formatting as fmt
 from analysis.quality import DEFAULT_TARGET
-from analysis.scoring.judge import judge_agreement
 from analysis.scoring.runner import INCUMBENT, score_run
 from dashboard import components, scenario_state
 from dashboard import results_cache as cache
@@ -30,8 +29,8 @@ def score(run_id: str) -> None:
     """Score the run (analysis.scoring.runner.score_run) and forget the cached scores."""
     try:
         summary = score_run(components.cursor(), run_id)
-    except ValueError as exc:
-        st.session_state["q_scored"] = (run_id, f"This run could not be scored: {exc}")
+    except Exception as exc:  # noqa: BLE001 - a callback's error would show as a traceback
+        st.session_state["q_scored"] = (run_id, f"This run could not be scored: {type(exc).__name__}: {exc}")
         return
     cache.scores_changed()
     skipped = ", ".join(f"{n} {why}" for why, n in summary.skipped.items())
@@ -69,7 +68,7 @@ st.dataframe([{
     "McNemar p": fmt.compact(r["mcnemar_p"], 2), "verdict": r["verdict"], "why": r["verdict_text"],
 } for r in table.iter_rows(named=True)], hide_index=True, key="q_table")
 st.plotly_chart(charts.quality_intervals(table), key="q_intervals")
-agreement = components.query(judge_agreement, run_id)
+agreement = cache.judge_agreement(ws, version, run_id)
 if agreement.n:
     kappa = fmt.compact(agreement.kappa, 2) if agreement.kappa is not None else "undefined"
     st.caption(f"LLM judge vs the exact scorers ({', '.join(agreement.exact_scorers)}) on the {agreement.n:,} "

@@ -26,8 +26,8 @@ def run_manager() -> RunManager:
 
 @st.cache_data(show_spinner="Looking for candidates…", ttl=15, max_entries=16)
 def discovered(workspace: str, version: str, settings_key: str) -> list[candidates.CandidateOption]:
-    """Discovery probes hosts, so it is cached briefly; `settings_key` (keys masked) re-runs it when
-    the configuration changes."""
+    """Discovery probes hosts, so it is cached briefly (15 s); `settings_key` (keys masked) re-runs
+    it when hosts or endpoints change; a changed key shows after the 15 s."""
     return candidates.available_candidates(get_settings(), candidates.logged_api_models(components.cursor(workspace)))
 
 
