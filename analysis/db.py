@@ -255,7 +255,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
             con.execute(
                 "INSERT INTO _migrations VALUES (?, ?, ?)",
                 [number, migration.__name__, utcnow()],
-            )
+            ).fetchall()
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")

@@ -116,7 +116,7 @@ def add_prices(
         if p is not None:
             priced.append([model, provider or "", batch, p.input, p.cache_read, p.cache_write, p.output])
     if priced:
-        con.executemany(f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?, ?, ?)", priced)
+        con.executemany(f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?, ?, ?)", priced).fetchall()
     return len(priced)
 
 

@@ -140,7 +140,7 @@ def _store(con: duckdb.DuckDBPyConnection, report: ProbeReport, level: LevelResu
     con.execute("INSERT INTO probe_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
         report.probe_id, utcnow(), report.model, report.candidate, level.concurrency, level.requests,
         level.errors, level.duration_s, level.capacity_rps, level.output_tokens_per_s, level.p50_ms,
-        level.p95_ms, level.within_target, report.p95_target_ms, report.max_tokens])
+        level.p95_ms, level.within_target, report.p95_target_ms, report.max_tokens]).fetchall()
 
 
 def run_probe(con: duckdb.DuckDBPyConnection, candidate_spec: str, levels: Sequence[int] = DEFAULT_LEVELS,

@@ -22,10 +22,13 @@ ID_PATTERN = re.compile(r"^[a-z2-7]{10}$")
 
 @dataclass(frozen=True)
 class SavedScenario:
+    """A stored scenario; `scenario` is None and `problem` says why when its body no longer
+    validates (e.g. saved by an older version), so it can still be listed and deleted."""
     scenario_id: str
     name: str | None
-    scenario: Scenario
+    scenario: Scenario | None
     created_at: datetime
+    problem: str | None = None
 
 
 def scenario_id(scenario: Scenario) -> str:
@@ -39,7 +42,7 @@ def save(con: duckdb.DuckDBPyConnection, scenario: Scenario, name: str | None = 
     con.execute(
         "INSERT INTO scenarios VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET name = coalesce(EXCLUDED.name, name)",
         [sid, name, scenario.to_json(), utcnow()],
-    )
+    ).fetchall()
     return sid
 
 
@@ -56,13 +59,14 @@ def load(con: duckdb.DuckDBPyConnection, sid: str) -> SavedScenario:
 
 
 def saved(con: duckdb.DuckDBPyConnection) -> list[SavedScenario]:
-    """Every saved scenario, newest first (bodies that no longer validate are skipped)."""
+    """Every saved scenario, newest first (one that no longer validates comes with its problem)."""
     out = []
-    for sid, name, body, created in rows(con, "SELECT scenario_id, name, body, created_at FROM scenarios ORDER BY created_at DESC"):
+    for sid, name, body, created in rows(con, "SELECT scenario_id, name, body, created_at FROM scenarios "
+                                              "ORDER BY created_at DESC"):
         try:
             out.append(SavedScenario(sid, name, Scenario.from_json(body), created))
-        except ScenarioError:
-            continue
+        except ScenarioError as exc:
+            out.append(SavedScenario(sid, name, None, created, str(exc)))
     return out
 
 

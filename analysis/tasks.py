@@ -269,10 +269,10 @@ def apply_rules(con: duckdb.DuckDBPyConnection, rules: list[TaskRule]) -> int:
             raise ValueError(f"invalid regular expression {rule.pattern!r}: {exc}") from exc
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute("DELETE FROM task_rules")
+        con.execute("DELETE FROM task_rules").fetchall()
         for position, rule in enumerate(rules, 1):
             con.execute("INSERT INTO task_rules VALUES (?, ?, ?, ?, ?, ?)",
-                        [position, rule.pattern, rule.field, rule.task_type, rule.complexity, utcnow()])
+                        [position, rule.pattern, rule.field, rule.task_type, rule.complexity, utcnow()]).fetchall()
         updated = assign_tasks(con, "true")
         con.execute("COMMIT")
     except BaseException:

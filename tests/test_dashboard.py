@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analysis import economics
+from analysis import catalogue, economics
 from analysis.db import open_db
 from analysis.demo import ensure_demo_workspace
 from analysis.settings import get_settings
@@ -99,3 +99,10 @@ def test_an_impossible_workspace_in_the_link_falls_back_with_a_message(app):
     _open(app, "overview", ws="../etc/passwd")
     assert any("not valid" in w.value for w in app.sidebar.warning)
     assert app.metric and not app.error  # the default (demo) workspace is shown
+
+
+def test_economics_cites_the_gpu_price_and_shows_what_fits(app):
+    _open(app, "economics")
+    gpu = catalogue.gpu(app.selectbox(key="sc_gpu").value)
+    assert any(gpu.price_citation in c.value for c in app.caption)
+    assert any(e.label.startswith(f"Which model sizes fit on one {gpu.name}") for e in app.expander)

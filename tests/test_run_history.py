@@ -19,3 +19,7 @@ def test_past_runs_name_candidates_by_spec_newest_first(con):
     assert table["candidates"].to_list() == ["openai-compat:http://127.0.0.1:9/v1:m, openai:gpt-4o-mini",
                                              "local:gemma-3-270m"]
     assert table["sample_size"].to_list() == [3, 2] and table["status"].to_list() == ["created", "created"]
+    # A run stored by an older version with a provider this one no longer knows is still listed.
+    con.execute("UPDATE runs SET candidates = ? WHERE run_id = ?",
+                [json.dumps([{"provider": "gone", "model": "m"}]), first]).fetchall()
+    assert past_runs(con)["candidates"].to_list()[1] == "gone:m (no longer a valid candidate)"

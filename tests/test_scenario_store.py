@@ -31,3 +31,12 @@ def test_stored_body_has_no_secrets_or_prompts(con, monkeypatch):
 def test_delete(con):
     sid = scenario_store.save(con, Scenario())
     assert scenario_store.delete(con, sid) and scenario_store.saved(con) == []
+
+
+def test_a_scenario_that_no_longer_validates_is_listed_with_its_problem(con):
+    good = scenario_store.save(con, Scenario())
+    con.execute("INSERT INTO scenarios VALUES ('aaaaaaaaaa', 'old', '{\"v\": 99}', now())").fetchall()
+    listed = {s.scenario_id: s for s in scenario_store.saved(con)}
+    assert listed[good].scenario == Scenario() and listed[good].problem is None
+    assert listed["aaaaaaaaaa"].scenario is None and "version" in listed["aaaaaaaaaa"].problem
+    assert scenario_store.delete(con, "aaaaaaaaaa")

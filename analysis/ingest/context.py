@@ -167,7 +167,7 @@ class LoadContext:
                     END, text
                 FROM _lines SEMI JOIN (SELECT line FROM {table} WHERE {column} IS NULL) USING (line)"""
         )
-        self.con.execute(f"DELETE FROM {table} WHERE {column} IS NULL")
+        self.con.execute(f"DELETE FROM {table} WHERE {column} IS NULL").fetchall()
         if structure:
             self.con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT line, unnest(r) FROM {table}")
         return table
@@ -226,7 +226,7 @@ class LoadContext:
                     SELECT count(*) FROM (SELECT line - row_number() OVER (ORDER BY line) AS before
                                           FROM (SELECT DISTINCT line FROM _rej_errors)) AS bad
                     WHERE bad.before < {table}.line)"""
-        )
+        ).fetchall()
 
     def csv_rows(self, table: str = "_rows", all_varchar: bool = True) -> str:
         """A TEMP table of the CSV's rows (header names as columns) plus `line` (the row's number
@@ -267,7 +267,7 @@ class LoadContext:
             f"""CREATE OR REPLACE TEMP TABLE {table} AS
                 SELECT line, to_json(r) AS j FROM (SELECT * EXCLUDE (line), line FROM {rows}) AS r"""
         )
-        self.con.execute(f"UPDATE {table} SET j = json_merge_patch(j, '{{\"line\": null}}')")
+        self.con.execute(f"UPDATE {table} SET j = json_merge_patch(j, '{{\"line\": null}}')").fetchall()
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE _lines AS SELECT line, j::VARCHAR AS text FROM {table}")
         self.con.execute(f"DROP TABLE {rows}")
         return table

@@ -154,7 +154,7 @@ def _load(con, adapter, path: Path, sample, sha_future, options: dict, result: I
             "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [result.source_id, path.name, str(path.resolve()), result.format, sha,
              path.stat().st_size, ctx.loaded, ctx.rejected, utcnow()],
-        )
+        ).fetchall()
         con.execute("COMMIT")
     except _Duplicate:
         if ctx.in_transaction:

@@ -126,15 +126,15 @@ def load(ctx: LoadContext) -> None:
     if not labels:
         labels = [r[0] for r in ctx.con.execute("SELECT DISTINCT label FROM _lab ORDER BY 1").fetchall()]
     ctx.con.execute("ALTER TABLE _lab ADD COLUMN split VARCHAR")
-    ctx.con.execute(f"UPDATE _lab SET split = CASE WHEN md5_number(key) % {TEST_BUCKETS} = 0 THEN 'test' ELSE 'train' END")
+    ctx.con.execute(f"UPDATE _lab SET split = CASE WHEN md5_number(key) % {TEST_BUCKETS} = 0 THEN 'test' ELSE 'train' END").fetchall()
     if opts.get("split"):
-        ctx.con.execute("DELETE FROM _lab WHERE split <> ?", [opts["split"]])
+        ctx.con.execute("DELETE FROM _lab WHERE split <> ?", [opts["split"]]).fetchall()
     if opts.get("limit") is not None:
         seed = str(opts.get("seed", 0))
         ctx.con.execute(
             f"DELETE FROM _lab WHERE line NOT IN (SELECT line FROM _lab ORDER BY {SAMPLE_ORDER} LIMIT ?)",
             [seed, seed, int(opts["limit"])],
-        )
+        ).fetchall()
     tag = opts["tag"]
     extra = {"task_type": "classification", "label_set": labels, "label_column": label_col,
              "text_columns": text_cols}
@@ -160,7 +160,7 @@ def _lines_for_rejects(ctx: LoadContext, table: str) -> None:
 def _reject(ctx: LoadContext, condition: str, reason: str) -> None:
     """Move the rows of `_lab AS r` matching `condition` to rejects; `reason` may read `r`."""
     ctx.reject(f"SELECT r.line, {reason}, l.text FROM _lab AS r JOIN _lines AS l USING (line) WHERE {condition}")
-    ctx.con.execute(f"DELETE FROM _lab AS r WHERE {condition}")
+    ctx.con.execute(f"DELETE FROM _lab AS r WHERE {condition}").fetchall()
 
 
 def _csv_rows(ctx: LoadContext) -> str:

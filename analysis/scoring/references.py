@@ -140,7 +140,7 @@ def attach_labels(con: duckdb.DuckDBPyConnection, path: str | Path, id_col: str,
                              f"a request id (they look like {ours or 'nothing: no requests yet'})")
         con.execute("""UPDATE requests SET label = f.label
                        FROM (SELECT DISTINCT request_id, label FROM _label_file WHERE label IS NOT NULL) f
-                       WHERE requests.request_id = f.request_id""")
+                       WHERE requests.request_id = f.request_id""").fetchall()
         return scalar(con, """SELECT count(*) FROM requests
                               WHERE request_id IN (SELECT request_id FROM _label_file WHERE label IS NOT NULL)""")
     finally:

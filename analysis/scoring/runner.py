@@ -188,9 +188,9 @@ def _write(con: duckdb.DuckDBPyConnection, run_id: str, out: list[tuple], scorer
                 "scored_at": pl.Datetime("us")}, orient="row")
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute("DELETE FROM scores WHERE run_id = ? AND scorer IN (SELECT unnest(?::VARCHAR[]))", [run_id, scorers])
+        con.execute("DELETE FROM scores WHERE run_id = ? AND scorer IN (SELECT unnest(?::VARCHAR[]))", [run_id, scorers]).fetchall()
         con.register("_new_scores", new)
-        con.execute("INSERT OR REPLACE INTO scores SELECT * FROM _new_scores")
+        con.execute("INSERT OR REPLACE INTO scores SELECT * FROM _new_scores").fetchall()
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from analysis import charts, economics, scenario_store
+from analysis import catalogue, charts, economics, scenario_store
 from analysis import formatting as fmt
 from dashboard import components, scenario_state
 
@@ -17,6 +17,15 @@ scenario_state.seed(defaults)
 with st.expander("Scenario", expanded=True):
     scenario_state.economics_controls()
 scenario = scenario_state.current(defaults)
+gpu = catalogue.gpu(scenario.gpu)
+st.caption(f"Catalogue price of the {gpu.name} ({gpu.memory_gb:g} GB): ${gpu.hourly_usd:.2f}/hour on demand "
+           f"({gpu.price_citation}). Capacity: {scenario.capacity_source} figure"
+           + (f" (catalogue: {gpu.throughput_source})." if scenario.capacity_source == "catalogue" else "."))
+with st.expander(f"Which model sizes fit on one {gpu.name}?"):
+    st.dataframe([{"model size": size, **{q: "fits" if gpu.name in names else "–" for q, names in by_quant.items()}}
+                  for size, by_quant in catalogue.fit_table().items()], hide_index=True, key="econ_fit")
+    st.caption("Parameters x bytes per parameter x 1.2 overhead (analysis.catalogue.required_gb) against the "
+               "GPU's memory; one GPU, no sharding.")
 scenario_state.publish(scenario)
 
 inputs = scenario.to_cost_inputs()

@@ -25,10 +25,10 @@ def run_manager() -> RunManager:
 
 
 @st.cache_data(show_spinner="Looking for candidates…", ttl=15, max_entries=16)
-def discovered(workspace: str, version: str, settings_key: str) -> list[candidates.CandidateOption]:
+def discovered(api_models: tuple, settings_key: str) -> list[candidates.CandidateOption]:
     """Discovery probes hosts, so it is cached briefly (15 s); `settings_key` (keys masked) re-runs
     it when hosts or endpoints change; a changed key shows after the 15 s."""
-    return candidates.available_candidates(get_settings(), candidates.logged_api_models(components.cursor(workspace)))
+    return candidates.available_candidates(get_settings(), api_models)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -138,7 +138,7 @@ version = components.data_version()
 con = components.cursor()
 manager = run_manager()
 
-past = run_history.past_runs(con)
+past = components.query(run_history.past_runs)
 shown = [r for r in past["run_id"] if manager.is_running(r) or r == st.session_state.get(RUN_KEY)]
 if shown:
     st.subheader("Current run")
@@ -146,7 +146,7 @@ if shown:
         live_run(run_id, poll=manager.is_running(run_id))
 
 st.subheader("1. Candidates")
-options = discovered(workspace, version, get_settings().model_dump_json())
+options = discovered(tuple(components.query(candidates.logged_api_models)), get_settings().model_dump_json())
 ready = {o.spec: o for o in options if o.ready}
 st.dataframe([{"candidate": o.label, "kind": o.kind, "available": o.ready, "what to do": o.why_not}
               for o in options], hide_index=True, key="replay_options",

@@ -12,19 +12,22 @@ saved = scenario_store.saved(con)
 if not saved:
     st.info("No saved scenarios yet: set one up on the **Economics** page and press **Save scenario**.")
 for item in saved:
-    result = economics.evaluate(item.scenario.to_cost_inputs())
-    be = result.breakeven
     with st.container(border=True):
         left, right = st.columns([3, 1])
         left.markdown(f"**{item.name or item.scenario_id}** · saved {item.created_at:%Y-%m-%d %H:%M} UTC")
+        if right.button("Delete", key=f"scn_delete_{item.scenario_id}"):
+            scenario_store.delete(con, item.scenario_id)
+            st.rerun()
+        if item.scenario is None:
+            left.warning(f"This scenario can no longer be opened: {item.problem}. Its link shows the defaults.")
+            continue
+        result = economics.evaluate(item.scenario.to_cost_inputs())
+        be = result.breakeven
         left.caption(f"{fmt.per_day(item.scenario.requests_per_day)}, {item.scenario.gpu} at "
                      f"{fmt.usd(item.scenario.gpu_hourly_usd)}/h, {item.scenario.mode}; break-even "
                      f"{fmt.per_day(be.requests_per_day) if be.requests_per_day is not None else be.status}; "
                      f"savings {fmt.usd(result.savings_monthly_usd)}/month")
         left.code(components.share_link(item.scenario_id), language=None)
-        if right.button("Delete", key=f"scn_delete_{item.scenario_id}"):
-            scenario_store.delete(con, item.scenario_id)
-            st.rerun()
 
 st.subheader("Report")
 defaults = components.scenario_defaults()
