@@ -17,6 +17,7 @@ from analysis.db import open_db
 from analysis.demo import ensure_demo_workspace
 from analysis.replay_estimate import estimate_run
 from analysis.settings import get_settings
+from analysis.workspace_defaults import scenario_defaults
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
 FAKE_KEY = "sk-test-fake-key-never-sent-42"
@@ -120,3 +121,25 @@ def test_a_real_run_reaches_done_and_is_listed(env, llama_server):
     fresh = _replay()  # a new session (a reload): the run is listed from the database
     listed = _table(fresh, "sample_size")
     assert listed.iloc[0]["run_id"] == row["run_id"] and listed.iloc[0]["status"] == "done"
+
+
+def test_measuring_capacity_feeds_the_economics(env, llama_server, demo_dir):
+    """Last in the module: it stores a probe in the shared demo workspace."""
+    base = f"{llama_server.base_url}/v1"
+    env.setenv("BREAKEVEN_ENDPOINTS", json.dumps([{"name": "test llama", "base_url": base, "model": llama_server.model}]))
+    app = _replay()
+    app.selectbox(key="replay_probe_spec").set_value(f"openai-compat:{base}:{llama_server.model}")
+    app.multiselect(key="replay_probe_levels").set_value([1, 2])
+    app.number_input(key="replay_probe_n").set_value(2)
+    app.number_input(key="replay_probe_tokens").set_value(4)
+    app.number_input(key="replay_probe_p95").set_value(600.0).run()
+    app.button(key="replay_probe_start").click().run()
+    assert not app.exception and not app.error, _texts(app)
+    levels = _table(app, "requests/s")
+    assert list(levels["concurrency"]) == [1, 2] and (levels["requests/s"] > 0).all()
+    best = max(levels["requests/s"])
+    assert any("now uses it as the capacity per GPU" in s.value for s in app.success)
+    con = open_db("demo", settings=get_settings(data_dir=demo_dir))
+    defaults = scenario_defaults(con)
+    con.close()
+    assert defaults.capacity_source == "probe" and round(defaults.capacity_rps_per_gpu, 3) == best

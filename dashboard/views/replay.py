@@ -7,10 +7,11 @@ import json
 import streamlit as st
 from pydantic import ValidationError
 
-from analysis import candidates, explore, replay, replay_estimate, run_history, sampling
+from analysis import candidates, explore, probe, replay, replay_estimate, run_history, sampling
 from analysis import formatting as fmt
 from analysis.prompt_adapter import PromptAdapter
 from analysis.providers import local_engine
+from analysis.providers.base import ProviderError
 from analysis.run_manager import RunManager
 from analysis.settings import get_settings
 from dashboard import components
@@ -253,3 +254,48 @@ else:
             manager.start(get_settings().workspace_path(workspace), again)
             st.session_state[RUN_KEY] = again
             st.rerun()
+
+st.subheader("Capacity of a local candidate")
+st.caption("Sweeps concurrency with requests sampled from the logs and keeps the highest throughput whose p95 "
+           "latency stays under the target (analysis.probe). The Economics page then uses it as the capacity "
+           "per GPU, so probe the machine you would deploy on: the embedded engine measures this computer.")
+local = [o.spec for o in options if o.ready and o.kind != "api"]
+if not local:
+    st.info("Start the embedded engine or configure an endpoint above to measure its capacity.")
+else:
+    cols = st.columns(5)
+    probe_spec = cols[0].selectbox("Candidate", local, key="replay_probe_spec")
+    levels = cols[1].multiselect("Concurrency levels", [1, 2, 4, 8, 16, 32, 64], default=[1, 2, 4, 8],
+                                 key="replay_probe_levels")
+    per_level = cols[2].number_input("Requests per level", 1, 1000, 16, key="replay_probe_n")
+    p95_target_s = cols[3].number_input("p95 target (s)", 0.1, 600.0, 10.0, key="replay_probe_p95")
+    probe_tokens = cols[4].number_input("Max tokens", 1, 4096, 64, key="replay_probe_tokens")
+    if st.button("Measure capacity", key="replay_probe_start", disabled=not levels):
+        bar = st.progress(0.0, text="Warming up…")
+
+        def show(p: probe.ProbeProgress) -> None:
+            bar.progress(min(((p.level - 1) + p.done / max(p.requests, 1)) / p.levels, 1.0),
+                         text=f"Concurrency {p.concurrency} (level {p.level} of {p.levels}): "
+                              f"{p.done} of {p.requests} requests")
+
+        try:
+            report = probe.run_probe(components.cursor(), probe_spec, sorted(levels), per_level,
+                                     p95_target_s * 1000, probe_tokens, on_progress=show)
+        except (ProviderError, ValueError) as exc:
+            st.error(f"The probe did not run: {exc}")
+        else:
+            st.session_state["replay_probe_report"] = report.to_dict()
+        bar.empty()
+    if report := st.session_state.get("replay_probe_report"):
+        st.dataframe([{"concurrency": lv["concurrency"], "requests/s": round(lv["capacity_rps"], 3),
+                       "output tokens/s": round(lv["output_tokens_per_s"], 1), "p50": fmt.duration_ms(lv["p50_ms"]),
+                       "p95": fmt.duration_ms(lv["p95_ms"]), "errors": lv["errors"],
+                       "within target": lv["within_target"]} for lv in report["levels"]],
+                     hide_index=True, key="replay_probe_levels_table")
+        if report["best"]:
+            st.success(f"Best within the p95 target: {report['best']['capacity_rps']:.3g} requests/s at concurrency "
+                       f"{report['best']['concurrency']}. The Economics page now uses it as the capacity per GPU.")
+        else:
+            st.warning("No level kept p95 under the target: the Economics page keeps the catalogue's capacity.")
+        if report["stopped_early"]:
+            st.caption(f"Stopped early: {report['stopped_early']}")
