@@ -7,6 +7,7 @@ re-run never re-aggregates unchanged data.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -138,6 +139,18 @@ def cached_report(workspace: str, version: str, scenario_json: str) -> tuple[str
     scenario = Scenario.from_json(scenario_json)
     con = cursor(workspace)
     return report.html_report(con, scenario, title=f"llm-breakeven: {workspace}"), report.csv_exports(con, scenario)
+
+
+def errors_on_page(function):
+    """Wrap a fragment or callback (which run outside app.py's try) so that its errors show on
+    the page too, never as a traceback."""
+    @functools.wraps(function)
+    def wrapped(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - Streamlit's rerun/stop are BaseExceptions and pass
+            show_error(exc)
+    return wrapped
 
 
 def show_error(exc: Exception) -> None:

@@ -47,6 +47,7 @@ def engine_panel() -> None:
     engine = local_engine.status(settings)
 
     @st.fragment(run_every=2.0 if install.state == "installing" else None)
+    @components.errors_on_page
     def installing():
         now = local_engine.install_status(settings)
         if now.state != "installing":
@@ -90,6 +91,7 @@ def live_run(run_id: str, poll: bool) -> None:
     manager = run_manager()
 
     @st.fragment(run_every=1.0 if poll else None)
+    @components.errors_on_page
     def panel():
         p = replay.progress_of(components.cursor(), run_id)
         running = manager.is_running(run_id)
