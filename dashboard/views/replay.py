@@ -261,17 +261,17 @@ st.subheader("Capacity of a local candidate")
 st.caption("Sweeps concurrency with requests sampled from the logs and keeps the highest throughput whose p95 "
            "latency stays under the target (analysis.probe). The Economics page then uses it as the capacity "
            "per GPU, so probe the machine you would deploy on: the embedded engine measures this computer.")
-local = [o.spec for o in options if o.ready and o.kind != "api"]
+local = {o.spec: o.label for o in options if o.ready and o.kind != "api"}
 if not local:
     st.info("Start the embedded engine or configure an endpoint above to measure its capacity.")
 else:
     cols = st.columns(5)
-    probe_spec = cols[0].selectbox("Candidate", local, key="replay_probe_spec")
+    probe_spec = cols[0].selectbox("Candidate", list(local), format_func=local.get, key="replay_probe_spec")
     levels = cols[1].multiselect("Concurrency levels", [1, 2, 4, 8, 16, 32, 64], default=[1, 2, 4, 8],
                                  key="replay_probe_levels")
     per_level = cols[2].number_input("Requests per level", 1, 1000, 16, key="replay_probe_n")
     p95_target_s = cols[3].number_input("p95 target (s)", 0.1, 600.0, 10.0, key="replay_probe_p95")
-    probe_tokens = cols[4].number_input("Max tokens", 1, 4096, 64, key="replay_probe_tokens")
+    probe_tokens = cols[4].number_input("Max answer tokens", 1, 4096, 64, key="replay_probe_tokens")
     if st.button("Measure capacity", key="replay_probe_start", disabled=not levels):
         bar = st.progress(0.0, text="Warming up…")
 
