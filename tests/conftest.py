@@ -36,6 +36,18 @@ def shared_dir() -> Path:
     return SHARED
 
 
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory) -> Path:
+    """A data directory holding the demo workspace, one per test module (building it takes a few
+    seconds; modules that run replays or probes in it do not disturb each other)."""
+    from analysis.demo import ensure_demo_workspace
+    from analysis.settings import get_settings
+
+    folder = tmp_path_factory.mktemp("demo") / "workspaces"
+    ensure_demo_workspace(get_settings(data_dir=folder))
+    return folder
+
+
 @pytest.fixture
 def con(tmp_path):
     """A fresh workspace database file."""

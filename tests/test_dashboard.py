@@ -8,20 +8,11 @@ from streamlit.testing.v1 import AppTest
 
 from analysis import catalogue, economics
 from analysis.db import open_db
-from analysis.demo import ensure_demo_workspace
 from analysis.settings import get_settings
 from analysis.workspace_defaults import scenario_defaults
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
 PAGES = ["overview", "logs", "economics", "scenarios"]
-
-
-@pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory):
-    """One demo workspace for the module (building it takes a few seconds)."""
-    folder = tmp_path_factory.mktemp("demo") / "workspaces"
-    ensure_demo_workspace(get_settings(data_dir=folder))
-    return folder
 
 
 @pytest.fixture

@@ -14,20 +14,12 @@ from streamlit.testing.v1 import AppTest
 from analysis import formatting as fmt
 from analysis import sampling
 from analysis.db import open_db
-from analysis.demo import ensure_demo_workspace
 from analysis.replay_estimate import estimate_run
 from analysis.settings import get_settings
 from analysis.workspace_defaults import scenario_defaults
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
 FAKE_KEY = "sk-test-fake-key-never-sent-42"
-
-
-@pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("demo-replay") / "workspaces"
-    ensure_demo_workspace(get_settings(data_dir=folder))
-    return folder
 
 
 @pytest.fixture
