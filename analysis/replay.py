@@ -128,24 +128,54 @@ def few_shot_tokens(adapter: PromptAdapter, examples: list[tuple[list[dict], str
     return sum(len(m["content"] or "") for m in turns) // CHARS_PER_TOKEN
 
 
-def create_run(con: duckdb.DuckDBPyConnection, candidate_specs: list[str], sample: sampling.SampleSpec,
-               adapter: PromptAdapter | None = None, params: RunParams | None = None,
-               budget_usd: float | None = None) -> str:
-    """Draw the sample, resolve the adapter, estimate the cost and store the run; returns its id.
-    Raises BudgetError (storing nothing) when the estimate exceeds `budget_usd`."""
+@dataclass(frozen=True)
+class RunEstimate:
+    """What a run would send and cost, before anything is stored: the parsed candidates, the drawn
+    sample, the resolved adapter and, per candidate spec, the estimate of the module's budget rule."""
+    candidates: list
+    request_ids: list[str]
+    adapter: PromptAdapter
+    per_candidate_usd: dict[str, float]
+
+    @property
+    def requests(self) -> int:
+        return len(self.request_ids)
+
+    @property
+    def total_usd(self) -> float:
+        return sum(self.per_candidate_usd.values())
+
+    def within(self, budget_usd: float | None) -> bool:
+        return budget_usd is None or self.total_usd <= budget_usd
+
+
+def estimate_run(con: duckdb.DuckDBPyConnection, candidate_specs: list[str], sample: sampling.SampleSpec,
+                 adapter: PromptAdapter | None = None) -> RunEstimate:
+    """Draw the sample, resolve the adapter and estimate the cost (budget rule), storing nothing.
+    Raises ValueError for no, repeated or bad candidate specs and an empty sample, and BudgetError
+    for an API model that genai-prices cannot price."""
     candidates = [registry.parse_candidate_spec(s) for s in candidate_specs]
     if not candidates:
         raise ValueError("a run needs at least one candidate")
     if len({c.spec for c in candidates}) < len(candidates):
         raise ValueError("the same candidate is given twice")
-    params = params or RunParams()
     request_ids = sampling.draw(con, sample)
     if not request_ids:
         raise ValueError("no replayable request matches the sample (status ok, with logged messages)")
-    adapter = resolve(con, adapter or PromptAdapter(), request_ids, sample.seed)
-    extra = few_shot_tokens(adapter, load_examples(con, adapter))
-    estimate = sum(sum(v.values()) for v in estimate_costs(con, candidates, request_ids, extra).values())
-    if budget_usd is not None and estimate > budget_usd:
+    resolved = resolve(con, adapter or PromptAdapter(), request_ids, sample.seed)
+    costs = estimate_costs(con, candidates, request_ids, few_shot_tokens(resolved, load_examples(con, resolved)))
+    return RunEstimate(candidates, request_ids, resolved, {spec: sum(v.values()) for spec, v in costs.items()})
+
+
+def create_run(con: duckdb.DuckDBPyConnection, candidate_specs: list[str], sample: sampling.SampleSpec,
+               adapter: PromptAdapter | None = None, params: RunParams | None = None,
+               budget_usd: float | None = None) -> str:
+    """Store the run `estimate_run` describes; returns its id. Raises BudgetError (storing
+    nothing) when the estimate exceeds `budget_usd`."""
+    planned = estimate_run(con, candidate_specs, sample, adapter)
+    candidates, request_ids, adapter = planned.candidates, planned.request_ids, planned.adapter
+    estimate, params = planned.total_usd, params or RunParams()
+    if not planned.within(budget_usd):
         raise BudgetError(f"estimated cost ${estimate:.4f} exceeds the budget ${budget_usd:.4f}; "
                           "lower the sample size or raise the budget")
     run_id = uuid.uuid4().hex[:12]

@@ -12,9 +12,8 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from analysis import formatting as fmt
-from analysis import sampling
+from analysis import replay, sampling
 from analysis.db import open_db
-from analysis.replay_estimate import estimate_run
 from analysis.settings import get_settings
 from analysis.workspace_defaults import scenario_defaults
 
@@ -74,7 +73,7 @@ def test_estimate_for_an_api_candidate_with_its_key_set(env, demo_dir):
     app.multiselect(key="replay_candidates").set_value(["openai:gpt-4o-mini"]).run()
     assert not app.exception and not app.error
     con = open_db("demo", settings=get_settings(data_dir=demo_dir))
-    expected = estimate_run(con, ["openai:gpt-4o-mini"], sampling.SampleSpec(size=20))
+    expected = replay.estimate_run(con, ["openai:gpt-4o-mini"], sampling.SampleSpec(size=20))
     con.close()
     metrics = {m.label: m.value for m in app.metric}
     assert metrics["Estimated cost"] == fmt.usd(expected.total_usd) and expected.total_usd > 0

@@ -1,4 +1,4 @@
-"""The estimate shown before a run starts (analysis.replay_estimate): the module's formula, and the
+"""The estimate shown before a run starts (analysis.replay.estimate_run): the module's formula, and the
 same number that replay.create_run stores and budgets with."""
 
 import json
@@ -7,7 +7,6 @@ import pytest
 
 from analysis import pricing, replay, sampling
 from analysis.prompt_adapter import PromptAdapter
-from analysis.replay_estimate import estimate_run
 
 SPECS = ["openai:gpt-4o-mini", "local:gemma-3-270m"]
 
@@ -27,7 +26,7 @@ def logged(con):
 
 def test_estimate_follows_the_formula(logged):
     sample = sampling.SampleSpec(size=10, seed=2)
-    estimate = estimate_run(logged, SPECS, sample)
+    estimate = replay.estimate_run(logged, SPECS, sample)
     prices = pricing.unit_prices("gpt-4o-mini", "openai")
     expected = sum(prices.cost(300 + int(r[1:]), 2 + int(r[1:]) % 3) for r in sampling.draw(logged, sample))
     assert estimate.requests == 10
@@ -39,16 +38,16 @@ def test_estimate_follows_the_formula(logged):
 
 def test_estimate_is_what_create_run_stores(logged):
     sample, adapter = sampling.SampleSpec(size=8, seed=5), PromptAdapter(few_shot=3)
-    estimate = estimate_run(logged, SPECS, sample, adapter)
-    assert estimate.total_usd > estimate_run(logged, SPECS, sample).total_usd  # the examples cost input tokens
+    estimate = replay.estimate_run(logged, SPECS, sample, adapter)
+    assert estimate.total_usd > replay.estimate_run(logged, SPECS, sample).total_usd  # the examples cost input tokens
     run_id = replay.create_run(logged, SPECS, sample, adapter, budget_usd=1.0)
     assert replay.progress_of(logged, run_id).estimate_usd == pytest.approx(estimate.total_usd)
 
 
 def test_estimate_refuses_what_cannot_be_priced_or_sampled(logged):
     with pytest.raises(replay.BudgetError, match="no price"):
-        estimate_run(logged, ["openai:no-such-model-xyz"], sampling.SampleSpec(size=3))
+        replay.estimate_run(logged, ["openai:no-such-model-xyz"], sampling.SampleSpec(size=3))
     with pytest.raises(ValueError, match="no replayable request"):
-        estimate_run(logged, SPECS, sampling.SampleSpec(size=3, task_types=["code"]))
+        replay.estimate_run(logged, SPECS, sampling.SampleSpec(size=3, task_types=["code"]))
     with pytest.raises(ValueError, match="unknown provider"):
-        estimate_run(logged, ["nope:model"], sampling.SampleSpec(size=3))
+        replay.estimate_run(logged, ["nope:model"], sampling.SampleSpec(size=3))

@@ -7,7 +7,7 @@ import json
 import streamlit as st
 from pydantic import ValidationError
 
-from analysis import candidates, explore, probe, replay, replay_estimate, run_history, sampling
+from analysis import candidates, explore, probe, replay, run_history, sampling
 from analysis import formatting as fmt
 from analysis.prompt_adapter import PromptAdapter
 from analysis.providers import local_engine
@@ -34,8 +34,8 @@ def discovered(api_models: tuple, settings_key: str) -> list[candidates.Candidat
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def cached_estimate(workspace: str, version: str, specs: tuple[str, ...], sample_json: str,
-                    adapter_json: str) -> replay_estimate.RunEstimate:
-    return replay_estimate.estimate_run(components.cursor(workspace), list(specs),
+                    adapter_json: str) -> replay.RunEstimate:
+    return replay.estimate_run(components.cursor(workspace), list(specs),
                                         sampling.SampleSpec.model_validate_json(sample_json),
                                         PromptAdapter.model_validate_json(adapter_json))
 
