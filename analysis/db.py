@@ -323,14 +323,14 @@ def frame(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence | dict | No
 
 def data_version(con: duckdb.DuckDBPyConnection) -> str:
     """A string that changes whenever the workspace's data changes (keys dashboard caches): new
-    sources, runs, results, scores, labels, probes or task rules."""
+    sources, runs, results, scores (re-scoring included), labels, probes or task rules."""
     return "|".join(
         str(value)
         for value in rows(
             con,
             """SELECT (SELECT max(ingested_at) FROM sources), (SELECT count(*) FROM requests),
                       (SELECT count(*) FROM _migrations), (SELECT max(updated_at) FROM runs),
-                      (SELECT count(*) FROM results), (SELECT count(*) FROM scores),
+                      (SELECT count(*) FROM results), (SELECT count(*) FROM scores), (SELECT max(scored_at) FROM scores),
                       (SELECT count(label) FROM requests), (SELECT count(*) FROM probe_results),
                       (SELECT sum(hash(position, pattern, field, task_type, complexity)) FROM task_rules)""",
         )[0]

@@ -212,3 +212,14 @@ def disagreements(con: duckdb.DuckDBPyConnection, run_id: str, candidate: str, l
         WHERE x.candidate = $candidate AND NOT x.passed
         ORDER BY i.passed DESC NULLS LAST, x.score, x.request_id
         LIMIT {int(limit)}""", {"run_id": run_id, "scorer": None, "candidate": candidate})
+
+
+def scored_runs(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
+    """{run id: its scored candidates, the most scored first (then by name), the incumbent left out},
+    newest run first; runs without scores are left out."""
+    table = quality_table(con).filter(pl.col("candidate") != INCUMBENT)
+    counts = (table.group_by("run_id", "candidate").agg(pl.col("n").sum())
+              .sort("n", "candidate", descending=[True, False]))
+    newest_first = [r for (r,) in rows(con, "SELECT run_id FROM runs ORDER BY created_at DESC")]
+    return {run: counts.filter(pl.col("run_id") == run)["candidate"].to_list()
+            for run in newest_first if run in set(counts["run_id"])}

@@ -3,16 +3,14 @@ verdicts), latency, the confusion matrix of label tasks and a browser of the dis
 
 import streamlit as st
 
-from analysis import charts
+from analysis import charts, quality, replay
 from analysis import formatting as fmt
-from analysis.quality import DEFAULT_TARGET
-from analysis.scoring.runner import INCUMBENT, score_run
+from analysis.scoring.judge import judge_agreement
+from analysis.scoring.runner import INCUMBENT, run_context, score_run
 from dashboard import components, scenario_state
-from dashboard import results_cache as cache
 
 st.title("Quality")
-ws, version = cache.version()
-runs = cache.runs(ws, version)
+runs = components.query(replay.list_runs)
 if runs.is_empty():
     st.info("No replay runs in this workspace yet. Replay a sample of your logged requests against a local "
             "model on the **Replay** page; then score and compare it here.")
@@ -26,13 +24,12 @@ run_id = st.selectbox("Run", list(run_labels), format_func=run_labels.get, key="
 
 
 def score(run_id: str) -> None:
-    """Score the run (analysis.scoring.runner.score_run) and forget the cached scores."""
+    """Score the run (analysis.scoring.runner.score_run); the new scores change the data version."""
     try:
         summary = score_run(components.cursor(), run_id)
     except Exception as exc:  # noqa: BLE001 - a callback's error would show as a traceback
         st.session_state["q_scored"] = (run_id, f"This run could not be scored: {type(exc).__name__}: {exc}")
         return
-    cache.scores_changed()
     skipped = ", ".join(f"{n} {why}" for why, n in summary.skipped.items())
     st.session_state["q_scored"] = (run_id, f"Scored {summary.scored:,} answers "
                                             f"({summary.incumbent_scored:,} of them the incumbent's)"
@@ -42,8 +39,8 @@ def score(run_id: str) -> None:
 defaults = components.scenario_defaults()
 scenario_state.seed(defaults)
 scenario = scenario_state.current(defaults)  # the margin and target set on Economics / Routing
-margin, target = scenario.noninferiority_margin, scenario.quality_target or DEFAULT_TARGET
-table = cache.quality_table(ws, version, run_id, margin, target)
+margin, target = scenario.noninferiority_margin, scenario.quality_target or quality.DEFAULT_TARGET
+table = components.query(quality.quality_table, run_id, margin, target)
 scored_run, message = st.session_state.get("q_scored", (None, None))
 if scored_run == run_id:
     (st.warning if table.is_empty() else st.success)(message)
@@ -68,7 +65,7 @@ st.dataframe([{
     "McNemar p": fmt.compact(r["mcnemar_p"], 2), "verdict": r["verdict"], "why": r["verdict_text"],
 } for r in table.iter_rows(named=True)], hide_index=True, key="q_table")
 st.plotly_chart(charts.quality_intervals(table), key="q_intervals")
-agreement = cache.judge_agreement(ws, version, run_id)
+agreement = components.query(judge_agreement, run_id)
 if agreement.n:
     kappa = fmt.compact(agreement.kappa, 2) if agreement.kappa is not None else "undefined"
     st.caption(f"LLM judge vs the exact scorers ({', '.join(agreement.exact_scorers)}) on the {agreement.n:,} "
@@ -78,7 +75,7 @@ st.button("Score again", key="q_rescore", on_click=score, args=(run_id,),
           help="Re-score the run, e.g. after more of its answers came in.")
 
 st.subheader("Latency")
-latency = cache.latency_table(ws, version, run_id)
+latency = components.query(quality.latency_table, run_id)
 if latency.is_empty():
     st.info("No answers with a measured latency in this run yet.")
 else:
@@ -96,9 +93,9 @@ candidates = list(dict.fromkeys(c for c in table["candidate"] if c != INCUMBENT)
 candidate = st.selectbox("Candidate", candidates + ([INCUMBENT] if INCUMBENT in table["candidate"] else []),
                          key="q_candidate", help="The candidate whose labels and disagreements are shown below.")
 
-if cache.labels(ws, version, run_id):
+if components.query(run_context, run_id).labels:
     st.subheader("Confusion matrix")
-    matrix = cache.confusion_matrix(ws, version, run_id, candidate)
+    matrix = components.query(quality.confusion_matrix, run_id, candidate)
     if matrix.is_empty():
         st.info("No labelled answers of this candidate to compare.")
     else:
@@ -107,7 +104,7 @@ if cache.labels(ws, version, run_id):
         st.plotly_chart(charts.confusion_heatmap(matrix), key="q_confusion")
 
 st.subheader("Disagreements")
-wrong = cache.disagreements(ws, version, run_id, candidate, 200)
+wrong = components.query(quality.disagreements, run_id, candidate, 200)
 if wrong.is_empty():
     st.success("No disagreements: every scored answer of this candidate passed.")
     st.stop()

@@ -5,11 +5,11 @@ import json
 
 import streamlit as st
 
-from analysis import charts, counterfactual, router_export, routing
+from analysis import charts, counterfactual, replay, router_export, routing, routing_data
 from analysis import formatting as fmt
 from analysis.providers.registry import parse_candidate_spec
+from analysis.quality import scored_runs
 from dashboard import components, routing_state, scenario_state
-from dashboard import results_cache as cache
 
 SEGMENT_LABELS = {"task_complexity": "task type × complexity", "task_type": "task type", "model": "model",
                   "provider": "provider", "team": "team", "user_id": "user", "operation": "operation"}
@@ -22,10 +22,9 @@ if not summary.requests:
             "**Logs** page or pick the demo workspace.")
     st.stop()
 
-ws, version = cache.version()
-runs = cache.scored_runs(ws, version)
+runs = components.query(scored_runs)
 run_labels = {r["run_id"]: f"{r['created_at']:%Y-%m-%d %H:%M} UTC · {r['sample_size']} requests · {r['run_id']}"
-              for r in cache.runs(ws, version).iter_rows(named=True)}
+              for r in components.query(replay.list_runs).iter_rows(named=True)}
 defaults = components.scenario_defaults()
 scenario_state.seed(defaults)
 routing_state.seed(runs)
@@ -56,8 +55,8 @@ with st.expander("Routing controls", expanded=True):
         c[2].selectbox("Candidate", runs[st.session_state[key("run")]], **control("candidate"))
     else:
         c[2].caption("No scored replay run yet: quality is unknown, so nothing can go local on merit.")
-    traffic = cache.segment_traffic(ws, version, st.session_state[key("segment_by")],
-                                    st.session_state[key("context_window")])
+    traffic = components.query(routing_data.segment_traffic, st.session_state[key("segment_by")],
+                                st.session_state[key("context_window")])
     segments = [s.key for s in traffic.segments]
     routing_state.keep_known_segments(segments)
     c[2].multiselect("Must stay in-house (data residency)", segments, **control("in_house"),
@@ -70,7 +69,7 @@ st.caption(f"Priced with the Economics page's scenario: {fmt.per_day(scenario.re
            f"{fmt.usd(scenario.api_cost_per_request)} per request, {scenario.gpu} at "
            f"{fmt.usd(scenario.gpu_hourly_usd)}/hour ({scenario.mode}). Change those on the **Economics** page.")
 
-quality = (cache.segment_quality(ws, version, choice.run, choice.candidate, choice.segment_by)
+quality = (components.query(routing_data.segment_quality, choice.run, choice.candidate, choice.segment_by)
            if choice.run else {})
 rec = routing.recommend(traffic, quality, scenario, choice.policy())
 plan = rec.plan
@@ -146,7 +145,7 @@ if any(p.quality is not None for p in rec.frontier):
 st.subheader("Counterfactual bill")
 st.caption("Each logged day as billed, and as it would have cost under this split: API calls at their logged "
            "prices plus the GPU time of a fleet sized for that day (never $0).")
-bill = counterfactual.counterfactual_bill(cache.daily_traffic(ws, version, choice.segment_by, choice.context_window),
+bill = counterfactual.counterfactual_bill(components.query(routing_data.daily_traffic, choice.segment_by, choice.context_window),
                                           rec, quality, scenario)
 st.plotly_chart(charts.counterfactual_bill(bill), key="rt_bill")
 
