@@ -27,7 +27,7 @@ from analysis.providers.base import ProviderError
 from analysis.providers.registry import PROVIDERS, Candidate, api_key_for, parse_candidate_spec
 from analysis.settings import Endpoint, Settings
 
-API_PROVIDERS = ("openai", "anthropic")
+API_PROVIDERS = tuple(name for name, cls in PROVIDERS.items() if not cls.is_local)  # billed per call
 PROBE_TIMEOUT_S = 2.0
 ENGINE_HINTS = {
     "not-installed": "the embedded engine is not installed: install it below (about 13 minutes the first time)",

@@ -26,7 +26,6 @@ Rules:
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -39,13 +38,12 @@ import numpy as np
 
 from analysis import sampling
 from analysis.db import rows, utcnow
-from analysis.prompt_adapter import PromptAdapter, build_messages
+from analysis.prompt_adapter import PromptAdapter, build_messages, logged_messages
 from analysis.providers import registry
 from analysis.providers.base import Completion, CompletionRequest, ProviderError
 
 DEFAULT_LEVELS = (1, 2, 4, 8, 16)
 MIN_GAIN = 0.05  # throughput "still rising" means at least 5% above the best lower level
-CHARS_PER_TOKEN = 4  # output tokens estimated from text when the server reports no usage
 
 
 @dataclass
@@ -102,7 +100,7 @@ def _sample(con: duckdb.DuckDBPyConnection, size: int, seed: int) -> list[list[d
     if not ids:
         raise ValueError("no replayable logged request in this workspace (status ok, with logged messages): "
                          "ingest some logs before probing")
-    found = {rid: json.loads(m) if isinstance(m, str) else m for rid, m in rows(
+    found = {rid: logged_messages(m) for rid, m in rows(
         con, "SELECT request_id, input_messages FROM requests WHERE request_id IN (SELECT unnest(?::VARCHAR[]))", [ids])}
     messages = [build_messages(PromptAdapter(), found[i], []) for i in ids]
     return [messages[k % len(messages)] for k in range(size)]
@@ -127,8 +125,7 @@ def _measure(provider, requests: list[CompletionRequest], concurrency: int, p95_
     errors = [str(o) for o in outcomes if isinstance(o, ProviderError)]
     latencies = [c.latency_ms for c in completions]
     p50, p95 = (float(q) for q in np.quantile(latencies, [0.5, 0.95])) if latencies else (None, None)
-    tokens = sum(c.output_tokens if c.output_tokens is not None else len(c.text) // CHARS_PER_TOKEN
-                 for c in completions)
+    tokens = sum(c.output_tokens_or_estimate for c in completions)
     return LevelResult(
         concurrency=concurrency, requests=len(requests), completed=len(completions), errors=len(errors),
         duration_s=duration, capacity_rps=len(completions) / duration, output_tokens_per_s=tokens / duration,

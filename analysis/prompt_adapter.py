@@ -57,7 +57,8 @@ def resolve(con: duckdb.DuckDBPyConnection, adapter: PromptAdapter, sample_ids: 
     return resolved
 
 
-def _messages(value) -> list[dict]:
+def logged_messages(value) -> list[dict]:
+    """A request's logged `input_messages` (JSON text or already decoded) as a list."""
     return json.loads(value) if isinstance(value, str) else list(value or [])
 
 
@@ -88,7 +89,7 @@ def load_examples(con: duckdb.DuckDBPyConnection, adapter: PromptAdapter) -> lis
     incumbent's logged answer."""
     if not adapter.few_shot_ids:
         return []
-    found = {r[0]: (_messages(r[1]), r[2]) for r in rows(
+    found = {r[0]: (logged_messages(r[1]), r[2]) for r in rows(
         con, """SELECT request_id, input_messages, coalesce(label, output_text) FROM requests
                 WHERE request_id IN (SELECT unnest(?::VARCHAR[]))""", [adapter.few_shot_ids])}
     return [found[i] for i in adapter.few_shot_ids if i in found]

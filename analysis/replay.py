@@ -42,11 +42,11 @@ from pydantic import BaseModel, Field
 
 from analysis import pricing, sampling
 from analysis.db import frame, rows, utcnow
-from analysis.prompt_adapter import PromptAdapter, build_messages, load_examples, resolve
+from analysis.prompt_adapter import PromptAdapter, build_messages, load_examples, logged_messages, resolve
 from analysis.providers import registry
-from analysis.providers.base import Completion, CompletionRequest, FatalError, ProviderError, UnreachableError
+from analysis.providers.base import (CHARS_PER_TOKEN, Completion, CompletionRequest, FatalError, ProviderError,
+                                     UnreachableError)
 
-CHARS_PER_TOKEN = 4  # for estimating few-shot and unreported token counts
 TEMPLATE_TOKENS = 24  # per message, and once more: what a chat template adds (markers, preamble)
 CANDIDATE_STATUS = frozenset({401, 403, 404})  # fatal for every request of the candidate
 INSERT_RESULT = f"INSERT INTO results VALUES ({', '.join('?' * 15)}) ON CONFLICT DO NOTHING"
@@ -224,9 +224,7 @@ def _cost(prices: pricing.UnitPrices | None, completion: Completion,
     input_tokens = completion.input_tokens
     if input_tokens is None:
         input_tokens = sum(len(m["content"] or "") for m in request.messages) // CHARS_PER_TOKEN
-    output_tokens = completion.output_tokens
-    if output_tokens is None:
-        output_tokens = len(completion.text or "") // CHARS_PER_TOKEN
+    output_tokens = completion.output_tokens_or_estimate
     return (prices.cost(input_tokens, output_tokens) if prices else 0.0), input_tokens, output_tokens
 
 
@@ -284,7 +282,7 @@ class _Execution:
         self.budget = budget
         sample = rows(con, """SELECT q.request_id, r.input_messages FROM run_requests q
                               JOIN requests r USING (request_id) WHERE q.run_id = ? ORDER BY q.position""", [run_id])
-        self.messages = {rid: json.loads(m) if isinstance(m, str) else m for rid, m in sample}
+        self.messages = {rid: logged_messages(m) for rid, m in sample}
         self.examples = load_examples(con, self.adapter)
         stored = set(rows(con, "SELECT candidate, request_id FROM results WHERE run_id = ?", [run_id]))
         self.pending = deque((c.spec, rid) for rid in self.messages for c in self.candidates

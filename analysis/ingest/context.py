@@ -356,7 +356,7 @@ class LoadContext:
             f"SELECT r.line, {reason}, l.text FROM {table} AS r JOIN _lines AS l ON l.line = r.line "
             f"WHERE {condition}"
         )
-        self.con.execute(f"DELETE FROM {table} AS r WHERE {condition}")
+        self.con.execute(f"DELETE FROM {table} AS r WHERE {condition}").fetchall()
         return added
 
     def skip_where(self, table: str, condition: str) -> int:

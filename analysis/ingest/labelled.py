@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 
-from analysis.ingest.context import MAX_LINE_BYTES, IngestError, LoadContext
+from analysis.ingest.context import IngestError, LoadContext
 from analysis.ingest.sample import Sample
 
 NAME = "labelled"
@@ -56,12 +56,11 @@ def _lit(text: str) -> str:
 def _columns(ctx: LoadContext, wanted: list[str]) -> tuple[str, dict[str, str]]:
     """The file's rows as a table and a SQL expression (text or NULL) per wanted column."""
     kind = ctx.sample.kind
+    available = ctx.keys()
     if kind in ("csv", "parquet"):
-        available = ctx.sample.columns
-        table = _csv_rows(ctx) if kind == "csv" else ctx.parquet_rows()
+        table = ctx.csv_rows() if kind == "csv" else ctx.parquet_rows()
         expr = {c: f"CAST(r.{_quote(c)} AS VARCHAR)" for c in wanted}
     elif kind in ("json", "jsonl"):
-        available = list(dict.fromkeys(k for record in ctx.sample.records for k in record))
         table = ctx.records()
         expr = {c: f"r.j->>{_lit('$.' + _quote(c))}" for c in wanted}
     else:
@@ -112,16 +111,16 @@ def load(ctx: LoadContext) -> None:
                    nullif(trim({expr[label_col]}), '') AS label FROM {table} AS r"""
     )
     _lines_for_rejects(ctx, table)
-    _reject(ctx, "r.text IS NULL", _lit(f"empty text (column {', '.join(text_cols)})"))
-    _reject(ctx, "r.label IS NULL", _lit(f"empty label (column {label_col})"))
+    ctx.reject_where("_lab", "r.text IS NULL", _lit(f"empty text (column {', '.join(text_cols)})"))
+    ctx.reject_where("_lab", "r.label IS NULL", _lit(f"empty label (column {label_col})"))
     labels = opts.get("labels")
     if labels:
         source = opts.get("labels_source", "the given list")
         ctx.con.execute("CREATE OR REPLACE TEMP TABLE _label_set AS SELECT unnest(?::VARCHAR[]) AS label", [labels])
-        _reject(ctx, "r.label NOT IN (SELECT label FROM _label_set)",
+        ctx.reject_where("_lab", "r.label NOT IN (SELECT label FROM _label_set)",
                 "'label ' || r.label || " + _lit(f" is not in the label set from {source}"))
     if id_col:
-        _reject(ctx, "r.line IN (SELECT line FROM _lab QUALIFY row_number() OVER (PARTITION BY key ORDER BY line) > 1)",
+        ctx.reject_where("_lab", "r.line IN (SELECT line FROM _lab QUALIFY row_number() OVER (PARTITION BY key ORDER BY line) > 1)",
                 "'repeated id ' || r.key || " + _lit(f" (column {id_col})"))
     if not labels:
         labels = [r[0] for r in ctx.con.execute("SELECT DISTINCT label FROM _lab ORDER BY 1").fetchall()]
@@ -155,26 +154,3 @@ def _lines_for_rejects(ctx: LoadContext, table: str) -> None:
     build it from the row itself (as JSON)."""
     if ctx.sample.kind in ("csv", "parquet"):
         ctx.con.execute(f"CREATE OR REPLACE TEMP TABLE _lines AS SELECT line, to_json(r)::VARCHAR AS text FROM {table} AS r")
-
-
-def _reject(ctx: LoadContext, condition: str, reason: str) -> None:
-    """Move the rows of `_lab AS r` matching `condition` to rejects; `reason` may read `r`."""
-    ctx.reject(f"SELECT r.line, {reason}, l.text FROM _lab AS r JOIN _lines AS l USING (line) WHERE {condition}")
-    ctx.con.execute(f"DELETE FROM _lab AS r WHERE {condition}").fetchall()
-
-
-def _csv_rows(ctx: LoadContext) -> str:
-    """The CSV's rows as `_rows` (header names as columns, all text) plus `line`; bad rows go to
-    rejects. Like LoadContext.csv_rows, whose `WITH ORDINALITY AS t` + `t.*` DuckDB 2.0 refuses
-    ("Ambiguous reference to table t"); use that again once it is fixed."""
-    ctx.con.execute("DROP TABLE IF EXISTS _rej_errors")
-    ctx.con.execute("DROP TABLE IF EXISTS _rej_scans")
-    ctx.con.execute(
-        """CREATE OR REPLACE TEMP TABLE _rows AS
-           SELECT CAST(ordinality AS BIGINT) + 1 AS line, * EXCLUDE (ordinality)
-           FROM read_csv(?, header=true, all_varchar=true, store_rejects=true, rejects_table='_rej_errors',
-                         rejects_scan='_rej_scans', max_line_size=?) WITH ORDINALITY""",
-        [str(ctx.path), MAX_LINE_BYTES],
-    )
-    ctx.reject("SELECT line, error_type || ': ' || error_message, csv_line FROM _rej_errors")
-    return "_rows"

@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict
 
 from analysis.redact import redact
 
+CHARS_PER_TOKEN = 4  # for estimating token counts a server did not report
 LABEL_KEY = "label"
 RETRYABLE_STATUS = frozenset({408, 429})
 
@@ -97,6 +98,11 @@ class Completion:
     finish_reason: str | None
     model: str | None
     raw_error: str | None = None
+
+    @property
+    def output_tokens_or_estimate(self) -> int:
+        """Reported output tokens, else the answer's characters / CHARS_PER_TOKEN."""
+        return self.output_tokens if self.output_tokens is not None else len(self.text or "") // CHARS_PER_TOKEN
 
     def to_dict(self) -> dict:
         return asdict(self)
