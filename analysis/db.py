@@ -300,6 +300,16 @@ def open_db(
     return con
 
 
+def sql_literal(text: str) -> str:
+    """`text` as a SQL string literal, for SQL built as text (views and DDL take no parameters)."""
+    return "'" + str(text).replace("'", "''") + "'"
+
+
+def sql_identifier(name: str) -> str:
+    """`name` as a quoted SQL identifier (a column name taken from a user's file)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def utcnow() -> datetime:
     """Now, in UTC, as a naive timestamp (the store's convention)."""
     return datetime.now(timezone.utc).replace(tzinfo=None)

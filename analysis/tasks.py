@@ -68,7 +68,7 @@ from typing import Literal
 import duckdb
 import polars as pl
 
-from analysis.db import frame, rows, scalar, utcnow
+from analysis.db import frame, rows, scalar, sql_literal, utcnow
 
 TASK_TYPES = ("classification", "extraction", "summarisation", "code", "reasoning", "chat")
 RULE_FIELDS = ("input_text", "model", "tag")
@@ -138,12 +138,8 @@ class TaskRule:
             raise ValueError("a rule needs a non-empty pattern")
 
 
-def _lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _rx(column: str, pattern: str) -> str:
-    return f"regexp_matches({column}, {_lit(pattern)})"
+    return f"regexp_matches({column}, {sql_literal(pattern)})"
 
 
 def _prx(pattern: str) -> str:
@@ -155,7 +151,7 @@ def _prx(pattern: str) -> str:
 
 def _count_rx(pattern: str) -> str:
     """Occurrences of `pattern` in P (0 for an empty P, without a regex call)."""
-    return f"CASE WHEN p = '' THEN 0 ELSE len(regexp_extract_all(p, {_lit(pattern)})) END"
+    return f"CASE WHEN p = '' THEN 0 ELSE len(regexp_extract_all(p, {sql_literal(pattern)})) END"
 
 
 def _rule_match(rule: TaskRule) -> str:
@@ -167,7 +163,7 @@ def _rule_match(rule: TaskRule) -> str:
 def _type_literal(expr: str) -> str:
     """NULL unless `expr` names a known task type. (list_contains, not IN: DuckDB plans an IN list
     this long as a join, which copies every carried column of every row.)"""
-    return f"CASE WHEN list_contains([{', '.join(map(_lit, TASK_TYPES))}], {expr}) THEN {expr} END"
+    return f"CASE WHEN list_contains([{', '.join(map(sql_literal, TASK_TYPES))}], {expr}) THEN {expr} END"
 
 
 def typed_select(user_rules: list[TaskRule], relation: str, carry: list[str], keep_logged: bool = False) -> str:
@@ -177,7 +173,7 @@ def typed_select(user_rules: list[TaskRule], relation: str, carry: list[str], ke
     rule_no = "CASE " + " ".join(
         f"WHEN {_rule_match(rule)} THEN {i}" for i, rule in enumerate(user_rules, 1)) + " END" if user_rules else "NULL"
     rule_type = "CASE rule_no " + " ".join(
-        f"WHEN {i} THEN {_lit(rule.task_type)}" for i, rule in enumerate(user_rules, 1)) + " END" if user_rules else "NULL"
+        f"WHEN {i} THEN {sql_literal(rule.task_type)}" for i, rule in enumerate(user_rules, 1)) + " END" if user_rules else "NULL"
     rule_cx = "CASE rule_no " + " ".join(
         f"WHEN {i} THEN {rule.complexity}" for i, rule in enumerate(user_rules, 1) if rule.complexity is not None
     ) + " END" if any(rule.complexity is not None for rule in user_rules) else "NULL"
@@ -299,5 +295,5 @@ NARROW_TASKS = ("classification", "extraction")
 def narrow_share(con: duckdb.DuckDBPyConnection) -> float | None:
     """Share of requests whose task type is narrow (classification or extraction: the repetitive
     work a small local model most often matches); None for an empty workspace."""
-    return scalar(con, f"""SELECT avg((task_type IN ({', '.join(map(_lit, NARROW_TASKS))}))::INT)
+    return scalar(con, f"""SELECT avg((task_type IN ({', '.join(map(sql_literal, NARROW_TASKS))}))::INT)
                            FROM requests""")

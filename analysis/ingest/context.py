@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 
 from analysis import pricing, tasks
+from analysis.db import sql_literal
 from analysis.ingest.sample import Sample
 from analysis.redact import redact_sql
 
@@ -23,11 +24,6 @@ MAX_LINE_BYTES = 64 * 1024 * 1024  # a longer line is rejected as an enormous fi
 FAST_PATH_MARK = "llm-breakeven fast path: a record needs a closer look"
 HEAD_ROWS = 1000  # rows whose models are priced before an INSERT (see insert_requests)
 INLINE_PRICES = "_inline_prices"  # the unit prices insert_requests applied (pricing.create_price_table)
-
-
-def _literal(path: Path) -> str:
-    """A file path as a SQL string literal (views cannot take prepared parameters)."""
-    return "'" + str(path).replace("'", "''") + "'"
 
 
 def _sql_type(structure) -> str:
@@ -183,7 +179,7 @@ class LoadContext:
         self.con.execute(
             f"""CREATE OR REPLACE TEMP VIEW {table}_all AS
                 SELECT CAST(NULL AS BIGINT) AS line, {names}
-                FROM read_json({_literal(self.path)}, format='newline_delimited', columns={columns},
+                FROM read_json({sql_literal(self.path)}, format='newline_delimited', columns={columns},
                                maximum_object_size={self.max_line_bytes}, compression='{self.compression}')"""
         )
         self.fast_guards[table] = []

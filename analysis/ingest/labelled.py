@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 
+from analysis.db import sql_identifier, sql_literal
 from analysis.ingest.context import IngestError, LoadContext
 from analysis.ingest.sample import Sample
 
@@ -45,24 +46,16 @@ def detect(sample: Sample) -> bool:
     return False
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _columns(ctx: LoadContext, wanted: list[str]) -> tuple[str, dict[str, str]]:
     """The file's rows as a table and a SQL expression (text or NULL) per wanted column."""
     kind = ctx.sample.kind
     available = ctx.keys()
     if kind in ("csv", "parquet"):
         table = ctx.csv_rows() if kind == "csv" else ctx.parquet_rows()
-        expr = {c: f"CAST(r.{_quote(c)} AS VARCHAR)" for c in wanted}
+        expr = {c: f"CAST(r.{sql_identifier(c)} AS VARCHAR)" for c in wanted}
     elif kind in ("json", "jsonl"):
         table = ctx.records()
-        expr = {c: f"r.j->>{_lit('$.' + _quote(c))}" for c in wanted}
+        expr = {c: f"r.j->>{sql_literal('$.' + sql_identifier(c))}" for c in wanted}
     else:
         raise IngestError(f"{ctx.label}: a labelled dataset must be CSV, JSON, JSON lines or Parquet, not {kind}")
     missing = [c for c in wanted if c not in available]
@@ -88,12 +81,12 @@ def system_prompt(labels: list[str], label_column: str, instruction: str | None 
 def _text_expr(expr: dict[str, str], text_cols: list[str]) -> str:
     parts = [f"nullif(trim({expr[c]}), '')" for c in text_cols]
     if len(parts) > 1:  # several columns: "column: value" blocks, empty ones left out
-        parts = [f"{_lit(c + ': ')} || {p}" for c, p in zip(text_cols, parts)]
+        parts = [f"{sql_literal(c + ': ')} || {p}" for c, p in zip(text_cols, parts)]
         text = f"nullif(concat_ws(chr(10) || chr(10), {', '.join(parts)}), '')"
     else:
         text = parts[0]
     for pattern, replacement in WRAPPERS:
-        text = f"regexp_replace({text}, {_lit(pattern)}, {_lit(replacement)})"
+        text = f"regexp_replace({text}, {sql_literal(pattern)}, {sql_literal(replacement)})"
     return text
 
 
@@ -111,17 +104,17 @@ def load(ctx: LoadContext) -> None:
                    nullif(trim({expr[label_col]}), '') AS label FROM {table} AS r"""
     )
     _lines_for_rejects(ctx, table)
-    ctx.reject_where("_lab", "r.text IS NULL", _lit(f"empty text (column {', '.join(text_cols)})"))
-    ctx.reject_where("_lab", "r.label IS NULL", _lit(f"empty label (column {label_col})"))
+    ctx.reject_where("_lab", "r.text IS NULL", sql_literal(f"empty text (column {', '.join(text_cols)})"))
+    ctx.reject_where("_lab", "r.label IS NULL", sql_literal(f"empty label (column {label_col})"))
     labels = opts.get("labels")
     if labels:
         source = opts.get("labels_source", "the given list")
         ctx.con.execute("CREATE OR REPLACE TEMP TABLE _label_set AS SELECT unnest(?::VARCHAR[]) AS label", [labels])
         ctx.reject_where("_lab", "r.label NOT IN (SELECT label FROM _label_set)",
-                "'label ' || r.label || " + _lit(f" is not in the label set from {source}"))
+                "'label ' || r.label || " + sql_literal(f" is not in the label set from {source}"))
     if id_col:
         ctx.reject_where("_lab", "r.line IN (SELECT line FROM _lab QUALIFY row_number() OVER (PARTITION BY key ORDER BY line) > 1)",
-                "'repeated id ' || r.key || " + _lit(f" (column {id_col})"))
+                "'repeated id ' || r.key || " + sql_literal(f" (column {id_col})"))
     if not labels:
         labels = [r[0] for r in ctx.con.execute("SELECT DISTINCT label FROM _lab ORDER BY 1").fetchall()]
     ctx.con.execute("ALTER TABLE _lab ADD COLUMN split VARCHAR")
