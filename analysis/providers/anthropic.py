@@ -24,7 +24,7 @@ import httpx2
 
 from analysis.providers.base import (
     Completion, CompletionRequest, FatalError, Provider, StreamMeter, label_schema, sdk_error,
-    stale_connection,
+    send_sdk,
 )
 
 FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls"}
@@ -83,7 +83,7 @@ class AnthropicProvider(Provider):
         meter = StreamMeter(request.timeout_s)
         input_tokens = output_tokens = finish = model = None
         try:
-            with self._open(kwargs) as stream:
+            with send_sdk(self._client.messages.create, kwargs, anthropic, httpx2) as stream:
                 for event in stream:
                     if event.type == "content_block_delta":
                         meter.add(getattr(event.delta, "text", None))
@@ -103,12 +103,3 @@ class AnthropicProvider(Provider):
                 raise
             raise error from None
         return meter.finish(request, input_tokens, output_tokens, finish, model)
-
-    def _open(self, kwargs: dict):
-        """Send the request; re-sent once at once when the connection was stale (see base)."""
-        try:
-            return self._client.messages.create(**kwargs)
-        except anthropic.APIConnectionError as exc:
-            if not stale_connection(exc, anthropic, httpx2):
-                raise
-            return self._client.messages.create(**kwargs)

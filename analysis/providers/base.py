@@ -278,8 +278,20 @@ def sdk_error(exc: Exception, sdk, http, base_url: str | None, timeout_s: float)
     return None
 
 
-def stale_connection(exc: Exception, sdk, http) -> bool:
+def _stale_connection(exc: Exception, sdk, http) -> bool:
     """Whether an SDK call failed because the server closed a kept-alive connection before
     answering (the SDK raises APIConnectionError only before a response)."""
     return (isinstance(exc, sdk.APIConnectionError) and not isinstance(exc, sdk.APITimeoutError)
             and isinstance(exc.__cause__, http.RemoteProtocolError))
+
+
+
+def send_sdk(create, kwargs: dict, sdk, http):
+    """`create(**kwargs)` through the `openai` or `anthropic` SDK, sent once more at once when the
+    server had closed the kept-alive connection before answering (nothing was processed)."""
+    try:
+        return create(**kwargs)
+    except sdk.APIConnectionError as exc:
+        if not _stale_connection(exc, sdk, http):
+            raise
+        return create(**kwargs)

@@ -16,7 +16,7 @@ import openai
 
 from analysis.providers.base import (
     Completion, CompletionRequest, FatalError, Provider, StreamMeter, label_schema, sdk_error,
-    stale_connection,
+    send_sdk,
 )
 from analysis.providers.openai_compat import schema_format
 
@@ -51,7 +51,7 @@ class OpenAIProvider(Provider):
         meter = StreamMeter(request.timeout_s)
         usage, finish, model = None, None, None
         try:
-            with self._open(kwargs) as stream:
+            with send_sdk(self._client.chat.completions.create, kwargs, openai, httpx2) as stream:
                 for chunk in stream:
                     model = chunk.model or model
                     usage = chunk.usage or usage
@@ -65,12 +65,3 @@ class OpenAIProvider(Provider):
             raise error from None
         return meter.finish(request, usage.prompt_tokens if usage else None,
                             usage.completion_tokens if usage else None, finish, model)
-
-    def _open(self, kwargs: dict):
-        """Send the request; re-sent once at once when the connection was stale (see base)."""
-        try:
-            return self._client.chat.completions.create(**kwargs)
-        except openai.APIConnectionError as exc:
-            if not stale_connection(exc, openai, httpx2):
-                raise
-            return self._client.chat.completions.create(**kwargs)
