@@ -118,3 +118,18 @@ def test_bad_mappings_are_refused(tmp_path):
     bad.write_text("model = \n")
     with pytest.raises(IngestError, match="not a TOML or JSON mapping"):
         load_mapping(bad)
+
+
+def test_column_names_with_quotes_slashes_and_indexed_paths(con, tmp_path):
+    """Spreadsheet headers carry any characters; paths may index arrays. None may break the SQL."""
+    path = tmp_path / "export.jsonl"
+    record = {"Model's name": "gpt-4o-mini", 'tokens "in"': "12", "cost/usd {x}": "abc",
+              "resp": {"choices": [{"message": {"content": "refund"}}], "usage": {"out~put": 3}}}
+    path.write_text(json.dumps(record) + "\n" + json.dumps({**record, "cost/usd {x}": "0.5"}) + "\n")
+    options = {"mapping": {"model": "Model's name", "input_tokens": 'tokens "in"', "cost_usd": "cost/usd {x}",
+                           "output_text": "resp.choices[0].message.content", "output_tokens": "$.resp.usage.out~put"}}
+    result = ingest_file(con, path, options=options)
+    assert (result.rows_loaded, result.rows_rejected) == (1, 1), result.error
+    assert result.reasons == ["line 1: cost_usd (column cost/usd {x}) is not a number: abc"]
+    assert rows(con, "SELECT model, input_tokens, output_tokens, output_text, cost_usd, source_line FROM requests") == [
+        ("gpt-4o-mini", 12, 3, "refund", 0.5, 2)]

@@ -1,7 +1,8 @@
 """Any CSV, JSON lines, JSON array or Parquet log, through a column mapping.
 
 options["mapping"] = {canonical column: source}, where a source is a column (or top-level key)
-name, or a JSON path into one (`usage.prompt_tokens`, `$.usage.prompt_tokens`; a column holding
+name (any characters), or a path into one (`usage.prompt_tokens`, `$.usage.prompt_tokens`,
+`choices[0].message.content`; a column holding
 JSON text is read through). Units, also in options (all optional):
 - latency_unit: ms (default) | s | ns, for latency_ms and ttft_ms;
 - cost_unit: usd (default) | cents | usd_1e9 (USD x 1e9), for cost_usd;
@@ -21,6 +22,7 @@ import json
 import tomllib
 from pathlib import Path
 
+from analysis.db import sql_literal
 from analysis.ingest.context import IngestError, LoadContext
 from analysis.ingest.sample import Sample
 
@@ -99,18 +101,32 @@ def detect(sample: Sample) -> bool:
         {"output_tokens", "completion_tokens"} & keys)
 
 
+def _json_pointer(segments: list[str]) -> str:
+    """A JSON Pointer (RFC 6901) to `segments`: any key works, quotes, slashes and spaces included."""
+    return "".join("/" + part.replace("~", "~0").replace("/", "~1") for part in segments)
+
+
+def _path_segments(path: str) -> list[str]:
+    """`usage.prompt_tokens` or `choices[0].message.content` -> keys and array indexes."""
+    segments = []
+    for part in path.split("."):
+        name, *indexes = part.split("[")
+        segments += [name] if name else []
+        segments += [index.rstrip("]") for index in indexes]
+    return segments
+
+
 def _source(ctx: LoadContext, canonical: str, source: str, keys: list[str]) -> str:
     """SQL text for a source over `r.j`, or IngestError naming what is missing."""
     if source in keys:
-        return f"""r.j->>'$."{source}"'"""
-    path = source[2:] if source.startswith("$.") else source
-    head, _, rest = path.partition(".")
+        return f"r.j->>{sql_literal(_json_pointer([source]))}"
+    head, *rest = _path_segments(source[2:] if source.startswith("$.") else source) or [""]
     if head not in keys:
         raise IngestError(f"{ctx.label}: mapping says {canonical}={source} but the file has no column "
                           f"{head!r}; columns are: {', '.join(keys)}")
     if not rest:
-        return f"""r.j->>'$."{head}"'"""
-    return f"""json_unwrap(r.j->'$."{head}"')->>'$.{rest}'"""
+        return f"r.j->>{sql_literal(_json_pointer([head]))}"
+    return f"json_unwrap(r.j->{sql_literal(_json_pointer([head]))})->>{sql_literal(_json_pointer(rest))}"
 
 
 def load(ctx: LoadContext) -> None:
@@ -123,14 +139,15 @@ def load(ctx: LoadContext) -> None:
     src = {c: f"nullif(trim({_source(ctx, c, s, keys)}), '')" for c, s in options["mapping"].items()}
     for column in (*INTEGER, *NUMBER):
         if column in src:
+            why = sql_literal(f"{column} (column {options['mapping'][column]}) is not a number: ")
             ctx.reject_where(table, f"{src[column]} IS NOT NULL AND try_cast({src[column]} AS DOUBLE) IS NULL",
-                             f"'{column} (column {options['mapping'][column]}) is not a number: ' || {src[column]}")
+                             f"{why} || {src[column]}")
     ctx.reject_where(table, f"{src['model']} IS NULL",
-                     f"'missing required field model (column {options['mapping']['model']})'")
+                     sql_literal(f"missing required field model (column {options['mapping']['model']})"))
     num = {c: f"try_cast({src[c]} AS DOUBLE)" if c in src else "NULL" for c in (*INTEGER, *NUMBER)}
     latency_factor = UNITS["latency_unit"][options.get("latency_unit", "ms")]
     fmt = options.get("timestamp_format", "iso")
-    ts = {c: (EPOCHS[fmt] if fmt in EPOCHS else "try_strptime({v}, '" + fmt.replace("'", "''") + "')").format(v=src[c])
+    ts = {c: (EPOCHS[fmt].format(v=src[c]) if fmt in EPOCHS else f"try_strptime({src[c]}, {sql_literal(fmt)})")
           if c in src else "NULL" for c in ("ts", "end_ts")}
     text = {c: src.get(c, "NULL") for c in TEXT}
     tokens = {c: f"CAST(round({num[c]}) AS BIGINT)" for c in INTEGER}
