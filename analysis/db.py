@@ -215,6 +215,12 @@ def m006_run_errors(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("ALTER TABLE runs ADD COLUMN errors JSON")
 
 
+def m007_traffic_view(con: duckdb.DuckDBPyConnection) -> None:
+    # The logged traffic that volumes, bills and routing are computed from: every request but the
+    # rows of labelled datasets (analysis.labelled), which are test sets to replay, not traffic.
+    con.execute("CREATE VIEW traffic AS SELECT * FROM requests WHERE provider IS DISTINCT FROM 'labelled'")
+
+
 MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [
     m001_initial,
     m002_replay,
@@ -222,6 +228,7 @@ MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [
     m004_task_rules,
     m005_probe_results,
     m006_run_errors,
+    m007_traffic_view,
 ]
 
 

@@ -13,6 +13,7 @@ import duckdb
 from pydantic import BaseModel, Field
 
 from analysis.db import rows
+from analysis.labelled import label_set
 
 
 class PromptAdapter(BaseModel):
@@ -22,20 +23,25 @@ class PromptAdapter(BaseModel):
     few_shot: int = Field(0, ge=0, le=20, description="Examples drawn from logged requests.")
     few_shot_ids: list[str] = Field(default_factory=list, description="Resolved at run creation.")
     labels: list[str] = Field(default_factory=list, description="Constrain answers to this set.")
-    auto_labels: bool = Field(False, description="Use the ground-truth label set of the sample.")
+    auto_labels: bool = Field(False, description="Use the declared (labelled import) or ground-truth label set.")
     json_schema: dict | None = None
     max_example_chars: int = 2000
 
 
 def resolve(con: duckdb.DuckDBPyConnection, adapter: PromptAdapter, sample_ids: list[str], seed: int = 0) -> PromptAdapter:
-    """Fix the parts that depend on the data: the label set (when `auto_labels`: the distinct
-    ground-truth labels of the logged requests from the same sources and task types as the
-    sample) and the few-shot example ids (seeded draw among
+    """Fix the parts that depend on the data: the label set (when `auto_labels`: the label sets
+    declared by the sample's labelled imports, in their prompts' order, which keep classes the
+    rows lack; else the distinct ground-truth labels of the logged requests from the same sources
+    and task types as the sample) and the few-shot example ids (seeded draw among
     replayable requests of the sample's task types that are NOT in the sample, preferring
     requests with a ground-truth label)."""
     resolved = adapter.model_copy(deep=True)
     if adapter.auto_labels and not adapter.labels:
-        resolved.labels = [r[0] for r in rows(
+        sources = [r[0] for r in rows(con, """SELECT DISTINCT source_id FROM requests
+                                              WHERE request_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY 1""",
+                                      [sample_ids])]
+        declared = dict.fromkeys(label for source in sources for label in label_set(con, source))
+        resolved.labels = list(declared) or [r[0] for r in rows(
             con, """SELECT DISTINCT label FROM requests WHERE label IS NOT NULL
                     AND (source_id, coalesce(task_type, '')) IN (
                         SELECT DISTINCT (source_id, coalesce(task_type, '')) FROM requests

@@ -1,6 +1,7 @@
-"""The DuckDB side of routing: per-segment traffic aggregates (two scans, cached by the dashboard),
-the same per day (for the counterfactual bill), and per-segment quality from a replay run.
-`analysis.routing` is pure Python over these.
+"""The DuckDB side of routing: per-segment aggregates of the logged traffic (the `traffic` view:
+requests without labelled dataset rows; two scans, cached by the dashboard), the same per day
+(for the counterfactual bill), and per-segment quality from a replay run. `analysis.routing` is
+pure Python over these.
 
 Segments: `segment_by` is 'task_complexity' (default: task type x complexity bucket, low < 0.33 <=
 mid < 0.66 <= high, NULL complexity 'unknown', NULL task '(untyped)'), a column of SEGMENT_COLUMNS
@@ -97,7 +98,7 @@ def _cells(con: duckdb.DuckDBPyConnection, segment_by: str, context_window: int,
                list_has_any(coalesce(tags, []), $tags::VARCHAR[]) AS in_house,
                coalesce(input_tokens, 0) > $window AS long, model, any_value(provider), is_batch,
                {COST_COLUMNS_SQL}
-        FROM requests GROUP BY day, segment, in_house, long, model, is_batch""",
+        FROM traffic GROUP BY day, segment, in_house, long, model, is_batch""",
         {"tags": list(residency_tags), "window": int(context_window)})
     cells: dict[tuple, list] = defaultdict(list)
     for d, key, in_house, long, model, provider, batch, n, logged, to_price, inp, cached, write, out, logged_n in found:
@@ -135,8 +136,8 @@ def segment_traffic(con: duckdb.DuckDBPyConnection, segment_by: str = DEFAULT_SE
     quantiles = {r[0]: (r[1], *(r[2] or (None, None))) for r in rows(con, f"""
         SELECT {segment_sql(segment_by)} AS segment, quantile_cont(input_tokens, 0.95),
                quantile_cont(CASE WHEN status = 'ok' THEN latency_ms END, [0.5, 0.95])
-        FROM requests GROUP BY 1""")}
-    days = scalar(con, "SELECT coalesce(date_diff('day', min(ts)::DATE, max(ts)::DATE) + 1, 0) FROM requests")
+        FROM traffic GROUP BY 1""")}
+    days = scalar(con, "SELECT coalesce(date_diff('day', min(ts)::DATE, max(ts)::DATE) + 1, 0) FROM traffic")
     segments = []
     for (_, key), s in sorted(cells.items(), key=lambda kv: kv[0][1]):
         p95_in, p50, p95 = (float(v) if v is not None else None for v in quantiles.get(key, (None,) * 3))

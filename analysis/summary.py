@@ -1,6 +1,7 @@
 """Workspace totals and breakdowns, computed in DuckDB (never by loading requests into Python).
 
-Definitions:
+Definitions, over the logged traffic (the `traffic` view: labelled dataset rows are test sets,
+counted apart as `labelled_rows`):
 - days covered = whole UTC days from the first to the last request's date, inclusive;
 - requests per day = requests / days covered;
 - monthly spend = cost per day (total cost / days covered) x 30.4167 (730 h / 24).
@@ -13,7 +14,7 @@ from datetime import datetime
 
 import duckdb
 
-from analysis.db import rows
+from analysis.db import rows, scalar
 
 DAYS_PER_MONTH = 730 / 24
 
@@ -33,6 +34,7 @@ class Summary:
     cost_computed_usd: float
     requests_without_cost: int
     monthly_spend_usd: float
+    labelled_rows: int = 0
     by_model: list[dict] = field(default_factory=list)
     by_day: list[dict] = field(default_factory=list)
 
@@ -54,7 +56,7 @@ def summarise(con: duckdb.DuckDBPyConnection, by_day_limit: int | None = None) -
                   coalesce(sum(cost_usd) FILTER (WHERE cost_source = 'logged'), 0),
                   coalesce(sum(cost_usd) FILTER (WHERE cost_source = 'computed'), 0),
                   count(*) FILTER (WHERE cost_usd IS NULL)
-           FROM requests""",
+           FROM traffic""",
     )[0]
     per_day = n / days if days else float(n)
     by_model = [
@@ -63,7 +65,7 @@ def summarise(con: duckdb.DuckDBPyConnection, by_day_limit: int | None = None) -
             con,
             """SELECT coalesce(model, '(unknown)'), count(*), coalesce(sum(input_tokens), 0),
                       coalesce(sum(output_tokens), 0), coalesce(sum(cost_usd), 0)
-               FROM requests GROUP BY 1 ORDER BY 5 DESC, 2 DESC""",
+               FROM traffic GROUP BY 1 ORDER BY 5 DESC, 2 DESC""",
         )
     ]
     limit = f"LIMIT {int(by_day_limit)}" if by_day_limit else ""
@@ -73,7 +75,7 @@ def summarise(con: duckdb.DuckDBPyConnection, by_day_limit: int | None = None) -
             con,
             f"""SELECT ts::DATE AS day, count(*), coalesce(sum(cost_usd), 0),
                        coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0)
-                FROM requests WHERE ts IS NOT NULL GROUP BY 1 ORDER BY 1 {limit}""",
+                FROM traffic WHERE ts IS NOT NULL GROUP BY 1 ORDER BY 1 {limit}""",
         )
     ]
     cost_per_day = cost / days if days else cost
@@ -82,4 +84,5 @@ def summarise(con: duckdb.DuckDBPyConnection, by_day_limit: int | None = None) -
         input_tokens=inp, cached_input_tokens=cached, output_tokens=out, cost_usd=cost,
         cost_logged_usd=logged, cost_computed_usd=computed, requests_without_cost=missing,
         monthly_spend_usd=cost_per_day * DAYS_PER_MONTH, by_model=by_model, by_day=by_day,
+        labelled_rows=scalar(con, "SELECT (SELECT count(*) FROM requests) - (SELECT count(*) FROM traffic)"),
     )

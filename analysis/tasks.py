@@ -293,7 +293,7 @@ NARROW_TASKS = ("classification", "extraction")
 
 
 def narrow_share(con: duckdb.DuckDBPyConnection) -> float | None:
-    """Share of requests whose task type is narrow (classification or extraction: the repetitive
-    work a small local model most often matches); None for an empty workspace."""
+    """Share of the logged traffic (the `traffic` view) whose task type is narrow (classification
+    or extraction: the repetitive work a small local model most often matches); None without traffic."""
     return scalar(con, f"""SELECT avg((task_type IN ({', '.join(map(sql_literal, NARROW_TASKS))}))::INT)
-                           FROM requests""")
+                           FROM traffic""")

@@ -1,5 +1,5 @@
-"""Scenario defaults from a workspace's logs. Every number is one SQL aggregate over `requests`
-(fast on 10M rows); a value the logs cannot give keeps the base scenario's.
+"""Scenario defaults from a workspace's logs. Every number is one SQL aggregate over the logged
+traffic (the `traffic` view: requests without labelled dataset rows; fast on 10M rows); a value the logs cannot give keeps the base scenario's.
 
 - requests_per_day: `analysis.summary`'s definition, requests / whole UTC days covered.
 - growth_per_month: with >= MIN_GROWTH_DAYS days covered, the first and last logged days (usually
@@ -76,7 +76,7 @@ def api_costs(con: duckdb.DuckDBPyConnection, batch_price_ratio: float = 0.5) ->
     """Per task type and model, the API cost at the standard rate (module rule)."""
     found = rows(con, f"""SELECT coalesce(task_type, '(untyped)'), model, any_value(provider), is_batch,
                                  {COST_COLUMNS_SQL}
-                          FROM requests GROUP BY 1, 2, 4 ORDER BY 1, 2 NULLS LAST, 4""")
+                          FROM traffic GROUP BY 1, 2, 4 ORDER BY 1, 2 NULLS LAST, 4""")
     merged: dict[tuple[str, str | None], list] = {}
     for task, model, provider, batch, n, logged, to_price, inp, cached, write, out, logged_n in found:
         usd, priced = group_cost(model, provider, batch, logged, logged_n, to_price, (inp, cached, write, out))
@@ -91,9 +91,9 @@ def growth_per_month(con: duckdb.DuckDBPyConnection) -> float | None:
     """Compound monthly growth from the log-linear fit of the module rule; None with fewer than
     MIN_GROWTH_DAYS days covered or no usable week."""
     slope, windows, days = rows(con, """
-        WITH b AS (SELECT min(ts)::DATE AS lo, max(ts)::DATE AS hi FROM requests),
+        WITH b AS (SELECT min(ts)::DATE AS lo, max(ts)::DATE AS hi FROM traffic),
         cal AS (SELECT unnest(generate_series(lo + 1, hi - 1, INTERVAL 1 DAY))::DATE AS d FROM b),
-        n AS (SELECT ts::DATE AS d, count(*) AS n FROM requests WHERE ts IS NOT NULL GROUP BY 1),
+        n AS (SELECT ts::DATE AS d, count(*) AS n FROM traffic WHERE ts IS NOT NULL GROUP BY 1),
         w AS (SELECT cal.d, sum(coalesce(n.n, 0)) OVER win AS total, count(*) OVER win AS k
               FROM cal LEFT JOIN n USING (d) WINDOW win AS (ORDER BY cal.d ROWS 6 PRECEDING))
         SELECT regr_slope(ln(total), date_diff('day', (SELECT lo FROM b), d)),
@@ -107,7 +107,7 @@ def growth_per_month(con: duckdb.DuckDBPyConnection) -> float | None:
 def peak_to_average(con: duckdb.DuckDBPyConnection) -> float | None:
     """Busiest hour-of-day's requests × 24 / all requests (module rule), at least 1; None
     without timestamps."""
-    peak, total = rows(con, """SELECT max(n), sum(n) FROM (SELECT hour(ts) AS h, count(*) AS n FROM requests
+    peak, total = rows(con, """SELECT max(n), sum(n) FROM (SELECT hour(ts) AS h, count(*) AS n FROM traffic
                                WHERE ts IS NOT NULL GROUP BY 1)""")[0]
     return max(1.0, min(1000.0, peak * 24 / total)) if total else None
 
@@ -151,7 +151,7 @@ def scenario_defaults(con: duckdb.DuckDBPyConnection, base: Scenario | None = No
         data["api_cost_by_task"] = {
             task: {"share": n / summary.requests, "cost_per_request": usd / p if p else overall}
             for task, (n, p, usd) in sorted(by_task.items())}
-    batch = scalar(con, "SELECT avg(is_batch::INT) FROM requests")
+    batch = scalar(con, "SELECT avg(is_batch::INT) FROM traffic")
     data["batch_discount"] = bool(batch is not None and batch > 0.5)
     capacity = probe_capacity(con, base.candidate_model)
     if capacity is not None:

@@ -11,6 +11,11 @@ from analysis.db import open_db, rows, scalar
 from analysis.ingest import detect_format, ingest_file
 from analysis.ingest.sample import read_sample
 from analysis.labelled import dataset_tag, ingest_labelled, label_set, read_label_file
+from analysis.prompt_adapter import PromptAdapter, resolve
+from analysis.routing_data import segment_traffic
+from analysis.summary import summarise
+from analysis.tasks import narrow_share
+from analysis.workspace_defaults import scenario_defaults
 
 
 @pytest.fixture
@@ -146,6 +151,9 @@ def test_rejects_with_reasons_and_a_label_file(con, tmp_path):
                               "line 5: label cards is not in the label set from labels.txt"]
     assert label_set(con, "tickets") == ["billing", "tech"]
     assert scalar(con, "SELECT raw FROM rejects WHERE line = 5").startswith("{")
+    # A replay's automatic label constraint keeps the declared class no loaded row has.
+    sample = [r[0] for r in rows(con, "SELECT request_id FROM requests")]
+    assert resolve(con, PromptAdapter(auto_labels=True), sample).labels == ["billing", "tech"]
 
 
 def test_label_files_and_tags(tmp_path):
@@ -170,3 +178,18 @@ def test_errors_are_reported_not_raised(con, datasets, tmp_path):
     assert "ingest-labelled" in plain.error
     assert detect_format(read_sample(path)) != "labelled"
     assert scalar(con, "SELECT count(*) FROM sources") == 0
+
+
+def test_labelled_rows_are_a_test_set_not_traffic(con, shared_dir, datasets):
+    """Volumes, bills, defaults, narrow share and routing segments count logged requests only."""
+    batch = shared_dir / "samples" / "openai-batch"
+    assert ingest_file(con, batch / "genai_navirag_batch_output.jsonl").ok
+    before = (summarise(con), scenario_defaults(con), narrow_share(con), segment_traffic(con))
+    result = ingest_labelled(con, datasets / "helpdesk_tickets_600" / "helpdesk_customer_tickets.csv",
+                             ["subject", "body"], "queue", limit=30)
+    assert result.rows_loaded == 30 and scalar(con, "SELECT count(*) FROM requests") == 65 + 30
+    summary, defaults, narrow, traffic = summarise(con), scenario_defaults(con), narrow_share(con), segment_traffic(con)
+    assert summary.requests == before[0].requests == 65 and summary.labelled_rows == 30
+    assert summary.requests_per_day == before[0].requests_per_day
+    assert defaults == before[1] and narrow == before[2] == 0
+    assert traffic == before[3] and not any(s.key.startswith("classification") for s in traffic.segments)
