@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from analysis.db import open_db
+from analysis.formatting import compact, usd
 
 
 def _print_json(data) -> None:
@@ -76,12 +77,16 @@ def cmd_summary(args) -> int:
         _print_json(summary.to_dict())
         return 0
     print(
-        f"{summary.requests} requests from {summary.first_ts} to {summary.last_ts} "
-        f"({summary.requests_per_day:,.0f}/day); tokens in {summary.input_tokens:,} "
+        f"{summary.requests:,} requests from {summary.first_ts} to {summary.last_ts} "
+        f"({compact(summary.requests_per_day)}/day); tokens in {summary.input_tokens:,} "
         f"(cached {summary.cached_input_tokens:,}), out {summary.output_tokens:,}; "
-        f"cost ${summary.cost_usd:,.2f} (~${summary.monthly_spend_usd:,.0f}/month)"
+        f"cost {usd(summary.cost_usd)} (~{usd(summary.monthly_spend_usd)}/month)"
+        + (f"; plus {summary.labelled_rows:,} labelled dataset rows (test sets, not traffic)"
+           if summary.labelled_rows else "")
     )
-    print(_table(summary.by_model, ["model", "requests", "input_tokens", "output_tokens", "cost_usd"]))
+    by_model = [{**r, **{c: f"{r[c] or 0:,}" for c in ("requests", "input_tokens", "output_tokens")},
+                 "cost_usd": usd(r["cost_usd"])} for r in summary.by_model]
+    print(_table(by_model, ["model", "requests", "input_tokens", "output_tokens", "cost_usd"]))
     return 0
 
 
@@ -169,7 +174,9 @@ def cmd_runs(args) -> int:
     if args.json:
         _print_json(records)
     else:
-        print(_table(records, ["run_id", "created_at", "status", "sample_size", "ok", "failed", "spent_usd"]))
+        shown = [{**r, "created_at": f"{r['created_at']:%Y-%m-%d %H:%M:%S}", "spent_usd": usd(r["spent_usd"])}
+                 for r in records]
+        print(_table(shown, ["run_id", "created_at", "status", "sample_size", "ok", "failed", "spent_usd"]))
     return 0
 
 
@@ -331,8 +338,8 @@ def cmd_economics(args) -> int:
                      "curve": [asdict(p) for p in economics.cost_curve(inputs)]})
         return 0
     print(economics.headline(inputs, scenario.requests_per_day))
-    print(f"API ${result.api_monthly_usd:,.2f}/month; self-hosting ${result.self_host.total_usd:,.2f}/month "
-          f"on {result.self_host.gpus or '-'} GPU(s); savings ${result.savings_monthly_usd:,.2f}/month; "
+    print(f"API {usd(result.api_monthly_usd)}/month; self-hosting {usd(result.self_host.total_usd)}/month "
+          f"on {result.self_host.gpus or '-'} GPU(s); savings {usd(result.savings_monthly_usd)}/month; "
           f"break-even: {be.reason}")
     return 0
 
@@ -360,8 +367,8 @@ def cmd_route(args) -> int:
         return 0
     print(_table([{"segment": d.key, "side": d.side, "reason": d.reason} for d in rec.segments],
                  ["segment", "side", "reason"]))
-    print(f"monthly: ${rec.plan.monthly_usd:,.2f} instead of ${rec.current_monthly_usd:,.2f} "
-          f"(savings ${rec.savings_monthly_usd:,.2f}); local share of requests {rec.plan.local_share:.1%}")
+    print(f"monthly: {usd(rec.plan.monthly_usd)} instead of {usd(rec.current_monthly_usd)} "
+          f"(savings {usd(rec.savings_monthly_usd)}); local share of requests {rec.plan.local_share:.1%}")
     for note in rec.notes:
         print(f"  note: {note}")
     return 0
@@ -437,7 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--system-prompt", default=None, help="replace the logged system prompt")
     p.add_argument("--few-shot", type=int, default=0, help="examples from the logs (never from the sample)")
     p.add_argument("--labels", nargs="*", help="constrain answers to this label set")
-    p.add_argument("--auto-labels", action="store_true", help="constrain to the ground-truth label set")
+    p.add_argument("--auto-labels", action="store_true", help="constrain to the declared (labelled import) or ground-truth label set")
     p.add_argument("--resume", metavar="RUN_ID", help="send what a run has no result for yet")
     p = parsers["probe"]
     p.add_argument("spec", metavar="SPEC", help="the endpoint as a candidate spec, e.g. openai-compat:http://127.0.0.1:8000/v1:MODEL")

@@ -33,7 +33,9 @@ def usd(value: float | None) -> str:
         return f"{sign}${value:,.0f}" if value >= 100 else f"{sign}${value:,.2f}"
     if value == 0:
         return "$0"
-    return f"{sign}${value:.2g}" if value < 0.01 else f"{sign}${value:.3f}".rstrip("0")
+    if value < 0.01:  # two significant digits, never in exponent notation
+        return f"{sign}${value:.{1 - math.floor(math.log10(value))}f}".rstrip("0")
+    return f"{sign}${value:.3f}".rstrip("0")
 
 
 def per_day(value: float | None, unit: str = "req/day") -> str:

@@ -285,7 +285,8 @@ def recommend(traffic: Traffic, quality: Mapping[str, SegmentQuality], scenario:
         elif s.key in policy.force_local:
             fixed[s.key], reasons[s.key] = local_side, "sent local by the user"
         elif s.q is None:
-            fixed[s.key], reasons[s.key] = "api", "quality unknown (no replay): stays on the API"
+            fixed[s.key], reasons[s.key] = "api", ("quality unknown (no replayed answer in this segment "
+                                                   "compared with the API's): stays on the API")
         elif v.verdict != "non-inferior":
             fixed[s.key], reasons[s.key] = "api", f"quality: {v.text}"
         elif s.requests <= s.too_long:

@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from analysis.cli import main
+from analysis.formatting import usd
 
 
 def _batch(shared_dir):
@@ -29,6 +30,12 @@ def test_ingest_and_summary_json(shared_dir, capsys):
     assert summary["cost_usd"] > 0 and summary["cost_computed_usd"] == summary["cost_usd"]
     assert sum(d["requests"] for d in summary["by_day"]) == 65
     assert summary["first_ts"].startswith("2024-10-")
+
+    assert main(["summary"]) == 0  # for people: the same totals, formatted
+    headline, header, first = capsys.readouterr().out.splitlines()[:3]
+    assert headline.startswith("65 requests from 2024-10-") and "tokens in 36,501" in headline
+    assert header.split() == ["model", "requests", "input_tokens", "output_tokens", "cost_usd"]
+    assert first.split() == ["gpt-4o-2024-08-06", "65", "36,501", "11,980", usd(summary["by_model"][0]["cost_usd"])]
 
 
 def test_ingest_twice_adds_nothing(shared_dir, capsys):
@@ -67,7 +74,8 @@ def test_ingest_labelled_then_attach_labels(shared_dir, tmp_path, capsys):
     result = json.loads(capsys.readouterr().out)[0]
     assert (result["format"], result["rows_loaded"], result["error"]) == ("labelled", 40, None)
     main(["summary", "--json"])
-    assert json.loads(capsys.readouterr().out)["requests"] == 40
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["requests"], summary["labelled_rows"]) == (0, 40)  # a test set, not traffic
 
     from analysis.db import open_db, rows
     con = open_db(None)
@@ -123,6 +131,9 @@ def test_replay_score_quality_through_the_cli(shared_dir, llama_server, capsys):
                  "--concurrency", "2", "--json"]) == 0
     run = json.loads(capsys.readouterr().out)
     assert (run["done"], run["failed"]) == (4, 0)
+    assert main(["runs"]) == 0  # for people: times to the second, spend in dollars
+    listed = capsys.readouterr().out.splitlines()[1].split()
+    assert listed[0] == run["run_id"] and listed[3:] == ["done", "4", "4", "0", "$0"]
     assert main(["score", "--run", run["run_id"], "--json"]) == 0
     scored = json.loads(capsys.readouterr().out)
     assert scored["scored"] == 4 and scored["by_reference"] == {"ground_truth": 4}
