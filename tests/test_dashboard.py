@@ -8,6 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from analysis import catalogue, economics
 from analysis.db import open_db
+from analysis.labelled import ingest_labelled
 from analysis.settings import get_settings
 from analysis.workspace_defaults import scenario_defaults
 
@@ -97,3 +98,15 @@ def test_economics_cites_the_gpu_price_and_shows_what_fits(app):
     gpu = catalogue.gpu(app.selectbox(key="sc_gpu").value)
     assert any(gpu.price_citation in c.value for c in app.caption)
     assert any(e.label.startswith(f"Which model sizes fit on one {gpu.name}") for e in app.expander)
+
+
+def test_overview_of_a_labelled_dataset_alone_says_it_is_no_traffic(tmp_path, monkeypatch):
+    monkeypatch.setenv("BREAKEVEN_DATA_DIR", str(tmp_path))
+    data = tmp_path / "tickets.csv"
+    data.write_text("msg,topic\nmy card was charged twice,billing\nthe app crashes on start,tech\n")
+    con = open_db("tickets", settings=get_settings(data_dir=tmp_path))
+    assert ingest_labelled(con, data, "msg", "topic").rows_loaded == 2
+    con.close()
+    app = _open(AppTest.from_file(APP, default_timeout=60), "overview", ws="tickets")
+    assert any("holds 2 labelled dataset rows" in i.value and "no logged traffic" in i.value for i in app.info)
+    assert not app.metric  # no traffic figures made up from a test set

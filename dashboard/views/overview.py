@@ -9,8 +9,9 @@ from dashboard import components
 st.title("Overview")
 s = components.workspace_summary()
 if not s.requests:
-    st.info("This workspace has no requests yet. Upload a log export on the **Logs** page, "
-            "or pick the demo workspace in the sidebar.")
+    held = (f"This workspace holds {s.labelled_rows:,} labelled dataset rows (a test set to replay on the "
+            "**Replay** page) but no logged traffic yet" if s.labelled_rows else "This workspace has no requests yet")
+    st.info(f"{held}. Upload a log export on the **Logs** page, or pick the demo workspace in the sidebar.")
     st.stop()
 
 headline = components.headline()
