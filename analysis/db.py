@@ -46,7 +46,7 @@ def m001_initial(con: duckdb.DuckDBPyConnection) -> None:
         CREATE TABLE requests (
             request_id          VARCHAR NOT NULL,
             source_id           VARCHAR NOT NULL,
-            source_line         BIGINT,            -- line (JSONL) or row (CSV/Parquet) number, 1-based
+            source_line         BIGINT,            -- line (JSONL) or row (CSV/Parquet) number, 1-based; NULL from the Batch fast path
             ts                  TIMESTAMP,         -- UTC
             provider            VARCHAR,
             model_logged        VARCHAR,

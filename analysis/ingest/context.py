@@ -15,7 +15,7 @@ import duckdb
 
 from analysis import pricing, tasks
 from analysis.db import sql_literal
-from analysis.ingest.sample import Sample
+from analysis.ingest.sample import Sample, json_problem
 from analysis.redact import redact_sql
 
 RAW_LIMIT = 500  # characters of a rejected record kept in `rejects.raw`
@@ -24,6 +24,8 @@ MAX_LINE_BYTES = 64 * 1024 * 1024  # a longer line is rejected as an enormous fi
 FAST_PATH_MARK = "llm-breakeven fast path: a record needs a closer look"
 HEAD_ROWS = 1000  # rows whose models are priced before an INSERT (see insert_requests)
 INLINE_PRICES = "_inline_prices"  # the unit prices insert_requests applied (pricing.create_price_table)
+TS_MAX = "9999-12-31 23:59:59"  # later times read as unreadable (NULL)
+COUNTS = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens")
 
 
 def _sql_type(structure) -> str:
@@ -39,6 +41,10 @@ class IngestError(ValueError):
     """A file that cannot be ingested; the message says which file and why."""
 
 
+class FastPathFailed(Exception):
+    """A fast-path load met a record that needs a closer look: core retries line by line."""
+
+
 MACROS = [
     # Messages ([{role, content}] with content a string or a list of parts) flattened to text; NULL
     # for none (coalesce: a constant NULL argument would leave the lambda's list untyped.)
@@ -52,17 +58,22 @@ MACROS = [
     # Model as logged -> normalised: lower case, without a routing prefix ("openai/gpt-4o" -> "gpt-4o").
     """CREATE OR REPLACE TEMP MACRO norm_model(m) AS
        nullif(lower(trim(regexp_replace(m, '^[A-Za-z0-9_.-]+/', ''))), '')""",
-    # Epoch seconds / milliseconds / nanoseconds -> naive UTC timestamp.
-    """CREATE OR REPLACE TEMP MACRO ts_from_epoch_s(s) AS
-       CAST(make_timestamp(CAST(round(s::DOUBLE * 1e6) AS BIGINT)) AS TIMESTAMP)""",
-    """CREATE OR REPLACE TEMP MACRO ts_from_epoch_ns(ns) AS
-       CAST(make_timestamp(CAST(ns::HUGEINT // 1000 AS BIGINT)) AS TIMESTAMP)""",
+    # A timestamp in years 1..9999, else NULL: DuckDB goes further, Python's datetime does not.
+    f"""CREATE OR REPLACE TEMP MACRO ts_in_range(t) AS
+       CASE WHEN t BETWEEN TIMESTAMP '0001-01-01' AND TIMESTAMP '{TS_MAX}' THEN t END""",
+    # Epoch seconds / milliseconds / nanoseconds -> naive UTC timestamp; NULL out of range.
+    f"""CREATE OR REPLACE TEMP MACRO ts_from_epoch_s(s) AS
+       CASE WHEN s::DOUBLE BETWEEN -62135596800 AND epoch(TIMESTAMP '{TS_MAX}')
+            THEN CAST(make_timestamp(CAST(round(s::DOUBLE * 1e6) AS BIGINT)) AS TIMESTAMP) END""",
+    f"""CREATE OR REPLACE TEMP MACRO ts_from_epoch_ns(ns) AS
+       CASE WHEN ns::HUGEINT BETWEEN -62135596800 * 10::HUGEINT ** 9 AND epoch(TIMESTAMP '{TS_MAX}') * 10::HUGEINT ** 9
+            THEN CAST(make_timestamp(CAST(ns::HUGEINT // 1000 AS BIGINT)) AS TIMESTAMP) END""",
     # An ISO-8601 string -> naive UTC timestamp; a string without a zone is taken as UTC already
     # (not as the session's time zone).
-    r"""CREATE OR REPLACE TEMP MACRO ts_from_iso(s) AS
+    r"""CREATE OR REPLACE TEMP MACRO ts_from_iso(s) AS ts_in_range(
        CASE WHEN regexp_matches(trim(s::VARCHAR), '\d:\d\d(:\d\d([.,]\d+)?)?\s*([Zz]|[+-]\d\d(:?\d\d)?|UTC|GMT)$')
             THEN CAST(timezone('UTC', try_cast(trim(s::VARCHAR) AS TIMESTAMPTZ)) AS TIMESTAMP)
-            ELSE try_cast(trim(s::VARCHAR) AS TIMESTAMP) END""",
+            ELSE try_cast(trim(s::VARCHAR) AS TIMESTAMP) END)""",
     # Text holding an epoch number (seconds, ms, us or ns, told apart by magnitude) or ISO-8601.
     r"""CREATE OR REPLACE TEMP MACRO ts_from_text(s) AS
        CASE WHEN NOT regexp_full_match(trim(s::VARCHAR), '-?\d+(\.\d+)?([eE][+-]?\d+)?') THEN ts_from_iso(s)
@@ -141,13 +152,21 @@ class LoadContext:
         parsed = f"json_transform(text, '{structure}')" if structure else "text::JSON"
         column = "r" if structure else "j"
         if self.sample.kind == "json":
-            self.con.execute(
-                """CREATE OR REPLACE TEMP TABLE _lines AS
-                    SELECT CAST(n AS BIGINT) AS line, json::VARCHAR AS text
-                    FROM read_json_objects(?, format='auto', maximum_object_size=?, compression=?)
-                         WITH ORDINALITY AS t(json, n)""",
-                [str(self.path), self.max_line_bytes, self.compression],
-            )
+            # 'array' said outright: 'auto' reads an array after a byte-order mark as one value.
+            shape = "array" if self.sample.text.lstrip().startswith("[") else "auto"
+            try:
+                self.con.execute(
+                    f"""CREATE OR REPLACE TEMP TABLE _lines AS
+                        SELECT CAST(n AS BIGINT) AS line, json::VARCHAR AS text
+                        FROM read_json_objects(?, format='{shape}', maximum_object_size=?, compression=?)
+                             WITH ORDINALITY AS t(json, n)""",
+                    [str(self.path), self.max_line_bytes, self.compression],
+                )
+            except duckdb.InvalidInputException as exc:
+                raise IngestError(
+                    f"{self.label}: not a valid JSON document ({json_problem(self.path)}); expected a JSON "
+                    "object or an array of objects, complete (a truncated or malformed file fails as a whole)"
+                ) from exc
         else:
             self._read_lines("_lines")
         # One parse per line; try() turns invalid JSON into NULL. Objects start with '{'.
@@ -171,8 +190,13 @@ class LoadContext:
     def _strict_view(self, table: str, structure: str) -> None:
         """Fast path: a VIEW over DuckDB's JSON reader with the structure as its schema, which
         refuses any bad line, so the file is parsed once, by the INSERT itself. Any bad line or
-        any record caught by `reject_where` makes the load fail with FastPathFailed; core then
-        retries line by line (options["line_by_line"]) to reject exactly the bad records."""
+        any record caught by `reject_where` makes the load fail (a DuckDB error or FastPathFailed);
+        core then retries line by line (options["line_by_line"]) to reject exactly the bad records.
+
+        The reader numbers nothing, so `line` (hence `source_line`) is NULL on this path: numbering
+        (WITH ORDINALITY, or an order-keeping INSERT) runs the load on one thread, ~1.5x slower.
+        A Batch record is found by its custom_id (in `extra`) instead; rejects, which only the
+        line-by-line retry makes, always carry their line."""
         fields = json.loads(structure)
         names = ", ".join(f'"{k}"' for k in fields)
         columns = "{" + ", ".join(f"'{k}': '{_sql_type(v)}'" for k, v in fields.items()) + "}"
@@ -212,16 +236,21 @@ class LoadContext:
             """SELECT line, CASE error_type
                     WHEN 'INVALID ENCODING' THEN 'not UTF-8 text; re-export the file as UTF-8'
                     WHEN 'LINE SIZE OVER MAXIMUM' THEN 'line too long (an enormous field): ' || error_message
+                    WHEN 'TOO MANY COLUMNS' THEN 'a NUL byte (\\0) in the line; expected text (corrupted or binary data)'
                     ELSE error_message END, csv_line
                FROM _rej_errors"""
         )
-        # The reader numbers only the lines it kept: good row n comes after every refused line
-        # i (1-based rank) with line_i - i < n.
+        self._renumber(table, 0)
+
+    def _renumber(self, table: str, first: int) -> None:
+        """Give `table`'s rows (numbered `first` + 1, `first` + 2, ... by a reader that counts only
+        the rows it kept) their true numbers: good row n comes after every refused line i (1-based
+        rank) with line_i - i - first < n."""
         self.con.execute(
             f"""UPDATE {table} SET line = line + (
-                    SELECT count(*) FROM (SELECT line - row_number() OVER (ORDER BY line) AS before
+                    SELECT count(*) FROM (SELECT line - row_number() OVER (ORDER BY line) - {first} AS before
                                           FROM (SELECT DISTINCT line FROM _rej_errors)) AS bad
-                    WHERE bad.before < {table}.line)"""
+                    WHERE bad.before < {table}.line - {first})"""
         ).fetchall()
 
     def csv_rows(self, table: str = "_rows", all_varchar: bool = True) -> str:
@@ -238,7 +267,17 @@ class LoadContext:
                               max_line_size=?, compression=?) WITH ORDINALITY""",
             [str(self.path), all_varchar, self.max_line_bytes, self.compression],
         )
-        self.reject("SELECT line, error_type || ': ' || error_message, csv_line FROM _rej_errors")
+        # One reject per row (DuckDB reports each missing column); rows of blanks are no records.
+        self.reject(
+            r"""SELECT line, arg_min(CASE WHEN error_type IN ('MISSING COLUMNS', 'TOO MANY COLUMNS')
+                    THEN 'expected ' || regexp_extract(error_message, 'Columns: (\d+)', 1) || ' columns as in the header, found '
+                         || regexp_extract(error_message, 'Found: (\d+)', 1)
+                    WHEN error_type = 'INVALID ENCODING' THEN 'not UTF-8 text; re-export the file as UTF-8'
+                    ELSE lower(error_type) || ': ' || error_message END, column_idx), first(csv_line)
+               FROM _rej_errors WHERE trim(csv_line, chr(32) || chr(9) || chr(13) || chr(10)) <> '' GROUP BY line"""
+        )
+        if self._count("_rej_errors"):
+            self._renumber(table, 1)
         return table
 
     def parquet_rows(self, table: str = "_rows") -> str:
@@ -363,6 +402,47 @@ class LoadContext:
             self.con.execute(f"DELETE FROM {table} AS r WHERE {condition}")
             self.skipped += count
         return count
+
+    def check_requests(self) -> int:
+        """Move this file's loaded rows that no log can mean to rejects, quoting their line: a
+        request_id seen earlier in the file (the first is kept), a negative token count or cost, a
+        time in the future. On the fast path any such row raises FastPathFailed instead (the retry
+        has the lines' text to quote). Returns how many rows were moved."""
+        negative = " ".join(f"WHEN r.{c} < 0 THEN '{c} ' || r.{c} || ' is negative (expected a token count of 0 or more)'"
+                            for c in COUNTS)
+        future = "r.ts > timezone('UTC', now()) + INTERVAL 1 DAY"
+        duplicates, odd = self.con.execute(  # one cheap pass first: most files have none
+            f"""SELECT count(*) - count(DISTINCT r.request_id),
+                       count(*) FILTER (least({', '.join(f'r.{c}' for c in COUNTS)}, r.cost_usd) < 0 OR {future})
+                FROM requests AS r WHERE r.source_id = ?""",
+            [self.source_id],
+        ).fetchall()[0]
+        if not duplicates and not odd:
+            return 0
+        if self.fast:
+            raise FastPathFailed
+        self.con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _bad_rows AS
+                SELECT rid, source_line, reason FROM (
+                    SELECT r.rowid AS rid, r.source_line,
+                           CASE WHEN row_number() OVER same_id > 1
+                                THEN 'duplicate request_id ' || r.request_id || ' (first at line '
+                                     || coalesce(CAST(first_value(r.source_line) OVER same_id AS VARCHAR), '?') || ')'
+                                {negative}
+                                WHEN r.cost_usd < 0 THEN 'cost_usd ' || r.cost_usd || ' is negative (expected USD of 0 or more)'
+                                WHEN {future} THEN 'time ' || r.ts || ' is in the future (expected when the request was made)' END AS reason
+                    FROM requests AS r WHERE r.source_id = ?
+                    WINDOW same_id AS (PARTITION BY r.request_id ORDER BY r.source_line, r.rowid))
+                WHERE reason IS NOT NULL""",
+            [self.source_id],
+        ).fetchall()
+        lines = self.con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = '_lines'").fetchall()[0][0]
+        raw = "(SELECT l.text FROM _lines AS l WHERE l.line = b.source_line LIMIT 1)" if lines else "NULL"
+        bad = self.reject(f"SELECT b.source_line, b.reason, {raw} FROM _bad_rows AS b ORDER BY b.source_line")
+        self.con.execute("DELETE FROM requests WHERE rowid IN (SELECT rid FROM _bad_rows)").fetchall()
+        self.loaded -= bad
+        return bad
 
     def _count(self, table: str, where: str = "true", params: list | None = None) -> int:
         return self.con.execute(f"SELECT count(*) FROM {table} WHERE {where}", params or []).fetchall()[0][0]

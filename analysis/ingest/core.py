@@ -18,9 +18,9 @@ import duckdb
 
 from analysis import pricing
 from analysis.db import rows, scalar, utcnow
-from analysis.ingest.context import INLINE_PRICES, IngestError, LoadContext
+from analysis.ingest.context import INLINE_PRICES, FastPathFailed, IngestError, LoadContext
 from analysis.ingest.registry import ADAPTERS, adapter_for, detect_format
-from analysis.ingest.sample import UnreadableFileError, read_sample
+from analysis.ingest.sample import UnreadableFileError, json_problem, read_sample
 
 
 @dataclass
@@ -99,6 +99,11 @@ def ingest_file(
         sample = read_sample(path)
         # A column mapping means the generic adapter, whatever else the content looks like.
         name = format or ("generic" if (options or {}).get("mapping") else detect_format(sample))
+        if name is None and sample.kind == "jsonl" and not sample.records:
+            raise IngestError(
+                f"{path.name}: not valid JSON ({json_problem(path)}); expected JSON lines (one object "
+                "per line) or a JSON document, complete (truncated?)"
+            )
         if name is None:
             raise IngestError(
                 f"{path.name}: format not recognised from its content ({sample.kind}); pass "
@@ -123,7 +128,8 @@ def _load(con, adapter, path: Path, sample, sha_future, options: dict, result: I
     try:
         try:
             adapter.load(ctx)
-        except duckdb.Error:
+            ctx.check_requests()
+        except (duckdb.Error, FastPathFailed):
             if not ctx.fast:
                 raise
             # Some record was bad on the fast path: start over line by line, rejecting exactly it.
@@ -131,6 +137,7 @@ def _load(con, adapter, path: Path, sample, sha_future, options: dict, result: I
                 con.execute("ROLLBACK")
             ctx = LoadContext(con, path, result.source_id, sample, {**options, "line_by_line": True})
             adapter.load(ctx)
+            ctx.check_requests()
         sha = sha_future.result()
         existing = rows(con, "SELECT source_id FROM sources WHERE sha256 = ?", [sha])
         if existing:

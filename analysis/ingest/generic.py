@@ -150,7 +150,7 @@ def load(ctx: LoadContext) -> None:
     ts = {c: (EPOCHS[fmt].format(v=src[c]) if fmt in EPOCHS else f"try_strptime({src[c]}, {sql_literal(fmt)})")
           if c in src else "NULL" for c in ("ts", "end_ts")}
     text = {c: src.get(c, "NULL") for c in TEXT}
-    tokens = {c: f"CAST(round({num[c]}) AS BIGINT)" for c in INTEGER}
+    tokens = {c: f"try_cast(round({num[c]}) AS BIGINT)" for c in INTEGER}  # NULL beyond BIGINT
     if options.get("input_excludes_cache"):
         tokens["input_tokens"] += f" + coalesce({tokens['cached_input_tokens']}, 0) + coalesce({tokens['cache_write_tokens']}, 0)"
     messages = f"CASE WHEN json_type(try_cast({src['input_messages']} AS JSON)) = 'ARRAY' THEN {src['input_messages']}::JSON END" \

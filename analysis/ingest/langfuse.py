@@ -125,15 +125,15 @@ def load(ctx: LoadContext) -> None:
                  THEN coalesce(o.outp->>'content', o.outp->>'text', o.outp->>'$.choices[0].message.content', o.outp::VARCHAR)
                  ELSE nullif(coalesce(o.outp->>'$', o.j->>'output'), '') END AS output_text,
             nullif(json_unwrap(coalesce(o.j->'modelParameters', o.j->'model_parameters')), '{{}}') AS request_params,
-            CAST(coalesce({detail_input}, try_cast(coalesce(o.u->>'input', o.u->>'promptTokens', {_f('promptTokens')}) AS DOUBLE))
+            try_cast(coalesce({detail_input}, try_cast(coalesce(o.u->>'input', o.u->>'promptTokens', {_f('promptTokens')}) AS DOUBLE))
                  AS BIGINT) AS input_tokens,
-            CAST(coalesce({_usage_sum("e.key LIKE '%cache_read%' OR e.key LIKE '%cached%' OR e.key LIKE '%cache_hit%'")},
+            try_cast(coalesce({_usage_sum("e.key LIKE '%cache_read%' OR e.key LIKE '%cached%' OR e.key LIKE '%cache_hit%'")},
                           0) AS BIGINT) AS cached_input_tokens,
-            CAST(coalesce({_usage_sum("e.key LIKE '%cache_creation%' OR e.key LIKE '%cache_write%'")}, 0) AS BIGINT)
+            try_cast(coalesce({_usage_sum("e.key LIKE '%cache_creation%' OR e.key LIKE '%cache_write%'")}, 0) AS BIGINT)
                 AS cache_write_tokens,
-            CAST(coalesce({_usage_sum(output_key)}, try_cast(coalesce(o.u->>'output', o.u->>'completionTokens',
+            try_cast(coalesce({_usage_sum(output_key)}, try_cast(coalesce(o.u->>'output', o.u->>'completionTokens',
                           {_f('completionTokens')}) AS DOUBLE)) AS BIGINT) AS output_tokens,
-            CAST({_usage_sum("e.key LIKE '%reasoning%'")} AS BIGINT) AS reasoning_tokens,
+            try_cast({_usage_sum("e.key LIKE '%reasoning%'")} AS BIGINT) AS reasoning_tokens,
             ms_between({start}, {end}) AS latency_ms,
             ms_between({start}, {first}) AS ttft_ms,
             CASE WHEN upper(o.j->>'level') = 'ERROR' THEN 'error' ELSE 'ok' END AS status,

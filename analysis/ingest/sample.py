@@ -119,6 +119,20 @@ def _large_document(path: Path) -> tuple[str, list[dict]] | None:
     return ("json", [doc]) if isinstance(doc, dict) else None
 
 
+def json_problem(path: Path) -> str:
+    """Where and why a file (its first DOCUMENT_BYTES, decompressed) is no valid JSON document:
+    "line L, column C: why", for messages that point at the spot."""
+    head, _ = read_head(path, DOCUMENT_BYTES)
+    try:
+        json.loads(head.decode("utf-8").lstrip("\ufeff"))
+    except UnicodeDecodeError as exc:
+        line = head[: exc.start].count(b"\n") + 1
+        return f"line {line}: not UTF-8 (byte 0x{head[exc.start]:02x})"
+    except json.JSONDecodeError as exc:
+        return f"line {exc.lineno}, column {exc.colno}: {exc.msg}"
+    return "larger than the largest JSON document read" if len(head) >= DOCUMENT_BYTES else "invalid JSON"
+
+
 def read_sample(path: Path) -> Sample:
     """Classify a file by content: Parquet, JSON document, JSON lines, YAML (VCR cassette) or CSV."""
     path = Path(path)
