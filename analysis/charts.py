@@ -3,6 +3,7 @@ Figures only draw numbers computed elsewhere in `analysis`; they compute nothing
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import plotly.graph_objects as go
@@ -13,6 +14,7 @@ from analysis import formatting as fmt
 from analysis.counterfactual import BillDay
 
 API_COLOUR, LOCAL_COLOUR, MARK_COLOUR = "#dc2626", "#2563eb", "#6b7280"
+TOP_LEGEND = {"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0}  # clear of the x-axis title
 SENSITIVITY_LABELS = {
     "gpu_hourly_usd": "GPU price", "capacity_rps_per_gpu": "Capacity per GPU",
     "target_utilisation": "Utilisation", "api_cost_per_request": "API price", "requests_per_day": "Volume",
@@ -31,15 +33,21 @@ def cost_curve(curve: list[economics.CurvePoint], breakeven: economics.BreakEven
                     hovertemplate="%{x:,.0f} req/day<br>self-hosting $%{y:,.0f}/month"
                                   "<br>%{customdata} GPU(s)<extra></extra>")
     if breakeven.requests_per_day is not None:
-        fig.add_vline(x=breakeven.requests_per_day, line_dash="dash", line_color=MARK_COLOUR,
-                      annotation_text=f"break-even {fmt.per_day(breakeven.requests_per_day)}")
+        _log_x_mark(fig, breakeven.requests_per_day, f"break-even {fmt.per_day(breakeven.requests_per_day)}",
+                    MARK_COLOUR, "dash", top=True)
     if today > 0:
-        fig.add_vline(x=today, line_dash="dot", line_color="#16a34a",
-                      annotation_text=f"today {fmt.per_day(today)}", annotation_position="bottom right")
+        _log_x_mark(fig, today, f"today {fmt.per_day(today)}", "#16a34a", "dot", top=False)
     fig.update_layout(xaxis_title="Requests per day (log scale)", yaxis_title="Cost per month (USD, log scale)",
-                      xaxis_type="log", yaxis_type="log", height=420, legend_orientation="h",
-                      margin={"t": 30})
+                      xaxis_type="log", yaxis_type="log", height=420, legend=TOP_LEGEND, margin={"t": 60})
     return fig
+
+
+def _log_x_mark(fig: go.Figure, x: float, text: str, colour: str, dash: str, top: bool) -> None:
+    """A labelled vertical line on a log x axis. Plotly places annotations on a log axis at
+    log10(x) (shapes at x), so add_vline's own label would land at 10^x, off the chart."""
+    fig.add_vline(x=x, line_dash=dash, line_color=colour)
+    fig.add_annotation(x=math.log10(x), xref="x", y=1 if top else 0, yref="paper", text=text, showarrow=False,
+                       xanchor="left", yanchor="top" if top else "bottom", xshift=4, font_color=colour)
 
 
 def tornado(rows: list[economics.SensitivityRow], base_savings: float) -> go.Figure:
@@ -56,7 +64,7 @@ def tornado(rows: list[economics.SensitivityRow], base_savings: float) -> go.Fig
                 hovertemplate="%{y} at %{customdata[0]:,.4g}<br>savings $%{customdata[1]:,.0f}/month<extra></extra>")
     fig.add_vline(x=base_savings, line_color=MARK_COLOUR)
     fig.update_layout(barmode="overlay", xaxis_title="Monthly savings of self-hosting (USD)", height=320,
-                      legend_orientation="h", margin={"t": 30})
+                      legend=TOP_LEGEND, margin={"t": 60})
     return fig
 
 
@@ -69,7 +77,7 @@ def growth(points: list[economics.GrowthPoint]) -> go.Figure:
     fig.add_scatter(x=months, y=[p.self_host_usd for p in points], name="Self-hosting", line_color=LOCAL_COLOUR,
                     hovertemplate="month %{x}<br>$%{y:,.0f}<extra></extra>")
     fig.update_layout(xaxis_title="Months from now", yaxis_title="Cost per month (USD)", height=300,
-                      legend_orientation="h", margin={"t": 30})
+                      legend=TOP_LEGEND, margin={"t": 60})
     return fig
 
 
@@ -81,13 +89,20 @@ def daily(by_day: list[dict]) -> go.Figure:
                 hovertemplate="%{x}<br>$%{y:,.2f}<extra></extra>")
     fig.add_scatter(x=days, y=[d["requests"] for d in by_day], name="Requests", mode="lines+markers",
                     yaxis="y2", hovertemplate="%{x}<br>%{y:,} requests<extra></extra>")
-    fig.update_layout(height=340, legend_orientation="h", margin={"t": 30},
+    fig.update_layout(height=340, legend=TOP_LEGEND, margin={"t": 60},
                       yaxis={"title": "Spend (USD/day)"},
-                      yaxis2={"title": "Requests/day", "overlaying": "y", "side": "right"})
+                      yaxis2={"title": "Requests/day", "overlaying": "y", "side": "right", "rangemode": "tozero"})
+    return _one_day_as_category(fig, days)
+
+
+def _one_day_as_category(fig: go.Figure, days: Sequence) -> go.Figure:
+    """A single logged day on a date axis gets sub-millisecond ticks and a bar one millisecond wide
+    stretched across the chart, so it is shown as a plain category instead."""
+    if len(set(days)) == 1:
+        fig.update_xaxes(type="category")
     return fig
 
 
-TOP_LEGEND = {"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0}  # clear of the x-axis title
 # The colour of a segment's locally served part by its side (an API segment's in-house requests: local).
 SIDE_COLOURS = {"api": LOCAL_COLOUR, "local": LOCAL_COLOUR, "cascade": "#7c3aed", "in-house": "#0d9488"}
 
@@ -205,7 +220,7 @@ def counterfactual_bill(bill: Sequence[BillDay]) -> go.Figure:
                     line_color=MARK_COLOUR, hovertemplate="%{x}<br>logged $%{y:,.2f}<extra></extra>")
     fig.update_layout(barmode="stack", xaxis_title="Day (UTC)", yaxis_title="Cost per day (USD)", height=340,
                       legend=TOP_LEGEND, margin={"t": 60})
-    return fig
+    return _one_day_as_category(fig, days)
 
 
 def _short(candidate: str) -> str:

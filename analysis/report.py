@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 from dataclasses import asdict
 import io
+import json
 from datetime import datetime, timezone
 
 import duckdb
@@ -31,6 +32,14 @@ def _cell(value) -> str:
     if isinstance(value, float):
         return f"{value:,.4g}"
     return "" if value is None else str(value)
+
+
+def _assumption(value) -> str:
+    """A scenario value as the report shows it: '–' when unset (e.g. GPU count: sized automatically),
+    JSON for the per-task price mix."""
+    if value is None:
+        return "–"
+    return json.dumps(value) if isinstance(value, dict) else str(value)
 
 
 def html_report(con: duckdb.DuckDBPyConnection, scenario: Scenario, title: str = "llm-breakeven report",
@@ -59,6 +68,7 @@ def html_report(con: duckdb.DuckDBPyConnection, scenario: Scenario, title: str =
         ("API per month", fmt.usd(result.api_monthly_usd)), ("Self-hosting per month", fmt.usd(result.self_host.total_usd)),
         ("Savings per month", fmt.usd(result.savings_monthly_usd)), ("GPUs", str(result.self_host.gpus or "–")),
     ]
+    assumptions = {k: _assumption(v) for k, v in scenario.model_dump(mode="json").items()}
     sections = "".join(f"<h2>{html.escape(t)}</h2>{body}" for t, body in extra_sections or [])
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
@@ -67,7 +77,7 @@ table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #e5e7eb;pa
 .kpi{{display:inline-block;margin:0 2em 1em 0}}.kpi b{{display:block;font-size:1.6em}}</style></head><body>
 <h1>{html.escape(title)}</h1><p>Generated {generated}. {html.escape(headline)}</p>
 {''.join(f'<div class="kpi">{html.escape(k)}<b>{html.escape(v)}</b></div>' for k, v in kpis)}
-<h2>Scenario</h2>{_table(pl.DataFrame({"assumption": list(scenario.model_dump()), "value": [str(v) for v in scenario.model_dump().values()]}))}
+<h2>Scenario</h2>{_table(pl.DataFrame({"assumption": list(assumptions), "value": list(assumptions.values())}))}
 <h2>Charts</h2>{plots}
 <h2>By model</h2>{_table(explore.breakdown(con, "model"))}
 <h2>By task type</h2>{_table(explore.breakdown(con, "task_type"))}

@@ -44,13 +44,16 @@ def _from_url(defaults: Scenario) -> tuple[Scenario, str | None]:
 
 
 def seed(defaults: Scenario) -> None:
-    """Load the controls from the URL the first time a page sees this workspace and link; call it
-    before the controls are drawn (Streamlit refuses to change a drawn widget's value)."""
-    origin = (components.current_workspace(), st.query_params.get("scenario"))
-    if st.session_state.get(LOADED_FROM) != origin:
+    """Load the controls from the URL the first time a page sees this workspace, or when the URL
+    names another saved scenario; call it before the controls are drawn (Streamlit refuses to
+    change a drawn widget's value). Moving to another page drops the URL's parameters, so a URL
+    without a scenario keeps the session's controls."""
+    workspace, linked_id = components.current_workspace(), st.query_params.get("scenario")
+    loaded = st.session_state.get(LOADED_FROM)
+    if loaded is None or loaded[0] != workspace or linked_id not in (None, loaded[1]):
         scenario, problem = _from_url(defaults)
         _load(scenario)
-        st.session_state[LOADED_FROM] = origin
+        st.session_state[LOADED_FROM] = (workspace, linked_id)
         st.session_state[PROBLEM] = problem
     if st.session_state.get(PROBLEM):
         st.warning(st.session_state[PROBLEM])
@@ -96,6 +99,12 @@ def _gpu_changed() -> None:
     st.session_state[key("capacity_source")] = "catalogue"
 
 
+def _api_cost_changed() -> None:
+    """A flat API price typed in replaces the logs' per-task price mix (as Scenario.from_dict does);
+    the mix would otherwise keep deciding the API cost and the control would change nothing."""
+    st.session_state[key("api_cost_by_task")] = None
+
+
 def economics_controls() -> None:
     """The Economics page's controls (values live in session_state under `sc_<field>`)."""
     c = st.columns(3)
@@ -106,7 +115,8 @@ def economics_controls() -> None:
     c[0].number_input("Peak-to-average ratio", min_value=1.0, step=0.1, **control("peak_to_average"),
                       help="Busiest hour's rate / the average rate; sizes a 24/7 fleet.")
     c[0].number_input("API cost per request (USD)", min_value=0.0, step=0.0001, format="%.5f",
-                      **control("api_cost_per_request"), help="Default: logged or genai-prices cost per request.")
+                      **control("api_cost_per_request"), on_change=_api_cost_changed,
+                      help="Default: logged or genai-prices cost per request (per task type until you change it).")
     c[0].toggle("Price the API at Batch rates", **control("batch_discount"))
     c[1].selectbox("GPU", [g.name for g in catalogue.gpus()], **control("gpu"), on_change=_gpu_changed)
     c[1].number_input("GPU price per hour (USD)", min_value=0.0, step=0.05, **control("gpu_hourly_usd"))

@@ -68,6 +68,10 @@ def test_upload_replay_save_and_share(served, shared_dir, llama_server):
 
         page.goto(f"{served}/economics?ws=browser")
         wait_idle(page)
+        gpu_price = page.get_by_label("GPU price per hour (USD)", exact=True)
+        gpu_price.fill("2.5")
+        gpu_price.press("Enter")
+        wait_idle(page)
         breakeven = metric(page, "Break-even")
         assert breakeven
         page.get_by_role("button", name="Save scenario").click()
@@ -82,6 +86,13 @@ def test_upload_replay_save_and_share(served, shared_dir, llama_server):
         wait_idle(fresh)
         assert metric(fresh, "Break-even") == breakeven
         screenshot(fresh, "journey-shared-link")
+        # The sidebar drops the link's parameters on the way: the scenario must stay the saved one.
+        for title in ("Routing", "Economics"):
+            fresh.locator('[data-testid="stSidebarNav"]').get_by_text(title, exact=True).click()
+            fresh.get_by_role("heading", name=title, level=1).wait_for()
+            wait_idle(fresh)
+        assert metric(fresh, "Break-even") == breakeven
+        assert fresh.get_by_label("GPU price per hour (USD)", exact=True).input_value() == "2.50"
 
 
 def replay_small_sample(page, served: str, spec: str) -> None:

@@ -52,6 +52,8 @@ left, right = st.columns(2)
 with left:
     st.subheader("Sensitivity (±50%)")
     st.plotly_chart(charts.tornado(economics.sensitivity(inputs), result.savings_monthly_usd), key="econ_tornado")
+    st.caption("An assumption without a bar leaves the savings unchanged at ±50% (e.g. the same number of GPUs "
+               "still suffices).")
 with right:
     st.subheader("Next 12 months")
     st.plotly_chart(charts.growth(economics.growth_projection(inputs)), key="econ_growth")

@@ -8,6 +8,12 @@ from analysis.ingest import ingest_paths
 from analysis import formatting as fmt
 from dashboard import components
 
+
+def any_value(value: str | None) -> str:
+    """A filter's label: its value, or "All" for no filter."""
+    return "All" if value is None else value
+
+
 st.title("Logs")
 workspace = components.current_workspace()
 
@@ -26,13 +32,14 @@ with st.expander("Upload log exports", expanded=not components.workspace_summary
             bar.progress(len(finished) / len(saved), text=f"Ingested {len(finished)} of {len(saved)} files")
 
         results = ingest_paths(components.cursor(), saved, progress=show)
-        st.session_state["logs_results"] = [r.__dict__ for r in results]
+        st.session_state["logs_results"] = (workspace, [r.__dict__ for r in results])
         bar.empty()
 
-for r in st.session_state.get("logs_results", []):
+results_of, last_results = st.session_state.get("logs_results", (None, []))
+for r in last_results if results_of == workspace else []:  # another workspace's upload is not this one's
     name = r["path"].rsplit("/", 1)[-1]
     if r["error"]:
-        st.error(f"**{name}** was not ingested: {r['error']}")
+        st.error(f"**{name}** was not ingested: {r['error'].removeprefix(f'{name}: ')}")
     elif r["duplicate"]:
         st.info(f"**{name}**: already ingested (same content); nothing added.")
     elif r["format"] == "openai_batch_input":
@@ -90,10 +97,12 @@ with st.expander("Task types: override the built-in rules"):
 st.subheader("Requests")
 cols = st.columns(4)
 flt = explore.RequestFilter(
-    model=cols[0].selectbox("Model", [None, *components.query(explore.distinct_values, "model")], key="logs_f_model"),
+    model=cols[0].selectbox("Model", [None, *components.query(explore.distinct_values, "model")],
+                            format_func=any_value, key="logs_f_model"),
     task_type=cols[1].selectbox("Task type", [None, *components.query(explore.distinct_values, "task_type")],
-                                key="logs_f_task"),
-    status=cols[2].selectbox("Status", [None, *components.query(explore.distinct_values, "status")], key="logs_f_status"),
+                                format_func=any_value, key="logs_f_task"),
+    status=cols[2].selectbox("Status", [None, *components.query(explore.distinct_values, "status")],
+                             format_func=any_value, key="logs_f_status"),
     text=cols[3].text_input("Search prompt/answer", key="logs_f_text") or None,
 )
 page, total = components.query(explore.request_page, flt, 200)

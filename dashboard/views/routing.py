@@ -65,8 +65,9 @@ with st.expander("Routing controls", expanded=True):
 choice = routing_state.current()
 scenario = scenario_state.current(defaults)
 scenario_state.publish(scenario, choice.to_query_params())
+api_price = scenario.to_cost_inputs().api_cost_per_request
 st.caption(f"Priced with the Economics page's scenario: {fmt.per_day(scenario.requests_per_day)}, API "
-           f"{fmt.usd(scenario.api_cost_per_request)} per request, {scenario.gpu} at "
+           f"{fmt.usd(api_price)} per request{' at Batch rates' if scenario.batch_discount else ''}, {scenario.gpu} at "
            f"{fmt.usd(scenario.gpu_hourly_usd)}/hour ({scenario.mode}). Change those on the **Economics** page.")
 
 quality = (components.query(routing_data.segment_quality, choice.run, choice.candidate, choice.segment_by)

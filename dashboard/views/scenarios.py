@@ -7,6 +7,10 @@ from analysis import formatting as fmt
 from dashboard import components, scenario_state
 
 st.title("Scenarios & report")
+if not components.workspace_summary().requests:
+    st.info("No requests in this workspace yet, so there is nothing to save or report: scenarios and the report "
+            "start from your logs. Upload an export on the **Logs** page or pick the demo workspace.")
+    st.stop()
 con = components.cursor()
 saved = scenario_store.saved(con)
 if not saved:
