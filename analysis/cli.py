@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from analysis.db import open_db
-from analysis.formatting import compact, usd
+from analysis.formatting import compact, count, usd
 
 
 def _print_json(data) -> None:
@@ -59,7 +59,8 @@ def _report_ingest(results, as_json: bool) -> int:
                 print(f"USED    {r.path}: prompts joined into its Batch output file")
             else:
                 skipped = f", {r.rows_skipped} skipped (not LLM requests)" if r.rows_skipped else ""
-                print(f"OK      {r.path}: {r.format}, {r.rows_loaded} rows loaded, {r.rows_rejected} rejected{skipped}")
+                skipped += f", {r.rows_known} already in the workspace from another file" if r.rows_known else ""
+                print(f"OK      {r.path}: {r.format}, {count(r.rows_loaded, 'row')} loaded, {r.rows_rejected} rejected{skipped}")
                 for reason in r.reasons:
                     print(f"          rejected {reason}")
     return 1 if any(r.error for r in results) else 0

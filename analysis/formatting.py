@@ -38,6 +38,11 @@ def usd(value: float | None) -> str:
     return f"{sign}${value:.3f}".rstrip("0")
 
 
+def count(n: int, noun: str) -> str:
+    """1 -> '1 row', 1200 -> '1,200 rows' (nouns whose plural adds an s)."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def per_day(value: float | None, unit: str = "req/day") -> str:
     return f"{compact(value)} {unit}"
 

@@ -10,6 +10,8 @@ traffic (the `traffic` view: requests without labelled dataset rows; fast on 10M
 - peak_to_average: the hour-of-day profile: requests in each UTC hour of the day, summed over all
   days (i.e. averaged by hour of day), busiest hour × 24 / all requests = the mean rate in the
   busiest hour of the day / the mean hourly rate. Weekdays and weekends are averaged together.
+  Logs spanning less than 24 hours give no profile (a single hour's burst would read as a peak
+  of 24): the base scenario's value stays.
 - api_cost_per_request / api_cost_by_task: per task type (NULL: '(untyped)') and model, the mean
   API cost per request at the standard (non-batch) rate: the logged or computed cost_usd, a Batch
   API request's divided by batch_price_ratio; a request without cost is priced with genai-prices
@@ -106,9 +108,10 @@ def growth_per_month(con: duckdb.DuckDBPyConnection) -> float | None:
 
 def peak_to_average(con: duckdb.DuckDBPyConnection) -> float | None:
     """Busiest hour-of-day's requests × 24 / all requests (module rule), at least 1; None
-    without timestamps."""
+    without timestamps or when they span less than 24 hours."""
     peak, total = rows(con, """SELECT max(n), sum(n) FROM (SELECT hour(ts) AS h, count(*) AS n FROM traffic
-                               WHERE ts IS NOT NULL GROUP BY 1)""")[0]
+                               WHERE ts IS NOT NULL GROUP BY 1)
+                               WHERE (SELECT max(ts) - min(ts) FROM traffic) >= INTERVAL 1 DAY""")[0]
     return max(1.0, min(1000.0, peak * 24 / total)) if total else None
 
 

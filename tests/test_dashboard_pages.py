@@ -77,7 +77,7 @@ def test_a_saved_link_keeps_its_scenario_when_moving_to_other_pages(demo):
     assert _metrics(app)["API per month"] == fmt.usd(expected.api_monthly_usd)
     _go(app, "routing", drop_params=True)
     assert any(fmt.per_day(40_000) in c.value and "$1.25/hour" in c.value for c in app.caption)
-    assert _metrics(app)["All on the API"] == fmt.usd(expected.api_monthly_usd)
+    assert _metrics(app)["All-API cost / month"] == fmt.usd(expected.api_monthly_usd)
     _go(app, "economics", drop_params=True)
     assert app.number_input(key="sc_requests_per_day").value == 40_000
     assert _metrics(app)["Self-hosting per month"] == fmt.usd(expected.self_host.total_usd)

@@ -176,7 +176,7 @@ def test_routing_shows_the_recommendation_with_shares(app, demo):
     assert run in (demo.scored_run, demo.fresh_run) and app.selectbox(key="rt_candidate").value == demo.spec
     rec = _expected(demo, run=run)
     metrics = _metrics(app)
-    assert metrics["Cost with the split"] == fmt.usd(rec.plan.monthly_usd)
+    assert metrics["Split cost / month"] == fmt.usd(rec.plan.monthly_usd)
     assert metrics["Served locally"] == fmt.percent(rec.plan.local_share)
     assert metrics["API spend moved"] == fmt.percent(rec.plan.local_spend_share)
     split = _table(app, "side")
@@ -198,7 +198,7 @@ def test_routing_control_changes_the_numbers_and_round_trips_through_the_url(app
     app.radio(key="rt_mode").set_value("cascade").run()
     after = _metrics(app)
     assert after["Served locally"] != before["Served locally"]
-    assert after["Cost with the split"] != before["Cost with the split"]
+    assert after["Split cost / month"] != before["Split cost / month"]
     params = _params(app)
     assert json.loads(params["ih"]) == [biggest] and params["rm"] == "cascade" and params["seg"] == "task_complexity"
 

@@ -18,6 +18,7 @@ def test_money():
     assert fmt.usd(12.345) == "$12.35"
     assert fmt.usd(0.0013) == "$0.0013"
     assert fmt.usd(2e-07) == "$0.0000002" and fmt.usd(0.00045) == "$0.00045"
+    assert (fmt.count(1, "row"), fmt.count(0, "row"), fmt.count(1200, "row")) == ("1 row", "0 rows", "1,200 rows")
     assert fmt.usd(0) == "$0"
     assert fmt.usd(-1500) == "-$1.5k"
 

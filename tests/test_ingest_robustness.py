@@ -44,7 +44,7 @@ def test_line_numbers_fast_path_and_retry(con, tmp_path, shared_dir):
     plain = ingest_file(con, shared_dir / "samples" / "openai-batch" / "genai_navirag_batch_output.jsonl")
     assert rows(con, "SELECT count(*), count(source_line), count(DISTINCT extra->>'custom_id') FROM requests "
                      "WHERE source_id = ?", [plain.source_id]) == [(65, 0, 65)]
-    lines = batch_lines(shared_dir)
+    lines = [line.replace('"batch_req_', '"batch_req_copy_') for line in batch_lines(shared_dir)]
     path = tmp_path / "batch.jsonl"
     path.write_text("\n".join(lines[:30]) + "\n\n{not json\n" + "\n".join(lines[30:]) + "\n")
     retried = ingest_file(con, path)
@@ -154,3 +154,23 @@ def test_a_short_csv_row_is_one_reject_and_later_rows_keep_their_line(con, tmp_p
     assert result.reasons == ["line 3: expected 3 columns as in the header, found 1",
                               "line 5: expected 3 columns as in the header, found 2"]
     assert rows(con, "SELECT source_line, input_tokens FROM requests ORDER BY 1") == [(2, 10), (4, 30)]
+
+
+def test_overlapping_exports_count_each_request_once(con, tmp_path, shared_dir):
+    """Two exports sharing requests (say, date ranges that overlap by a day): the second adds only
+    its new requests and says how many it already found; a file of nothing new is no error."""
+    lines = batch_lines(shared_dir)
+    first = tmp_path / "first.jsonl"
+    first.write_text("\n".join(lines[:40]) + "\n")
+    assert ingest_file(con, first).rows_loaded == 40
+    second = tmp_path / "second.jsonl"
+    second.write_text("\n".join(lines[30:]) + "\n")
+    result = ingest_file(con, second)
+    assert (result.ok, result.rows_loaded, result.rows_known, result.rows_rejected) == (True, 25, 10, 0)
+    assert scalar(con, "SELECT count(*) FROM requests") == scalar(con, "SELECT count(DISTINCT request_id) FROM requests") == 65
+    assert rows(con, "SELECT rows_loaded FROM sources ORDER BY ingested_at") == [(40,), (25,)]
+    inside = tmp_path / "inside.jsonl"
+    inside.write_text("\n".join(lines[5:15]) + "\n")
+    nothing_new = ingest_file(con, inside)
+    assert (nothing_new.ok, nothing_new.rows_loaded, nothing_new.rows_known) == (True, 0, 10)
+    assert scalar(con, "SELECT count(*) FROM requests") == 65

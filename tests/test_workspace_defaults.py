@@ -118,3 +118,15 @@ def test_fast_growth_over_three_weeks(con):
     """21 days leave 19 interior days, 13 whole-week windows: still exact for 50% a month."""
     fill(con, days=21, growth=0.5, base=50.0)
     assert growth_per_month(con) == approx(0.5, abs=0.01)
+
+
+def test_less_than_a_day_of_logs_gives_no_peak_to_average(con):
+    """One hour's burst would read as a peak of 24 and make self-hosting look hopeless."""
+    con.execute("""INSERT INTO requests (request_id, source_id, ts, model, status, is_batch)
+                   SELECT 'r' || i, 's', TIMESTAMP '2026-03-02 10:00' + i * INTERVAL 1 MINUTE, 'gpt-4o-mini', 'ok', false
+                   FROM range(50) t(i)""").fetchall()
+    assert peak_to_average(con) is None
+    assert scenario_defaults(con).peak_to_average == Scenario().peak_to_average
+    con.execute("""INSERT INTO requests (request_id, source_id, ts, model, status, is_batch)
+                   VALUES ('late', 's', TIMESTAMP '2026-03-03 10:00', 'gpt-4o-mini', 'ok', false)""").fetchall()
+    assert peak_to_average(con) == approx(51 * 24 / 51)  # every request in the 10:00 hour

@@ -100,6 +100,7 @@ class LoadContext:
     loaded: int = 0
     rejected: int = 0
     skipped: int = 0  # records that are no requests (e.g. non-LLM spans): neither loaded nor rejected
+    known: int = 0  # requests another file already loaded (overlapping exports): neither loaded nor rejected
     in_transaction: bool = False  # opened by the first write, so reads can fail harmlessly
     fast_guards: dict[str, list[str]] = field(default_factory=dict)  # fast-path views -> guards
 
@@ -443,6 +444,19 @@ class LoadContext:
         self.con.execute("DELETE FROM requests WHERE rowid IN (SELECT rid FROM _bad_rows)").fetchall()
         self.loaded -= bad
         return bad
+
+    def drop_known_requests(self) -> int:
+        """Drop this file's rows whose request_id another file already loaded, so overlapping
+        exports (say, two date ranges that share a day) count each request once; counted in
+        `known`. The earlier file's row is kept as it was."""
+        dropped = self.con.execute(
+            """DELETE FROM requests WHERE source_id = $s
+                 AND request_id IN (SELECT request_id FROM requests WHERE source_id <> $s)""",
+            {"s": self.source_id},
+        ).fetchall()[0][0]
+        self.loaded -= dropped
+        self.known += dropped
+        return dropped
 
     def _count(self, table: str, where: str = "true", params: list | None = None) -> int:
         return self.con.execute(f"SELECT count(*) FROM {table} WHERE {where}", params or []).fetchall()[0][0]

@@ -2,7 +2,8 @@
 
 A file either lands whole (its good rows in `requests`, its bad rows in `rejects`, one row in
 `sources`) or not at all: any error rolls the transaction back, so the database is as it was.
-The same file (same sha256) ingested twice adds nothing.
+The same file (same sha256) ingested twice adds nothing, and a request that another file already
+loaded (same request_id: overlapping exports) is not added again.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class IngestResult:
     rows_loaded: int = 0
     rows_rejected: int = 0
     rows_skipped: int = 0  # records that are no LLM requests (e.g. non-gen_ai spans): not rejects
+    rows_known: int = 0  # requests another file already loaded (overlapping exports): not added again
     reasons: list[str] = field(default_factory=list)  # the first reject reasons, "line N: why"
     duplicate: bool = False  # the same content was ingested before: nothing added
     error: str | None = None  # set when the file was not ingested at all
@@ -150,7 +152,9 @@ def _load(con, adapter, path: Path, sample, sha_future, options: dict, result: I
                 [result.source_id],
             )
         ]
-        if ctx.loaded == 0 and not (ctx.skipped and not ctx.rejected):
+        if ctx.loaded:
+            ctx.drop_known_requests()
+        if ctx.loaded == 0 and not ((ctx.skipped or ctx.known) and not ctx.rejected):
             detail = f"; first problems: {'; '.join(reasons)}" if reasons else ""
             raise IngestError(f"{path.name}: no request could be read as {result.format}{detail}")
         if not ctx.in_transaction:  # nothing written yet (every record skipped)
@@ -174,7 +178,7 @@ def _load(con, adapter, path: Path, sample, sha_future, options: dict, result: I
     finally:
         ctx.drop_temporaries()
     result.rows_loaded, result.rows_rejected, result.reasons = ctx.loaded, ctx.rejected, reasons
-    result.rows_skipped = ctx.skipped
+    result.rows_skipped, result.rows_known = ctx.skipped, ctx.known
 
 
 class _Duplicate(Exception):

@@ -4,8 +4,8 @@ import plotly.express as px
 import streamlit as st
 
 from analysis import explore, tasks, uploads
-from analysis.ingest import ingest_paths
 from analysis import formatting as fmt
+from analysis.ingest import ingest_paths
 from dashboard import components
 
 
@@ -45,8 +45,11 @@ for r in last_results if results_of == workspace else []:  # another workspace's
     elif r["format"] == "openai_batch_input":
         st.info(f"**{name}**: prompts joined into its Batch output file.")
     else:
-        st.success(f"**{name}** ({r['format']}): {r['rows_loaded']:,} rows loaded, "
-                   f"{r['rows_rejected']:,} rejected.")
+        extra = "".join(f", {r[k]:,} {what}" for k, what in (
+            ("rows_skipped", "skipped (not LLM requests)"),
+            ("rows_known", "already in the workspace from another file")) if r.get(k))
+        st.success(f"**{name}** ({r['format']}): {fmt.count(r['rows_loaded'], 'row')} loaded, "
+                   f"{r['rows_rejected']:,} rejected{extra}.")
         if r["rows_rejected"]:
             st.dataframe(explore.rejects(components.cursor(), r["source_id"]), hide_index=True,
                          key=f"rejects_{r['source_id']}")

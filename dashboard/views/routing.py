@@ -76,12 +76,12 @@ rec = routing.recommend(traffic, quality, scenario, choice.policy())
 plan = rec.plan
 
 cards = st.columns(5)
-components.kpi(cards[0], "Cost with the split", fmt.usd(plan.monthly_usd),
+components.kpi(cards[0], "Split cost / month", fmt.usd(plan.monthly_usd),
                f"Per month: API {fmt.usd(plan.api_usd)} + GPU {fmt.usd(plan.gpu_usd)}")
-components.kpi(cards[1], "All on the API", fmt.usd(rec.current_monthly_usd),
+components.kpi(cards[1], "All-API cost / month", fmt.usd(rec.current_monthly_usd),
                "Per month: today's traffic priced at the scenario's API cost")
-components.kpi(cards[2], "Savings", fmt.usd(rec.savings_monthly_usd),
-               "Per month: all on the API − cost with the split")
+components.kpi(cards[2], "Savings / month", fmt.usd(rec.savings_monthly_usd),
+               "Per month: all-API cost − split cost")
 components.kpi(cards[3], "Served locally", fmt.percent(plan.local_share),
                f"Share of requests: {fmt.per_day(plan.local_requests_per_day)}; API calls: "
                f"{fmt.percent(plan.api_call_share)} of requests (a cascade's escalations included)")
