@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from analysis.db import open_db
-from analysis.formatting import compact, count, usd
+from analysis.formatting import compact, usd
 
 
 def _print_json(data) -> None:
@@ -58,9 +58,7 @@ def _report_ingest(results, as_json: bool) -> int:
             elif r.format == "openai_batch_input":
                 print(f"USED    {r.path}: prompts joined into its Batch output file")
             else:
-                skipped = f", {r.rows_skipped} skipped (not LLM requests)" if r.rows_skipped else ""
-                skipped += f", {r.rows_known} already in the workspace from another file" if r.rows_known else ""
-                print(f"OK      {r.path}: {r.format}, {count(r.rows_loaded, 'row')} loaded, {r.rows_rejected} rejected{skipped}")
+                print(f"OK      {r.path}: {r.format}, {r.counts_text()}")
                 for reason in r.reasons:
                     print(f"          rejected {reason}")
     return 1 if any(r.error for r in results) else 0

@@ -1,8 +1,6 @@
 """Helicone request exports (hand-made in the export tool's, REST API's and ClickHouse's shapes):
 cost units (USD, USD x 1e9, cents), millisecond latency, cache tokens."""
 
-import csv
-import io
 import json
 from datetime import datetime
 
@@ -12,6 +10,7 @@ from analysis.db import rows
 from analysis.ingest import ingest_file
 from analysis.ingest.registry import detect_format
 from analysis.ingest.sample import read_sample
+from local_files import write_csv
 
 API_ROW = {
     "request_id": "r1", "request_created_at": "2025-04-01T12:00:00.000Z", "response_id": "s1",
@@ -24,15 +23,6 @@ API_ROW = {
 }
 CSV_FIELDS = ["response_id", "response_created_at", "response_status", "request_created_at", "request_body",
               "request_properties", "request_user_id", "model", "prompt_tokens", "completion_tokens", "latency", "cost"]
-
-
-def write_csv(path, rows_):
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, CSV_FIELDS)
-    writer.writeheader()
-    writer.writerows(rows_)
-    path.write_text(buffer.getvalue())
-    return path
 
 
 def test_api_rows_jsonl(con, tmp_path):
@@ -65,7 +55,7 @@ def _csv_row(response_id, cost, tokens=(1000, 100)):
 
 
 def test_csv_cost_in_usd(con, tmp_path):
-    path = write_csv(tmp_path / "usd.csv", [_csv_row("s1", "0.0035"), _csv_row("s2", "0.000025", (10, 1))])
+    path = write_csv(tmp_path / "usd.csv", CSV_FIELDS, [_csv_row("s1", "0.0035"), _csv_row("s2", "0.000025", (10, 1))])
     assert detect_format(read_sample(path)) == "helicone"
     result = ingest_file(con, path)
     assert (result.format, result.rows_loaded) == ("helicone", 2)
@@ -75,22 +65,22 @@ def test_csv_cost_in_usd(con, tmp_path):
 
 def test_csv_cost_in_usd_times_1e9(con, tmp_path):
     # Helicone's ClickHouse keeps cost as an integer, USD x 1e9.
-    path = write_csv(tmp_path / "clickhouse.csv", [_csv_row("s1", "3500000"), _csv_row("s2", "25000", (10, 1))])
+    path = write_csv(tmp_path / "clickhouse.csv", CSV_FIELDS, [_csv_row("s1", "3500000"), _csv_row("s2", "25000", (10, 1))])
     ingest_file(con, path)
     assert rows(con, "SELECT cost_usd FROM requests ORDER BY source_line") == [
         (pytest.approx(0.0035),), (pytest.approx(0.000025),)]
 
 
 def test_cost_unit_option_overrides(con, tmp_path):
-    path = write_csv(tmp_path / "cents.csv", [_csv_row("s1", "0.35")])
+    path = write_csv(tmp_path / "cents.csv", CSV_FIELDS, [_csv_row("s1", "0.35")])
     ingest_file(con, path, options={"cost_unit": "cents"})
     assert rows(con, "SELECT cost_usd FROM requests") == [(pytest.approx(0.0035),)]
-    bad = ingest_file(con, write_csv(tmp_path / "x.csv", [_csv_row("s9", "1")]), options={"cost_unit": "euros"})
+    bad = ingest_file(con, write_csv(tmp_path / "x.csv", CSV_FIELDS, [_csv_row("s9", "1")]), options={"cost_unit": "euros"})
     assert "cost_unit 'euros' unknown" in bad.error
 
 
 def test_rows_without_model_or_time_are_rejected(con, tmp_path):
-    path = write_csv(tmp_path / "bad.csv", [_csv_row("s1", "0.1"), {**_csv_row("s2", "0.1"), "model": ""},
+    path = write_csv(tmp_path / "bad.csv", CSV_FIELDS, [_csv_row("s1", "0.1"), {**_csv_row("s2", "0.1"), "model": ""},
                                            {**_csv_row("s3", "0.1"), "request_created_at": "yesterday"}])
     result = ingest_file(con, path)
     assert (result.rows_loaded, result.rows_rejected) == (1, 2)

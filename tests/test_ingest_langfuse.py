@@ -1,8 +1,6 @@
 """Langfuse observation and trace exports (hand-made in the shapes Langfuse's docs give: API / UI
 camelCase, blob-storage snake_case CSV, traces with nested observations, API pages)."""
 
-import csv
-import io
 import json
 from datetime import datetime
 
@@ -10,6 +8,7 @@ from analysis.db import rows
 from analysis.ingest import ingest_file
 from analysis.ingest.registry import detect_format
 from analysis.ingest.sample import read_sample
+from local_files import write_csv
 
 GENERATION = {
     "id": "obs-1", "traceId": "tr-1", "type": "GENERATION", "name": "answer",
@@ -63,12 +62,7 @@ def test_blob_storage_csv(con, tmp_path):
                   "cost_details": json.dumps({"total": 0.00065}), "total_cost": "0.00065", "latency": "2.5",
                   "user_id": "u9", "tags": json.dumps(["prod"]), "level": "DEFAULT", "status_message": ""}
     event = {**generation, "id": "o2", "type": "EVENT", "provided_model_name": "", "end_time": ""}
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fields)
-    writer.writeheader()
-    writer.writerows([generation, event])
-    path = tmp_path / "observations.csv"
-    path.write_text(buffer.getvalue())
+    path = write_csv(tmp_path / "observations.csv", fields, [generation, event])
     assert detect_format(read_sample(path)) == "langfuse"
     result = ingest_file(con, path)
     assert (result.rows_loaded, result.rows_skipped) == (1, 1)

@@ -1,7 +1,5 @@
 """LiteLLM spend logs and StandardLoggingPayload objects: the shared samples and hand-made cases."""
 
-import csv
-import io
 import json
 from datetime import datetime
 
@@ -11,6 +9,7 @@ from analysis.db import rows
 from analysis.ingest import ingest_file
 from analysis.ingest.registry import detect_format
 from analysis.ingest.sample import read_sample
+from local_files import write_csv
 
 COLUMNS = """request_id, ts, provider, model, operation, input_tokens, output_tokens, latency_ms, ttft_ms, status,
              cost_usd, cost_source"""
@@ -55,12 +54,7 @@ def test_spend_logs_csv_with_json_strings_and_no_api_key(con, tmp_path):
            "request_tags": json.dumps(["prod", "search"]), "status": "success"}
     failure = {**row, "request_id": "r-2", "status": "failure", "spend": "0", "prompt_tokens": "0",
                "completion_tokens": "0", "metadata": json.dumps({"error_information": {"error_message": "timeout"}})}
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fields)
-    writer.writeheader()
-    writer.writerows([row, failure])
-    path = tmp_path / "spend_logs.csv"
-    path.write_text(buffer.getvalue())
+    path = write_csv(tmp_path / "spend_logs.csv", fields, [row, failure])
     assert detect_format(read_sample(path)) == "litellm"
     result = ingest_file(con, path)
     assert (result.rows_loaded, result.rows_rejected) == (2, 0)

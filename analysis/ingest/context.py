@@ -74,12 +74,14 @@ MACROS = [
        CASE WHEN regexp_matches(trim(s::VARCHAR), '\d:\d\d(:\d\d([.,]\d+)?)?\s*([Zz]|[+-]\d\d(:?\d\d)?|UTC|GMT)$')
             THEN CAST(timezone('UTC', try_cast(trim(s::VARCHAR) AS TIMESTAMPTZ)) AS TIMESTAMP)
             ELSE try_cast(trim(s::VARCHAR) AS TIMESTAMP) END)""",
-    # Text holding an epoch number (seconds, ms, us or ns, told apart by magnitude) or ISO-8601.
+    # Units per second of an epoch number, told apart by magnitude: s, ms, us or ns.
+    """CREATE OR REPLACE TEMP MACRO epoch_units(n) AS
+       CASE WHEN abs(n) < 1e11 THEN 1 WHEN abs(n) < 1e14 THEN 1e3 WHEN abs(n) < 1e17 THEN 1e6 ELSE 1e9 END""",
+    # Text holding an epoch number (epoch_units) or ISO-8601; nanoseconds read exactly.
     r"""CREATE OR REPLACE TEMP MACRO ts_from_text(s) AS
        CASE WHEN NOT regexp_full_match(trim(s::VARCHAR), '-?\d+(\.\d+)?([eE][+-]?\d+)?') THEN ts_from_iso(s)
-            WHEN abs(try_cast(s AS DOUBLE)) < 1e11 THEN ts_from_epoch_s(try_cast(s AS DOUBLE))
-            WHEN abs(try_cast(s AS DOUBLE)) < 1e14 THEN ts_from_epoch_s(try_cast(s AS DOUBLE) / 1e3)
-            WHEN abs(try_cast(s AS DOUBLE)) < 1e17 THEN ts_from_epoch_s(try_cast(s AS DOUBLE) / 1e6)
+            WHEN epoch_units(try_cast(s AS DOUBLE)) < 1e9
+            THEN ts_from_epoch_s(try_cast(s AS DOUBLE) / epoch_units(try_cast(s AS DOUBLE)))
             ELSE ts_from_epoch_ns(try_cast(trim(s::VARCHAR) AS HUGEINT)) END""",
     # Milliseconds between two timestamps.
     """CREATE OR REPLACE TEMP MACRO ms_between(a, b) AS
@@ -437,8 +439,7 @@ class LoadContext:
                 WHERE reason IS NOT NULL""",
             [self.source_id],
         ).fetchall()
-        lines = self.con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = '_lines'").fetchall()[0][0]
+        lines = self._count("duckdb_tables()", "temporary AND table_name = '_lines'")
         raw = "(SELECT l.text FROM _lines AS l WHERE l.line = b.source_line LIMIT 1)" if lines else "NULL"
         bad = self.reject(f"SELECT b.source_line, b.reason, {raw} FROM _bad_rows AS b ORDER BY b.source_line")
         self.con.execute("DELETE FROM requests WHERE rowid IN (SELECT rid FROM _bad_rows)").fetchall()

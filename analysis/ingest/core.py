@@ -19,6 +19,7 @@ import duckdb
 
 from analysis import pricing
 from analysis.db import rows, scalar, utcnow
+from analysis.formatting import count
 from analysis.ingest.context import INLINE_PRICES, FastPathFailed, IngestError, LoadContext
 from analysis.ingest.registry import ADAPTERS, adapter_for, detect_format
 from analysis.ingest.sample import UnreadableFileError, json_problem, read_sample
@@ -41,6 +42,12 @@ class IngestResult:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    def counts_text(self) -> str:
+        """What a loaded file gave, for people: "65 rows loaded, 0 rejected, 10 already in ..."."""
+        return f"{count(self.rows_loaded, 'row')} loaded, {self.rows_rejected:,} rejected" + "".join(
+            f", {n:,} {what}" for n, what in ((self.rows_skipped, "skipped (not LLM requests)"),
+                                              (self.rows_known, "already in the workspace from another file")) if n)
 
 
 def sha256_of(path: Path, chunk: int = 4 * 1024 * 1024) -> str:

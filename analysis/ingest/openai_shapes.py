@@ -59,10 +59,9 @@ def output_text(b: str) -> str:
 
 def created(b: str) -> str:
     """`created` / `created_at`: epoch seconds as the API writes them, or milliseconds,
-    microseconds or nanoseconds as some loggers rewrite them (told apart by magnitude)."""
+    microseconds or nanoseconds as some loggers rewrite them (context's epoch_units)."""
     value = f"coalesce({b}.created, {b}.created_at)"
-    return f"""ts_from_epoch_s({value} / CASE WHEN abs({value}) < 1e11 THEN 1 WHEN abs({value}) < 1e14 THEN 1e3
-                                             WHEN abs({value}) < 1e17 THEN 1e6 ELSE 1e9 END)"""
+    return f"ts_from_epoch_s({value} / epoch_units({value}))"
 
 
 def operation(b: str, url: str = "NULL") -> str:

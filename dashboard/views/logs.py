@@ -32,27 +32,23 @@ with st.expander("Upload log exports", expanded=not components.workspace_summary
             bar.progress(len(finished) / len(saved), text=f"Ingested {len(finished)} of {len(saved)} files")
 
         results = ingest_paths(components.cursor(), saved, progress=show)
-        st.session_state["logs_results"] = (workspace, [r.__dict__ for r in results])
+        st.session_state["logs_results"] = (workspace, results)
         bar.empty()
 
 results_of, last_results = st.session_state.get("logs_results", (None, []))
 for r in last_results if results_of == workspace else []:  # another workspace's upload is not this one's
-    name = r["path"].rsplit("/", 1)[-1]
-    if r["error"]:
-        st.error(f"**{name}** was not ingested: {r['error'].removeprefix(f'{name}: ')}")
-    elif r["duplicate"]:
+    name = r.path.rsplit("/", 1)[-1]
+    if r.error:
+        st.error(f"**{name}** was not ingested: {r.error.removeprefix(f'{name}: ')}")
+    elif r.duplicate:
         st.info(f"**{name}**: already ingested (same content); nothing added.")
-    elif r["format"] == "openai_batch_input":
+    elif r.format == "openai_batch_input":
         st.info(f"**{name}**: prompts joined into its Batch output file.")
     else:
-        extra = "".join(f", {r[k]:,} {what}" for k, what in (
-            ("rows_skipped", "skipped (not LLM requests)"),
-            ("rows_known", "already in the workspace from another file")) if r.get(k))
-        st.success(f"**{name}** ({r['format']}): {fmt.count(r['rows_loaded'], 'row')} loaded, "
-                   f"{r['rows_rejected']:,} rejected{extra}.")
-        if r["rows_rejected"]:
-            st.dataframe(explore.rejects(components.cursor(), r["source_id"]), hide_index=True,
-                         key=f"rejects_{r['source_id']}")
+        st.success(f"**{name}** ({r.format}): {r.counts_text()}.")
+        if r.rows_rejected:
+            st.dataframe(explore.rejects(components.cursor(), r.source_id), hide_index=True,
+                         key=f"rejects_{r.source_id}")
 
 if not components.workspace_summary().requests:
     st.info("No requests yet: upload an export above, or pick the demo workspace in the sidebar.")
