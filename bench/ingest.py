@@ -9,6 +9,7 @@ too: they hardly depend on other load. The naive baseline runs once (~30 s, ~1.4
 (said in the output).
 
     .venv/bin/python bench/ingest.py [--lines 1000000] [--repeat 3] [--naive-lines N] [--skip-naive]
+                                     [--threads 1,2,4,8]
 
 Targets: project <= 1.5x bare DuckDB, >= 10x faster than naive, peak RSS < 1.5 GB.
 """
@@ -34,6 +35,8 @@ from analysis.db import open_db
 from analysis.ingest import ingest_file
 cpu = lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
 con = open_db(Path(sys.argv[2]))
+if int(sys.argv[4]):
+    con.execute(f"SET threads = {int(sys.argv[4])}").fetchall()
 t, c = time.perf_counter(), cpu()
 result = ingest_file(con, sys.argv[1], format="openai_batch")
 assert result.ok and result.rows_loaded == int(sys.argv[3]), result
@@ -44,6 +47,8 @@ BARE = """
 import resource, sys, time, duckdb
 cpu = lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
 con = duckdb.connect(sys.argv[2])
+if int(sys.argv[4]):
+    con.execute(f"SET threads = {int(sys.argv[4])}").fetchall()
 t, c = time.perf_counter(), cpu()
 # The same fields, with the same types, that the project stores for a Batch output line.
 con.execute('''CREATE TABLE requests AS SELECT
@@ -124,10 +129,11 @@ def generate(path: Path, lines: int, seed: int = 7) -> None:
             out.write(json.dumps(record) + "\n")
 
 
-def run(code: str, data: Path, db: Path, lines: int) -> tuple[float, float, float]:
-    """(wall seconds and CPU seconds measured inside the child, the child's own peak RSS in MB)."""
+def run(code: str, data: Path, db: Path, lines: int, threads: int = 0) -> tuple[float, float, float]:
+    """(wall seconds and CPU seconds measured inside the child, the child's own peak RSS in MB);
+    `threads` > 0 caps DuckDB's threads (0: DuckDB's default, one per core)."""
     db.unlink(missing_ok=True)
-    done = subprocess.run([sys.executable, "-c", code, str(data), str(db), str(lines)],
+    done = subprocess.run([sys.executable, "-c", code, str(data), str(db), str(lines), str(threads)],
                           capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
     if done.returncode:
         raise SystemExit(f"contender failed:\n{done.stderr[-2000:]}")
@@ -146,7 +152,10 @@ def main() -> None:
     parser.add_argument("--naive-lines", type=int, default=0,
                         help="lines the naive baseline reads (extrapolated linearly); 0 = all")
     parser.add_argument("--skip-naive", action="store_true")
+    parser.add_argument("--threads", default="",
+                        help="comma-separated DuckDB thread caps for an extra scaling table, e.g. 2,4,8")
     args = parser.parse_args()
+    thread_caps = [int(t) for t in args.threads.split(",") if t]
     naive_lines = min(args.naive_lines or args.lines, args.lines)
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "batch_output.jsonl"
@@ -168,6 +177,9 @@ def main() -> None:
                 with open(data) as src, open(subset, "w") as out:
                     out.writelines(itertools.islice(src, naive_lines))
             naive = run(NAIVE, subset, Path(tmp) / "naive.duckdb", naive_lines)
+        scaling = {cap: (run(PROJECT, data, Path(tmp) / "project.duckdb", args.lines, cap),
+                         run(BARE, data, Path(tmp) / "bare_duckdb.duckdb", args.lines, cap))
+                   for cap in thread_caps}
     scale = args.lines / naive_lines
     ratio = statistics.median(p[0] / b[0] for p, b in zip(runs["project"], runs["bare_duckdb"], strict=True))
     cpu_ratio = statistics.median(p[1] / b[1] for p, b in zip(runs["project"], runs["bare_duckdb"], strict=True))
@@ -192,6 +204,12 @@ def main() -> None:
         ceiling = naive[0] * scale / statistics.median(b[0] for b in runs["bare_duckdb"])
         print(f"{'(ceiling) naive / bare DuckDB':<36} {ceiling:>9.1f}x  on {os.cpu_count()} cores")
     print(f"{'project peak RSS < 1500 MB':<36} {project_rss:>7,.0f} MB  {verdict(project_rss < 1500)}")
+    if scaling:
+        print(f"\n{'DuckDB threads':<15} {'project s':>10} {'bare s':>8} {'project/bare':>13}"
+              + (f" {'naive/project':>14} {'naive/bare':>11}" if naive else "") + "   (one round each)")
+        for cap, ((pw, _, _), (bw, _, _)) in scaling.items():
+            print(f"{cap:<15} {pw:>10.2f} {bw:>8.2f} {pw / bw:>12.2f}x"
+                  + (f" {naive[0] * scale / pw:>13.1f}x {naive[0] * scale / bw:>10.1f}x" if naive else ""))
 
 
 if __name__ == "__main__":

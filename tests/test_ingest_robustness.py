@@ -53,6 +53,24 @@ def test_line_numbers_fast_path_and_retry(con, tmp_path, shared_dir):
                      "WHERE source_id = ?", [retried.source_id]) == [(1, 67, 65)]
 
 
+def test_a_long_line_leaves_the_fast_path_and_the_line_limit_holds(con, tmp_path, shared_dir):
+    """DuckDB's JSON reader takes lines up to about twice its object cap; a longer line fails the
+    fast path (capped at 16 MB, to keep its per-thread buffers small) and the line-by-line retry
+    loads it, or rejects it when it is over the line limit (the fast path used to let it in)."""
+    records = [json.loads(line) for line in batch_lines(shared_dir)[:3]]
+    records[1]["response"]["body"]["choices"][0]["message"]["content"] = "x" * (40 << 20)
+    path = write_jsonl(tmp_path / "long.jsonl", records)
+    loaded = ingest_file(con, path)
+    assert (loaded.rows_loaded, loaded.rows_rejected) == (3, 0)
+    assert rows(con, "SELECT source_line, length(output_text) FROM requests ORDER BY source_line") == [
+        (1, len(records[0]["response"]["body"]["choices"][0]["message"]["content"])), (2, 40 << 20),
+        (3, len(records[2]["response"]["body"]["choices"][0]["message"]["content"]))]
+    path.write_text(path.read_text().replace("batch_req_", "batch_req_b_"))
+    capped = ingest_file(con, path, options={"max_line_bytes": 36 << 20})
+    assert (capped.rows_loaded, capped.rows_rejected) == (2, 1)
+    assert capped.reasons[0].startswith("line 2: line too long (an enormous field)")
+
+
 def test_epoch_milliseconds_and_microseconds_are_read(con, tmp_path, shared_dir):
     """`created` in milliseconds crashed the pricing lookup with a Python AttributeError."""
     records = [json.loads(line) for line in batch_lines(shared_dir)[:3]]
