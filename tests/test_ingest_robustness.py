@@ -71,6 +71,17 @@ def test_a_long_line_leaves_the_fast_path_and_the_line_limit_holds(con, tmp_path
     assert capped.reasons[0].startswith("line 2: line too long (an enormous field)")
 
 
+def test_ingest_gives_back_the_database_settings_it_changes(con, tmp_path, shared_dir):
+    """The fast path runs its head query on one thread and inserts without keeping row order;
+    DuckDB settings are the database's, so other connections must get theirs back, failure or not."""
+    con.execute("SET threads = 3").fetchall()
+    settings = "SELECT current_setting('threads'), current_setting('preserve_insertion_order')"
+    assert ingest_file(con, shared_dir / "samples" / "openai-batch" / "genai_navirag_batch_output.jsonl").rows_loaded == 65
+    assert rows(con, settings) == [(3, True)]
+    assert not ingest_file(con, write_jsonl(tmp_path / "bad.jsonl", [{"custom_id": "x", "error": None}])).ok
+    assert rows(con, settings) == [(3, True)]
+
+
 def test_epoch_milliseconds_and_microseconds_are_read(con, tmp_path, shared_dir):
     """`created` in milliseconds crashed the pricing lookup with a Python AttributeError."""
     records = [json.loads(line) for line in batch_lines(shared_dir)[:3]]

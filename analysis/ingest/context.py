@@ -8,6 +8,8 @@ readable record in a TEMP table with its line (or row) number and every unreadab
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -351,11 +353,13 @@ class LoadContext:
             f', CAST({default or "NULL"} AS {kind}) AS "{name}"' for name, kind, default in schema if name not in given
         )
         rows_sql = f"SELECT *{filled} FROM ({select_sql})"
-        head = self.con.execute(
-            f"""SELECT model, coalesce(provider, ''), max(ts), is_batch FROM (SELECT * FROM ({rows_sql}) LIMIT {HEAD_ROWS})
-                WHERE cost_usd IS NULL AND model IS NOT NULL AND status = 'ok' GROUP BY ALL""",
-            params,
-        ).fetchall()
+        # One thread: each thread of a JSON scan parses a whole buffer (~32 MB) before LIMIT stops it.
+        with self._setting("threads", 1):
+            head = self.con.execute(
+                f"""SELECT model, coalesce(provider, ''), max(ts), is_batch FROM (SELECT * FROM ({rows_sql}) LIMIT {HEAD_ROWS})
+                    WHERE cost_usd IS NULL AND model IS NOT NULL AND status = 'ok' GROUP BY ALL""",
+                params,
+            ).fetchall()
         known = set(self.con.execute(f"SELECT model, provider, is_batch FROM {INLINE_PRICES}").fetchall())
         pricing.add_prices(self.con, [(m, p, t, b) for m, p, t, b in head if (m, p, b) not in known], INLINE_PRICES)
         priced = f"""(SELECT s.* REPLACE (
@@ -371,12 +375,8 @@ class LoadContext:
         # Row order in `requests` means nothing (readers order by source_line, ts or
         # hash(request_id)), and keeping it stalls DuckDB's parallel insert on many cores
         # (bench/ingest.py on 16 cores: a bare load takes 1.7 s keeping it, 1.0 s not).
-        kept = self.con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0][0]
-        self.con.execute("SET preserve_insertion_order = false").fetchall()
-        try:
+        with self._setting("preserve_insertion_order", False):
             added = self._write(f"INSERT INTO requests BY NAME {typed}", params)
-        finally:
-            self.con.execute(f"SET preserve_insertion_order = {bool(kept)}").fetchall()
         self.loaded += added
         return added
 
@@ -471,6 +471,17 @@ class LoadContext:
         self.loaded -= dropped
         self.known += dropped
         return dropped
+
+    @contextmanager
+    def _setting(self, name: str, value) -> Iterator[None]:
+        """DuckDB setting `name` at `value` for the statements inside; DuckDB settings belong to
+        the database, not the connection, so the previous value comes back after."""
+        kept = self.con.execute(f"SELECT current_setting('{name}')").fetchall()[0][0]
+        self.con.execute(f"SET {name} = {value}").fetchall()
+        try:
+            yield
+        finally:
+            self.con.execute(f"SET {name} = {kept}").fetchall()
 
     def _count(self, table: str, where: str = "true", params: list | None = None) -> int:
         return self.con.execute(f"SELECT count(*) FROM {table} WHERE {where}", params or []).fetchall()[0][0]
