@@ -86,8 +86,14 @@ def sidebar() -> None:
             st.caption(":material/science: Synthetic demo data: generated from templates, not real traffic.")
 
 
-def kpi(column, label: str, value: str, help_text: str | None = None) -> None:
-    column.metric(label, value, help=help_text)
+def kpi_row():
+    """A row of KPI cards; on a narrow screen the cards wrap onto more rows instead of cutting
+    their values short (as fixed columns did)."""
+    return st.container(horizontal=True, gap="medium")
+
+
+def kpi(row, label: str, value: str, help_text: str | None = None) -> None:
+    row.metric(label, value, help=help_text, width="content")
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

@@ -50,6 +50,20 @@ def test_every_page_renders_with_screenshots(served):
             screenshot(page, f"page-{name or 'overview'}")
 
 
+def test_kpi_cards_are_not_cut_on_a_narrow_screen(served):
+    """On a laptop-width window with the sidebar open, KPI values and labels wrap onto more rows
+    instead of ending in an ellipsis ("38M / 1...")."""
+    cut = """() => [...document.querySelectorAll('[data-testid="stMetric"] [data-testid="stMarkdownContainer"]')]
+                   .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.textContent)"""
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1024, "height": 900})
+        for name in ["", "economics", "routing"]:
+            page.goto(f"{served}/{name}?ws=demo")
+            wait_idle(page)
+            assert page.locator('[data-testid="stMetricValue"]').count() >= 5, name
+            assert page.evaluate(cut) == [], name
+
+
 def test_upload_replay_save_and_share(served, shared_dir, llama_server):
     folder = shared_dir / "samples" / "openai-batch"
     files = [str(folder / "genai_navirag_batch_output.jsonl"), str(folder / "genai_navirag_batch_input.jsonl")]

@@ -31,16 +31,16 @@ scenario_state.publish(scenario)
 inputs = scenario.to_cost_inputs()
 result = economics.evaluate(inputs)
 be = result.breakeven
-cards = st.columns(5)
-components.kpi(cards[0], "API per month", fmt.usd(result.api_monthly_usd),
+cards = components.kpi_row()
+components.kpi(cards, "API per month", fmt.usd(result.api_monthly_usd),
                "requests/day x 30.4167 x API cost per request (analysis.economics.api_monthly_cost)")
-components.kpi(cards[1], "Self-hosting per month", fmt.usd(result.self_host.total_usd),
+components.kpi(cards, "Self-hosting per month", fmt.usd(result.self_host.total_usd),
                result.self_host.note or "GPUs x hourly x 730 + ops + fine-tuning / months")
-components.kpi(cards[2], "Break-even", f"{fmt.compact(be.requests_per_day)}/day" if be.requests_per_day is not None
+components.kpi(cards, "Break-even", f"{fmt.compact(be.requests_per_day)}/day" if be.requests_per_day is not None
                else be.status, be.reason)
-components.kpi(cards[3], "Savings per month", fmt.usd(result.savings_monthly_usd),
+components.kpi(cards, "Savings per month", fmt.usd(result.savings_monthly_usd),
                "API - self-hosting at today's volume")
-components.kpi(cards[4], "GPUs", str(result.self_host.gpus or "–"),
+components.kpi(cards, "GPUs", str(result.self_host.gpus or "–"),
                f"payback of fine-tuning: {fmt.compact(result.payback_months)} months"
                if result.payback_months is not None else "no fine-tuning to pay back")
 if scenario.mode == "scheduled":

@@ -19,17 +19,17 @@ st.markdown(f"### {headline}")
 st.caption("Break-even of the default scenario (Economics page: the workspace's API cost per request, "
            "the catalogue's default GPU, dedicated 24/7). Change the assumptions there.")
 
-cards = st.columns(5)
-components.kpi(cards[0], "Monthly spend", fmt.usd(s.monthly_spend_usd),
+cards = components.kpi_row()
+components.kpi(cards, "Monthly spend", fmt.usd(s.monthly_spend_usd),
                "Total logged or computed cost / days covered x 30.4167 (analysis.summary).")
-components.kpi(cards[1], "Requests per day", fmt.compact(s.requests_per_day),
+components.kpi(cards, "Requests per day", fmt.compact(s.requests_per_day),
                f"{s.requests:,} requests over {s.days_covered} days.")
-components.kpi(cards[2], "Tokens in / out", f"{fmt.compact(s.input_tokens)} / {fmt.compact(s.output_tokens)}",
+components.kpi(cards, "Tokens in / out", f"{fmt.compact(s.input_tokens)} / {fmt.compact(s.output_tokens)}",
                f"Cached input tokens: {fmt.compact(s.cached_input_tokens)}.")
-components.kpi(cards[3], "Narrow tasks", fmt.percent(components.narrow_share()),
+components.kpi(cards, "Narrow tasks", fmt.percent(components.narrow_share()),
                "Share of requests typed classification or extraction (analysis.tasks.narrow_share): "
                "the work a small local model most often matches.")
-components.kpi(cards[4], "Cost logged / computed", f"{fmt.usd(s.cost_logged_usd)} / {fmt.usd(s.cost_computed_usd)}",
+components.kpi(cards, "Cost logged / computed", f"{fmt.usd(s.cost_logged_usd)} / {fmt.usd(s.cost_computed_usd)}",
                "Computed = priced from tokens with genai-prices where the log had no cost.")
 
 if s.by_day:

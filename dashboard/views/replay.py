@@ -100,14 +100,14 @@ def live_run(run_id: str, poll: bool) -> None:
         entry = manager.live(run_id)
         finished = p.done + p.failed
         st.progress(finished / max(p.total, 1), text=f"Run `{run_id}`: {finished:,} of {p.total:,} calls ({p.status})")
-        cols = st.columns(4)
-        components.kpi(cols[0], "Done", fmt.compact(p.done))
-        components.kpi(cols[1], "Failed", fmt.compact(p.failed), "stored with their error after the retries")
-        components.kpi(cols[2], "Spent", f"{fmt.usd(p.spent_usd)} of {fmt.usd(p.budget_usd)}"
+        cols = components.kpi_row()
+        components.kpi(cols, "Done", fmt.compact(p.done))
+        components.kpi(cols, "Failed", fmt.compact(p.failed), "stored with their error after the retries")
+        components.kpi(cols, "Spent", f"{fmt.usd(p.spent_usd)} of {fmt.usd(p.budget_usd)}"
                        if p.budget_usd is not None else fmt.usd(p.spent_usd),
                        f"estimated before start: {fmt.usd(p.estimate_usd)}")
         eta = entry.progress.eta_s if running and entry and entry.progress else None
-        components.kpi(cols[3], "ETA", fmt.duration_ms(eta * 1000) if eta is not None else "–")
+        components.kpi(cols, "ETA", fmt.duration_ms(eta * 1000) if eta is not None else "–")
         if entry and entry.error:
             st.error(f"The run stopped on an error: {entry.error}")
         live_errors = entry.progress.errors if running and entry and entry.progress else {}
@@ -220,13 +220,13 @@ else:
     except (replay.BudgetError, ValueError) as exc:
         st.error(f"No estimate: {exc}")
     else:
-        cols = st.columns(3)
-        components.kpi(cols[0], "Calls", fmt.compact(estimate.requests * len(chosen)),
+        cols = components.kpi_row()
+        components.kpi(cols, "Calls", fmt.compact(estimate.requests * len(chosen)),
                        f"{estimate.requests:,} sampled requests x {len(chosen)} candidates")
-        components.kpi(cols[1], "Estimated cost", fmt.usd(estimate.total_usd),
+        components.kpi(cols, "Estimated cost", fmt.usd(estimate.total_usd),
                        "API candidates: genai-prices x (logged input + few-shot tokens, incumbent's output "
                        "tokens); local candidates cost nothing per call")
-        components.kpi(cols[2], "Budget", fmt.usd(budget))
+        components.kpi(cols, "Budget", fmt.usd(budget))
         if not estimate.within(budget):
             st.warning("The estimate is above the budget: lower the sample size or raise the budget.")
         elif st.button("Start the run", type="primary", key="replay_start"):

@@ -75,29 +75,29 @@ quality = (components.query(routing_data.segment_quality, choice.run, choice.can
 rec = routing.recommend(traffic, quality, scenario, choice.policy())
 plan = rec.plan
 
-cards = st.columns(5)
-components.kpi(cards[0], "Split cost / month", fmt.usd(plan.monthly_usd),
+cards = components.kpi_row()
+components.kpi(cards, "Split cost / month", fmt.usd(plan.monthly_usd),
                f"Per month: API {fmt.usd(plan.api_usd)} + GPU {fmt.usd(plan.gpu_usd)}")
-components.kpi(cards[1], "All-API cost / month", fmt.usd(rec.current_monthly_usd),
+components.kpi(cards, "All-API cost / month", fmt.usd(rec.current_monthly_usd),
                "Per month: today's traffic priced at the scenario's API cost")
-components.kpi(cards[2], "Savings / month", fmt.usd(rec.savings_monthly_usd),
+components.kpi(cards, "Savings / month", fmt.usd(rec.savings_monthly_usd),
                "Per month: all-API cost − split cost")
-components.kpi(cards[3], "Served locally", fmt.percent(plan.local_share),
+components.kpi(cards, "Served locally", fmt.percent(plan.local_share),
                f"Share of requests: {fmt.per_day(plan.local_requests_per_day)}; API calls: "
                f"{fmt.percent(plan.api_call_share)} of requests (a cascade's escalations included)")
-components.kpi(cards[4], "API spend moved", fmt.percent(plan.local_spend_share),
+components.kpi(cards, "API spend moved", fmt.percent(plan.local_spend_share),
                "Share of today's API dollars that the split no longer pays the API")
-cards = st.columns(5)
-components.kpi(cards[0], "Blended quality", fmt.percent(plan.quality),
+cards = components.kpi_row()
+components.kpi(cards, "Blended quality", fmt.percent(plan.quality),
                f"Over the measured segments ({fmt.percent(plan.quality_coverage)} of requests)")
-components.kpi(cards[1], "Quality all on the API", fmt.percent(rec.current_quality),
+components.kpi(cards, "Quality all on the API", fmt.percent(rec.current_quality),
                "The incumbent on the same segments")
-components.kpi(cards[2], "Latency p50 / p95",
+components.kpi(cards, "Latency p50 / p95",
                f"{fmt.duration_ms(plan.latency_p50_ms)} / {fmt.duration_ms(plan.latency_p95_ms)}",
                "Requests-weighted mean of each path's figure (a cascade waits for both calls), over the "
                f"segments with latency figures ({fmt.percent(plan.latency_coverage)} of requests)")
 over = plan.over_capacity_requests_per_day
-components.kpi(cards[3], "GPUs", fmt.compact(plan.gpus) if plan.gpus else "–", f"{scenario.gpu}, {scenario.mode}"
+components.kpi(cards, "GPUs", fmt.compact(plan.gpus) if plan.gpus else "–", f"{scenario.gpu}, {scenario.mode}"
                + (f"; {fmt.per_day(over)} over capacity priced on the API" if over else ""))
 for note in rec.notes:
     st.warning(note)
@@ -134,12 +134,12 @@ if any(p.quality is not None for p in rec.frontier):
     st.caption("One point per routing threshold: the segments whose quality gap to the API is at most the "
                "threshold go local. Blue points are efficient (no other point is both cheaper and better); "
                "the star is the recommended split.")
-    cards = st.columns(3)
-    components.kpi(cards[0], "CPT(50%)", fmt.percent(rec.cpt50, 0),
+    cards = components.kpi_row()
+    components.kpi(cards, "CPT(50%)", fmt.percent(rec.cpt50, 0),
                    "RouteLLM's call-performance threshold: the share of API calls (of the movable segments) "
                    "needed to recover 50% of the quality gap between all-local and all-API")
-    components.kpi(cards[1], "CPT(80%)", fmt.percent(rec.cpt80, 0), "The same for 80% of the gap")
-    components.kpi(cards[2], "APGR", fmt.percent(rec.apgr, 0),
+    components.kpi(cards, "CPT(80%)", fmt.percent(rec.cpt80, 0), "The same for 80% of the gap")
+    components.kpi(cards, "APGR", fmt.percent(rec.apgr, 0),
                    "Average performance gap recovered: the area under the gap-recovered vs API-share curve")
     st.plotly_chart(charts.routing_frontier(rec.frontier, plan), key="rt_frontier")
 
