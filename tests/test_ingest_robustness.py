@@ -4,6 +4,7 @@ fails as a whole with a message naming the file and the spot, leaving the databa
 
 import gzip
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 from analysis.db import rows, scalar
 from analysis.ingest import ingest_file
@@ -72,11 +73,18 @@ def test_a_long_line_leaves_the_fast_path_and_the_line_limit_holds(con, tmp_path
 
 
 def test_ingest_gives_back_the_database_settings_it_changes(con, tmp_path, shared_dir):
-    """The fast path runs its head query on one thread and inserts without keeping row order;
-    DuckDB settings are the database's, so other connections must get theirs back, failure or not."""
+    """The fast path runs its head query on one thread and inserts without keeping row order.
+    `threads` belongs to the whole database, so every connection gets its value back, also with
+    ingests running at once (dashboard sessions); row order is set for the ingesting connection only."""
     con.execute("SET threads = 3").fetchall()
     settings = "SELECT current_setting('threads'), current_setting('preserve_insertion_order')"
-    assert ingest_file(con, shared_dir / "samples" / "openai-batch" / "genai_navirag_batch_output.jsonl").rows_loaded == 65
+    lines = batch_lines(shared_dir)
+    paths = [tmp_path / f"batch_{n}.jsonl" for n in range(6)]
+    for n, path in enumerate(paths):
+        path.write_text("\n".join(line.replace('"batch_req_', f'"batch_req_{n}_') for line in lines) + "\n")
+    with ThreadPoolExecutor(len(paths)) as pool:
+        loaded = list(pool.map(lambda path: ingest_file(con.cursor(), path).rows_loaded, paths))
+    assert loaded == [65] * len(paths)
     assert rows(con, settings) == [(3, True)]
     assert not ingest_file(con, write_jsonl(tmp_path / "bad.jsonl", [{"custom_id": "x", "error": None}])).ok
     assert rows(con, settings) == [(3, True)]

@@ -8,6 +8,7 @@ readable record in a TEMP table with its line (or row) number and every unreadab
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ FAST_PATH_MARK = "llm-breakeven fast path: a record needs a closer look"
 HEAD_ROWS = 1000  # rows whose models are priced before an INSERT (see insert_requests)
 INLINE_PRICES = "_inline_prices"  # the unit prices insert_requests applied (pricing.create_price_table)
 TS_MAX = "9999-12-31 23:59:59"  # later times read as unreadable (NULL)
+DATABASE_SETTINGS_LOCK = threading.Lock()  # see LoadContext._database_setting
 COUNTS = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens")
 
 
@@ -354,7 +356,7 @@ class LoadContext:
         )
         rows_sql = f"SELECT *{filled} FROM ({select_sql})"
         # One thread: each thread of a JSON scan parses a whole buffer (~32 MB) before LIMIT stops it.
-        with self._setting("threads", 1):
+        with self._database_setting("threads", 1):
             head = self.con.execute(
                 f"""SELECT model, coalesce(provider, ''), max(ts), is_batch FROM (SELECT * FROM ({rows_sql}) LIMIT {HEAD_ROWS})
                     WHERE cost_usd IS NULL AND model IS NOT NULL AND status = 'ok' GROUP BY ALL""",
@@ -375,7 +377,7 @@ class LoadContext:
         # Row order in `requests` means nothing (readers order by source_line, ts or
         # hash(request_id)), and keeping it stalls DuckDB's parallel insert on many cores
         # (bench/ingest.py on 16 cores: a bare load takes 1.7 s keeping it, 1.0 s not).
-        with self._setting("preserve_insertion_order", False):
+        with self._session_setting("preserve_insertion_order", False):
             added = self._write(f"INSERT INTO requests BY NAME {typed}", params)
         self.loaded += added
         return added
@@ -473,15 +475,26 @@ class LoadContext:
         return dropped
 
     @contextmanager
-    def _setting(self, name: str, value) -> Iterator[None]:
-        """DuckDB setting `name` at `value` for the statements inside; DuckDB settings belong to
-        the database, not the connection, so the previous value comes back after."""
-        kept = self.con.execute(f"SELECT current_setting('{name}')").fetchall()[0][0]
-        self.con.execute(f"SET {name} = {value}").fetchall()
+    def _session_setting(self, name: str, value) -> Iterator[None]:
+        """DuckDB setting `name` at `value` for this connection only, for the statements inside."""
+        self.con.execute(f"SET SESSION {name} = {value}").fetchall()
         try:
             yield
         finally:
-            self.con.execute(f"SET {name} = {kept}").fetchall()
+            self.con.execute(f"RESET SESSION {name}").fetchall()
+
+    @contextmanager
+    def _database_setting(self, name: str, value) -> Iterator[None]:
+        """A setting DuckDB keeps for the whole database (`threads`) at `value` for the statements
+        inside, then as before; under a process-wide lock, so that two ingests at once (two
+        dashboard sessions) cannot leave each other's value behind."""
+        with DATABASE_SETTINGS_LOCK:
+            kept = self.con.execute(f"SELECT current_setting('{name}')").fetchall()[0][0]
+            self.con.execute(f"SET {name} = {value}").fetchall()
+            try:
+                yield
+            finally:
+                self.con.execute(f"SET {name} = {kept}").fetchall()
 
     def _count(self, table: str, where: str = "true", params: list | None = None) -> int:
         return self.con.execute(f"SELECT count(*) FROM {table} WHERE {where}", params or []).fetchall()[0][0]
