@@ -216,8 +216,8 @@ def counterfactual_bill(bill: Sequence[BillDay]) -> go.Figure:
     fig.add_bar(x=days, y=[d.gpu_usd for d in bill], name="GPU time under the split", marker_color=LOCAL_COLOUR,
                 customdata=[d.gpus or 0 for d in bill],
                 hovertemplate="%{x}<br>GPU $%{y:,.2f} (%{customdata} GPU(s))<extra></extra>")
-    fig.add_scatter(x=days, y=[d.logged_usd for d in bill], name="as logged (all API)", mode="lines+markers",
-                    line_color=MARK_COLOUR, hovertemplate="%{x}<br>logged $%{y:,.2f}<extra></extra>")
+    fig.add_scatter(x=days, y=[d.logged_usd for d in bill], name="all on the API", mode="lines+markers",
+                    line_color=MARK_COLOUR, hovertemplate="%{x}<br>all API $%{y:,.2f}<extra></extra>")
     fig.update_layout(barmode="stack", xaxis_title="Day (UTC)", yaxis_title="Cost per day (USD)", height=340,
                       legend=TOP_LEGEND, margin={"t": 60})
     return _one_day_as_category(fig, days)

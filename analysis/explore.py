@@ -23,9 +23,11 @@ BREAKDOWNS = {
 
 
 def breakdown(con: duckdb.DuckDBPyConnection, by: str) -> pl.DataFrame:
-    """Per group of `by` (a key of BREAKDOWNS): requests, share of requests, input/output tokens,
-    cost USD (sum of cost_usd), mean latency ms, p95 latency ms. Ordered by the group for time
-    keys, else by requests descending."""
+    """Per group of `by` (a key of BREAKDOWNS) of the logged traffic (the `traffic` view: labelled
+    dataset rows are a test set, not traffic, as on the Overview): requests, share of requests,
+    input/output tokens, cost USD (sum of the known cost_usd), mean and p95 latency ms (of the
+    requests with a latency, failed ones included). Ordered by the group for time keys, else by
+    requests descending."""
     if by not in BREAKDOWNS:
         raise ValueError(f"unknown breakdown {by!r}; choose one of {sorted(BREAKDOWNS)}")
     order = "1" if by in ("day", "hour") else "requests DESC"
@@ -39,7 +41,7 @@ def breakdown(con: duckdb.DuckDBPyConnection, by: str) -> pl.DataFrame:
                    coalesce(sum(cost_usd), 0) AS cost_usd,
                    avg(latency_ms) AS latency_ms_mean,
                    quantile_cont(latency_ms, 0.95) AS latency_ms_p95
-            FROM requests {where} GROUP BY 1 ORDER BY {order}""",
+            FROM traffic {where} GROUP BY 1 ORDER BY {order}""",
     )
 
 
@@ -67,7 +69,7 @@ def request_page(
     con: duckdb.DuckDBPyConnection, flt: RequestFilter | None = None, limit: int = 200, offset: int = 0
 ) -> tuple[pl.DataFrame, int]:
     """One page of requests matching `flt` (newest first) with short previews, and the total
-    number of matches."""
+    number of matches; every stored row, labelled dataset rows included (to inspect them)."""
     where, params = (flt or RequestFilter()).where()
     total = rows(con, f"SELECT count(*) FROM requests {where}", params)[0][0]
     page = frame(

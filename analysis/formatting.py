@@ -55,6 +55,13 @@ def duration_ms(value: float | None) -> str:
 
 
 def percent(value: float | None, digits: int = 1) -> str:
+    """`value` (a fraction) in percent with `digits` decimals; a value short of 100% (or of 0%)
+    gets up to 3 more decimals rather than read as exactly 100% (0%): "99.98%", not "100.0%"."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
-    return f"{value * 100:.{digits}f}%"
+    text = f"{value * 100:.{digits}f}"
+    for more in range(digits + 1, digits + 4):
+        if not ((abs(float(text)) == 100 and value not in (1, -1)) or (float(text) == 0 and value != 0)):
+            break
+        text = f"{value * 100:.{more}f}"
+    return f"{text}%"

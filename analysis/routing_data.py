@@ -9,7 +9,8 @@ mid < 0.66 <= high, NULL complexity 'unknown', NULL task '(untyped)'), a column 
 A request is in-house when it carries one of `residency_tags`; it is too long when its
 input_tokens exceed `context_window` (the local deployment's window): too-long requests stay on
 the API, except in-house ones, which stay local and are counted as conflicts.
-API cost per request: logged cost, else genai-prices (`workspace_defaults.group_cost`); requests
+API cost per request: logged cost, else $0 for a failed call (not billed), else genai-prices
+(`workspace_defaults.COST_COLUMNS_SQL`, `group_cost`); requests
 that neither prices are costed at their group's (segment x in-house x too-long x model x batch)
 mean, else the segment's, else the workspace's mean. Logged API latency p50/p95: requests with status 'ok'.
 """

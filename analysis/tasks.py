@@ -278,14 +278,15 @@ def apply_rules(con: duckdb.DuckDBPyConnection, rules: list[TaskRule]) -> int:
 
 
 def breakdown(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    """Per task type ('unassigned' when not typed yet): requests, share of all requests,
-    avg_complexity and cost_usd (sum of known costs); most requests first."""
+    """Per task type ('unassigned' when not typed yet) of the logged traffic (the `traffic` view,
+    as narrow_share): requests, share of all requests, avg_complexity and cost_usd (sum of known
+    costs); most requests first."""
     return frame(
         con,
         """SELECT coalesce(task_type, 'unassigned') AS task_type, count(*) AS requests,
                   count(*) / sum(count(*)) OVER () AS share, avg(complexity) AS avg_complexity,
                   sum(cost_usd) AS cost_usd
-           FROM requests GROUP BY 1 ORDER BY requests DESC, task_type""",
+           FROM traffic GROUP BY 1 ORDER BY requests DESC, task_type""",
     )
 
 

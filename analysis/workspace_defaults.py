@@ -14,9 +14,10 @@ traffic (the `traffic` view: requests without labelled dataset rows; fast on 10M
   of 24): the base scenario's value stays.
 - api_cost_per_request / api_cost_by_task: per task type (NULL: '(untyped)') and model, the mean
   API cost per request at the standard (non-batch) rate: the logged or computed cost_usd, a Batch
-  API request's divided by batch_price_ratio; a request without cost is priced with genai-prices
-  (today's prices, `analysis.pricing`) from its token sums; one with neither is left out of the
-  mean. Shares are request counts. batch_discount is set when most requests went through a
+  API request's divided by batch_price_ratio; a failed request without a logged cost costs $0
+  (APIs don't bill failed calls, so this mean × requests/day is the Overview's monthly spend); any
+  other request without cost is priced with genai-prices (today's prices, `analysis.pricing`) from
+  its token sums; one with neither is left out of the mean. Shares are request counts. batch_discount is set when most requests went through a
   Batch API.
 - capacity_rps_per_gpu: the latest probe's best within-target level (`breakeven probe`, see
   `probe_capacity`), capacity_source 'probe'; else the catalogue default stays.
@@ -37,19 +38,22 @@ from analysis.summary import summarise
 
 MIN_GROWTH_DAYS = 14
 
-# Per group: logged cost, and the token sums of the requests without one (priced in Python).
-COST_COLUMNS_SQL = """count(*) AS n, coalesce(sum(cost_usd), 0) AS logged_usd,
-    count(*) FILTER (WHERE cost_usd IS NULL AND (input_tokens IS NOT NULL OR output_tokens IS NOT NULL)) AS to_price,
-    coalesce(sum(input_tokens) FILTER (WHERE cost_usd IS NULL), 0) AS input_tokens,
-    coalesce(sum(cached_input_tokens) FILTER (WHERE cost_usd IS NULL), 0) AS cached_tokens,
-    coalesce(sum(cache_write_tokens) FILTER (WHERE cost_usd IS NULL), 0) AS write_tokens,
-    coalesce(sum(output_tokens) FILTER (WHERE cost_usd IS NULL), 0) AS output_tokens,
-    count(cost_usd) AS logged_n"""
+# Per group: logged cost, and the token sums of the requests without one (priced in Python). A
+# failed request without a logged cost costs $0 (APIs don't bill failed calls; ingest leaves them
+# unpriced for the same reason): it counts as priced.
+_UNPRICED_OK = "cost_usd IS NULL AND coalesce(status, 'ok') = 'ok'"
+COST_COLUMNS_SQL = f"""count(*) AS n, coalesce(sum(cost_usd), 0) AS logged_usd,
+    count(*) FILTER (WHERE {_UNPRICED_OK} AND (input_tokens IS NOT NULL OR output_tokens IS NOT NULL)) AS to_price,
+    coalesce(sum(input_tokens) FILTER (WHERE {_UNPRICED_OK}), 0) AS input_tokens,
+    coalesce(sum(cached_input_tokens) FILTER (WHERE {_UNPRICED_OK}), 0) AS cached_tokens,
+    coalesce(sum(cache_write_tokens) FILTER (WHERE {_UNPRICED_OK}), 0) AS write_tokens,
+    coalesce(sum(output_tokens) FILTER (WHERE {_UNPRICED_OK}), 0) AS output_tokens,
+    count(*) FILTER (WHERE cost_usd IS NOT NULL OR coalesce(status, 'ok') <> 'ok') AS logged_n"""
 
 
 def group_cost(model: str | None, provider: str | None, is_batch: bool, logged_usd: float, logged_n: int,
                to_price: int, tokens: tuple[int, int, int, int]) -> tuple[float, int]:
-    """(USD, requests with a cost) of one group of COST_COLUMNS_SQL: the logged cost plus the
+    """(USD, requests with a cost: logged, $0 when failed, or priced) of one group of COST_COLUMNS_SQL: the logged cost plus the
     genai-prices cost of the unpriced requests' token sums (input, cached, cache write, output),
     at the group's batch rate; those stay unpriced when genai-prices doesn't know the model."""
     prices = unit_prices(model, provider, batch=bool(is_batch)) if to_price and model else None

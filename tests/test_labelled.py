@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from analysis import explore, tasks
 from analysis.db import open_db, rows, scalar
 from analysis.ingest import detect_format, ingest_file
 from analysis.ingest.sample import read_sample
@@ -181,10 +182,12 @@ def test_errors_are_reported_not_raised(con, datasets, tmp_path):
 
 
 def test_labelled_rows_are_a_test_set_not_traffic(con, shared_dir, datasets):
-    """Volumes, bills, defaults, narrow share and routing segments count logged requests only."""
+    """Volumes, bills, defaults, narrow share, routing segments and the Logs breakdowns count
+    logged requests only; the request browser lists every row."""
     batch = shared_dir / "samples" / "openai-batch"
     assert ingest_file(con, batch / "genai_navirag_batch_output.jsonl").ok
     before = (summarise(con), scenario_defaults(con), narrow_share(con), segment_traffic(con))
+    breakdowns = (explore.breakdown(con, "model"), tasks.breakdown(con))
     result = ingest_labelled(con, datasets / "helpdesk_tickets_600" / "helpdesk_customer_tickets.csv",
                              ["subject", "body"], "queue", limit=30)
     assert result.rows_loaded == 30 and scalar(con, "SELECT count(*) FROM requests") == 65 + 30
@@ -193,3 +196,5 @@ def test_labelled_rows_are_a_test_set_not_traffic(con, shared_dir, datasets):
     assert summary.requests_per_day == before[0].requests_per_day
     assert defaults == before[1] and narrow == before[2] == 0
     assert traffic == before[3] and not any(s.key.startswith("classification") for s in traffic.segments)
+    assert explore.breakdown(con, "model").equals(breakdowns[0]) and tasks.breakdown(con).equals(breakdowns[1])
+    assert explore.request_page(con)[1] == 65 + 30

@@ -63,6 +63,25 @@ def test_defaults_from_a_workspace_with_rhythm_and_growth(con):
     assert s.batch_discount is False and s.capacity_source == "catalogue"
 
 
+def test_failed_calls_cost_nothing_so_the_api_bill_is_the_logged_spend(con):
+    """APIs don't bill failed calls: a failed request without a logged cost counts as $0 (it used
+    to be priced from its prompt tokens), so the API cost per request × requests/day is the
+    Overview's monthly spend."""
+    fill(con, days=3)
+    con.execute("UPDATE requests SET is_batch = false, cost_usd = 0.001 WHERE is_batch").fetchall()  # standard rate
+    con.execute("""UPDATE requests SET status = 'error', output_tokens = NULL
+                   WHERE cost_usd IS NULL AND right(request_id, 2) IN ('-0', '-4')""").fetchall()
+    assert scalar(con, "SELECT count(*) FROM requests WHERE status = 'error'") > 0
+    # As ingest does: the ok requests without a logged cost are priced (computed), the failed ones not.
+    extraction = unit_prices("gpt-4o-mini", "openai").cost(1000, 100)
+    con.execute("UPDATE requests SET cost_usd = ?, cost_source = 'computed' WHERE cost_usd IS NULL AND status = 'ok'",
+                [extraction]).fetchall()
+    s = scenario_defaults(con)
+    summary = summarise(con)
+    assert s.api_cost_per_request == approx(scalar(con, "SELECT sum(cost_usd) FROM requests") / summary.requests)
+    assert s.api_cost_per_request * summary.requests_per_day * DAYS_PER_MONTH == approx(summary.monthly_spend_usd)
+
+
 def test_defaults_keep_the_base_where_the_logs_say_nothing(con):
     base = Scenario(gpu="A100 80GB", ops_usd_per_month=500, growth_per_month=0.03)
     assert scenario_defaults(con, base) == base  # empty workspace

@@ -18,7 +18,7 @@ with st.expander("Scenario", expanded=True):
     scenario_state.economics_controls()
 scenario = scenario_state.current(defaults)
 gpu = catalogue.gpu(scenario.gpu)
-st.caption(f"Catalogue price of the {gpu.name} ({gpu.memory_gb:g} GB): ${gpu.hourly_usd:.2f}/hour on demand "
+st.caption(f"Catalogue price of the {gpu.name} ({gpu.memory_gb:g} GB): {fmt.usd(gpu.hourly_usd)}/hour on demand "
            f"({gpu.price_citation}). Capacity: {scenario.capacity_source} figure"
            + (f" (catalogue: {gpu.throughput_source})." if scenario.capacity_source == "catalogue" else "."))
 with st.expander(f"Which model sizes fit on one {gpu.name}?"):
@@ -35,7 +35,11 @@ cards = components.kpi_row()
 components.kpi(cards, "API per month", fmt.usd(result.api_monthly_usd),
                "requests/day x 30.4167 x API cost per request (analysis.economics.api_monthly_cost)")
 components.kpi(cards, "Self-hosting per month", fmt.usd(result.self_host.total_usd),
-               result.self_host.note or "GPUs x hourly x 730 + ops + fine-tuning / months")
+               {"dedicated": "GPUs x hourly x 730 + ops + fine-tuning / amortisation months",
+                "scheduled": "GPU-hours the volume needs x hourly + ops + fine-tuning / amortisation months",
+                "serverless": "busy GPU-seconds x hourly / 3600 + cold starts + ops + fine-tuning / amortisation "
+                              "months"}[scenario.mode]
+               + f" (analysis.economics.self_host_cost). {result.self_host.note}")
 components.kpi(cards, "Break-even", f"{fmt.compact(be.requests_per_day)}/day" if be.requests_per_day is not None
                else be.status, be.reason)
 components.kpi(cards, "Savings per month", fmt.usd(result.savings_monthly_usd),

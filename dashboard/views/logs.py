@@ -50,20 +50,25 @@ for r in last_results if results_of == workspace else []:  # another workspace's
             st.dataframe(explore.rejects(components.cursor(), r.source_id), hide_index=True,
                          key=f"rejects_{r.source_id}")
 
-if not components.workspace_summary().requests:
+summary = components.workspace_summary()
+if not summary.requests and not summary.labelled_rows:
     st.info("No requests yet: upload an export above, or pick the demo workspace in the sidebar.")
     st.stop()
 
 st.subheader("Breakdowns")
-by = st.segmented_control("Group by", ["model", "task_type", "day", "hour", "status"], default="model",
-                          key="logs_breakdown")
-table = components.query(explore.breakdown, by or "model")
-chart = (px.line if by in ("day", "hour") else px.bar)(
-    table.to_pandas(), x=by or "model", y="requests", hover_data=["cost_usd", "latency_ms_p95"],
-    labels={"requests": "Requests", "cost_usd": "Cost (USD)", "latency_ms_p95": "p95 latency (ms)"},
-)
-chart.update_layout(height=320)
-st.plotly_chart(chart, key="logs_breakdown_chart")
+if summary.labelled_rows:
+    st.caption(f"Of the logged traffic, as on the Overview: the {summary.labelled_rows:,} labelled dataset rows "
+               "(a test set to replay) are left out here and listed under Requests.")
+if summary.requests:
+    by = st.segmented_control("Group by", ["model", "task_type", "day", "hour", "status"], default="model",
+                              key="logs_breakdown")
+    table = components.query(explore.breakdown, by or "model")
+    chart = (px.line if by in ("day", "hour") else px.bar)(
+        table.to_pandas(), x=by or "model", y="requests", hover_data=["cost_usd", "latency_ms_p95"],
+        labels={"requests": "Requests", "cost_usd": "Cost (USD)", "latency_ms_p95": "p95 latency (ms)"},
+    )
+    chart.update_layout(height=320)
+    st.plotly_chart(chart, key="logs_breakdown_chart")
 
 with st.expander("Task types: override the built-in rules"):
     st.caption("Rules are tried top to bottom before the built-in ones (analysis.tasks): requests whose "

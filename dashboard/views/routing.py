@@ -89,9 +89,12 @@ components.kpi(cards, "API spend moved", fmt.percent(plan.local_spend_share),
                "Share of today's API dollars that the split no longer pays the API")
 cards = components.kpi_row()
 components.kpi(cards, "Blended quality", fmt.percent(plan.quality),
-               f"Over the measured segments ({fmt.percent(plan.quality_coverage)} of requests)")
+               f"Requests-weighted mean over the measured segments ({fmt.percent(plan.quality_coverage)} of "
+               "requests) of each one's quality: accuracy against the ground truth where the requests have "
+               "labels, else agreement with the incumbent's logged answers (the API then counts as right)")
 components.kpi(cards, "Quality all on the API", fmt.percent(rec.current_quality),
-               "The incumbent on the same segments")
+               "The incumbent on the same segments, by the same measure: its accuracy where there are "
+               "labels, 100% where quality is agreement with it")
 components.kpi(cards, "Latency p50 / p95",
                f"{fmt.duration_ms(plan.latency_p50_ms)} / {fmt.duration_ms(plan.latency_p95_ms)}",
                "Requests-weighted mean of each path's figure (a cascade waits for both calls), over the "
@@ -144,8 +147,9 @@ if any(p.quality is not None for p in rec.frontier):
     st.plotly_chart(charts.routing_frontier(rec.frontier, plan), key="rt_frontier")
 
 st.subheader("Counterfactual bill")
-st.caption("Each logged day as billed, and as it would have cost under this split: API calls at their logged "
-           "prices plus the GPU time of a fleet sized for that day (never $0).")
+st.caption("Each logged day all on the API (its logged or computed costs; failed calls are not billed), and "
+           "as it would have cost under this split: API calls at those prices plus the GPU time of a fleet "
+           "sized for that day (never $0).")
 bill = counterfactual.counterfactual_bill(components.query(routing_data.daily_traffic, choice.segment_by, choice.context_window),
                                           rec, quality, scenario)
 st.plotly_chart(charts.counterfactual_bill(bill), key="rt_bill")
