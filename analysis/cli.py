@@ -33,10 +33,14 @@ def cmd_ingest(args) -> int:
 
     options: dict = {}
     if args.mapping or args.map:
-        from analysis.ingest.generic import load_mapping, mapping_from_flags
+        from analysis.ingest import IngestError
+        from analysis.ingest.generic import mapping_options
 
-        mapping = load_mapping(Path(args.mapping)) if args.mapping else {}
-        options["mapping"] = {**mapping, **mapping_from_flags(args.map)}
+        try:
+            options = mapping_options(args.mapping, args.map)
+        except IngestError as exc:
+            print(f"refused: {exc}", file=sys.stderr)
+            return 2
     con = open_db(args.workspace)
     try:
         results = ingest_paths(con, args.paths, args.format, options)

@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from analysis.cli import main
+from analysis.db import open_db, rows
 from analysis.formatting import usd
 
 
@@ -61,6 +62,33 @@ def test_bad_file_gives_nonzero_exit_and_a_clear_message(tmp_path, data_dir):
 def test_unknown_format_name_is_refused(shared_dir, capsys):
     assert main(["ingest", _batch(shared_dir)[0], "--format", "nope"]) == 1
     assert "unknown format 'nope'" in capsys.readouterr().out
+
+
+def test_generic_logs_through_mapping_flags_and_a_mapping_file(tmp_path, capsys):
+    """`--map canonical=source` flags, a mapping file, or both (a flag wins over the file)."""
+    calls = tmp_path / "calls.csv"
+    calls.write_text("id,when,engine,tin,tout,secs\nr1,2025-05-01 10:00:00,gpt-4o-mini,100,5,1.5\n"
+                     "r2,2025-05-01 10:01:00,gpt-4o-mini,200,7,0.5\n")
+    flags = ["--map", "request_id=id", "--map", "ts=when", "--map", "model=engine", "--map", "input_tokens=tin",
+             "--map", "output_tokens=tout", "--map", "latency_ms=secs", "--map", "latency_unit=s"]
+    assert main(["ingest", str(calls), *flags, "--workspace", "flags", "--json"]) == 0
+    loaded = json.loads(capsys.readouterr().out)[0]
+    assert (loaded["format"], loaded["rows_loaded"], loaded["rows_rejected"]) == ("generic", 2, 0)
+    mapping = tmp_path / "map.toml"
+    mapping.write_text('latency_unit = "ms"\n[mapping]\nrequest_id = "id"\nts = "when"\nmodel = "engine"\n'
+                       'input_tokens = "tin"\noutput_tokens = "tout"\nlatency_ms = "secs"\n')
+    assert main(["ingest", str(calls), "--mapping", str(mapping), "--map", "latency_unit=s", "--workspace", "file"]) == 0
+    assert "generic, 2 rows loaded, 0 rejected" in capsys.readouterr().out
+    for workspace in ("flags", "file"):
+        main(["summary", "--workspace", workspace, "--json"])
+        summary = json.loads(capsys.readouterr().out)
+        assert (summary["requests"], summary["input_tokens"]) == (2, 300)
+        assert summary["by_model"][0]["model"] == "gpt-4o-mini"
+    assert rows(open_db("file"), "SELECT latency_ms FROM requests ORDER BY request_id") == [(1500.0,), (500.0,)]
+    assert main(["ingest", str(calls), "--map", "ts=when"]) == 2
+    assert "refused: the mapping must say which column holds the model" in capsys.readouterr().err
+    assert main(["ingest", str(calls), "--mapping", str(tmp_path / "none.toml")]) == 2
+    assert "mapping file" in capsys.readouterr().err
 
 
 def _tickets(shared_dir):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 
 from analysis.db import sql_literal
@@ -67,24 +68,34 @@ def _split(items: dict) -> dict:
 
 def load_mapping(path: str | Path) -> dict:
     """Options from a TOML or JSON mapping file (see the module docstring)."""
-    path = Path(path)
-    text = path.read_text(encoding="utf-8")
-    try:
-        data = json.loads(text) if text.lstrip().startswith("{") else tomllib.loads(text)
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise IngestError(f"{path.name}: not a TOML or JSON mapping ({exc})") from exc
-    return _split(data)
+    return mapping_options(path)
 
 
 def mapping_from_flags(flags: list[str]) -> dict:
     """Options from `canonical=source` (and `latency_unit=s`, ...) strings."""
-    items = {}
+    return mapping_options(flags=flags)
+
+
+def mapping_options(path: str | Path | None = None, flags: Sequence[str] = ()) -> dict:
+    """Options from a TOML or JSON mapping file and/or `canonical=source` flags (a flag wins over
+    the file); raises IngestError saying what is wrong."""
+    items: dict = {}
+    if path is not None:
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise IngestError(f"mapping file {path}: cannot be read ({exc.strerror or exc})") from exc
+        try:
+            items = json.loads(text) if text.lstrip().startswith("{") else tomllib.loads(text)
+        except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise IngestError(f"{path.name}: not a TOML or JSON mapping ({exc})") from exc
     for flag in flags:
         key, sep, value = flag.partition("=")
         if not sep or not key.strip() or not value.strip():
             raise IngestError(f"mapping flag {flag!r} is not canonical=source")
         items[key.strip()] = value.strip()
-    if "input_excludes_cache" in items:
+    if isinstance(items.get("input_excludes_cache"), str):
         items["input_excludes_cache"] = items["input_excludes_cache"].lower() in ("1", "true", "yes")
     return _split(items)
 
