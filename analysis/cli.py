@@ -96,7 +96,11 @@ def cmd_summary(args) -> int:
 def cmd_demo(args) -> int:
     from analysis.demo import ensure_demo_workspace
 
-    path = ensure_demo_workspace(force=args.force)
+    try:
+        path = ensure_demo_workspace(force=args.force)
+    except ValueError as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        return 1
     print(f"demo workspace ready: {path}")
     return 0
 

@@ -133,10 +133,20 @@ def generate(path: Path, seed: int = SEED, days: int = DAYS, base_per_day: int =
 
 
 def ensure_demo_workspace(settings: Settings | None = None, force: bool = False) -> Path:
-    """Create the demo workspace (generate + ingest) unless it already has data; return its path."""
+    """Create the demo workspace (generate + ingest) unless it already has data; return its path.
+    `force` rebuilds it, but never deletes files of the user's own that were ingested into it
+    (ValueError)."""
     settings = settings or get_settings()
     db_path = settings.workspace_path(DEMO_WORKSPACE)
     if force and db_path.exists():
+        con = open_db(DEMO_WORKSPACE, settings=settings)
+        try:
+            own = scalar(con, "SELECT count(*) FROM sources WHERE file_name <> ?", [DEMO_FILE_NAME])
+        finally:
+            con.close()
+        if own:
+            raise ValueError(f"the {DEMO_WORKSPACE!r} workspace also holds {own} file(s) of your own: not rebuilt "
+                             f"(ingest them into another workspace, then delete {db_path})")
         db_path.unlink()
     con = open_db(DEMO_WORKSPACE, settings=settings)
     try:

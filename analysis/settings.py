@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     )
 
     data_dir: Path = Path("workspaces")
-    workspace: str = "demo"
+    workspace: str = "main"  # your own logs; the synthetic demo lives apart, in analysis.demo.DEMO_WORKSPACE
     duckdb_path: Path | None = Field(
         default=None, description="Use this DuckDB file instead of <data_dir>/<workspace>.duckdb."
     )

@@ -19,6 +19,7 @@ from analysis import db, demo, summary
 from analysis.settings import WORKSPACE_NAME, get_settings
 
 WORKSPACE_KEY = "workspace"
+SWITCH_KEY = "workspace_switch"  # see switch_workspace
 
 
 @st.cache_resource(show_spinner=False)
@@ -34,8 +35,13 @@ def cursor(workspace: str | None = None) -> duckdb.DuckDBPyConnection:
 
 
 def current_workspace() -> str:
+    """The sidebar's choice, else the link's (?ws=), else the settings' workspace of your own logs
+    once it exists, else the demo."""
     settings = get_settings()
-    return st.session_state.get(WORKSPACE_KEY) or st.query_params.get("ws") or settings.workspace
+    chosen = st.session_state.get(WORKSPACE_KEY) or st.query_params.get("ws")
+    if chosen:
+        return chosen
+    return settings.workspace if settings.workspace in settings.workspaces() else demo.DEMO_WORKSPACE
 
 
 def data_version(workspace: str | None = None) -> str:
@@ -64,10 +70,19 @@ def workspace_summary() -> summary.Summary:
     return cached_summary(ws, data_version(ws))
 
 
+def switch_workspace(name: str) -> None:
+    """Show workspace `name` from the next run on (the picker's value can only change before it
+    is drawn, so the switch waits in the session until sidebar() runs)."""
+    st.session_state[SWITCH_KEY] = name
+
+
 def sidebar() -> None:
     """The workspace picker, shown on every page; the choice also goes into the URL (?ws=). A link
     naming an impossible workspace falls back to the default with a message."""
     settings = get_settings()
+    if switch := st.session_state.pop(SWITCH_KEY, None):
+        st.session_state[WORKSPACE_KEY] = switch
+        st.query_params["ws"] = switch
     linked = st.query_params.get("ws")
     if linked and not WORKSPACE_NAME.match(linked):
         del st.query_params["ws"]

@@ -91,6 +91,21 @@ def test_generic_logs_through_mapping_flags_and_a_mapping_file(tmp_path, capsys)
     assert "mapping file" in capsys.readouterr().err
 
 
+def test_logs_go_apart_from_the_demo_which_is_never_rebuilt_over_them(shared_dir, capsys):
+    """The default workspace is your own ('main'), not the synthetic demo; and `demo --force` does
+    not delete files of yours that were ingested into the demo workspace."""
+    assert main(["ingest", _batch(shared_dir)[0]]) == 0
+    capsys.readouterr()
+    assert main(["summary", "--workspace", "main", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["requests"] == 65
+    assert main(["ingest", _batch(shared_dir)[0], "--workspace", "demo"]) == 0
+    capsys.readouterr()
+    assert main(["demo", "--force"]) == 1
+    assert "also holds 1 file(s) of your own: not rebuilt" in capsys.readouterr().err
+    main(["summary", "--workspace", "demo", "--json"])
+    assert json.loads(capsys.readouterr().out)["requests"] == 65
+
+
 def _tickets(shared_dir):
     return str(shared_dir / "datasets" / "helpdesk_tickets_600" / "helpdesk_customer_tickets.csv")
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -139,6 +140,41 @@ def test_uploads_say_what_happened_to_each_file_and_stay_with_their_workspace(sh
     app.sidebar.selectbox(key="workspace").set_value("other").run()
     assert not app.exception, app.exception
     assert not [m for m in [*app.success, *app.info, *app.error] if "ingested" in m.value]
+
+
+def test_an_upload_on_the_demo_goes_to_a_workspace_of_your_own(shared_dir, demo_dir, data_dir):
+    """A first visit shows the synthetic demo; an export uploaded there lands in the workspace of
+    your own logs (settings: 'main'), which the dashboard then shows; the demo stays synthetic."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy(demo_dir / "demo.duckdb", data_dir / "demo.duckdb")
+
+    def counts(name: str) -> int:
+        con = open_db(name, settings=get_settings(data_dir=data_dir))
+        try:
+            return scalar(con, "SELECT count(*) FROM requests")
+        finally:
+            con.close()
+
+    demo_rows = counts("demo")
+    app = _app()
+    app.run()
+    assert app.sidebar.selectbox(key="workspace").value == "demo"  # nothing of your own yet
+    _go(app, "logs")
+    assert app.text_input(key="logs_target").value == "main"
+    app.text_input(key="logs_target").set_value("demo").run()
+    app.file_uploader(key="logs_upload").set_value(
+        (BATCH_OUTPUT.name, (shared_dir / BATCH_OUTPUT).read_bytes(), "application/octet-stream")).run()
+    app.button(key="logs_ingest").click().run()
+    assert any("cannot hold your logs" in e.value for e in app.error) and counts("demo") == demo_rows
+    app.text_input(key="logs_target").set_value("main").run()
+    app.button(key="logs_ingest").click().run()
+    assert not app.exception, app.exception
+    assert app.sidebar.selectbox(key="workspace").value == "main" and app.query_params["ws"] == "main"
+    assert any("65 rows loaded" in m.value for m in app.success)
+    assert (counts("main"), counts("demo")) == (65, demo_rows)
+    fresh = _app()
+    fresh.run()  # a new visit now opens your logs
+    assert fresh.sidebar.selectbox(key="workspace").value == "main"
 
 
 def test_an_empty_workspace_offers_no_report_of_made_up_numbers(data_dir):

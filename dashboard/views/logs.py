@@ -3,9 +3,10 @@
 import plotly.express as px
 import streamlit as st
 
-from analysis import explore, tasks, uploads
+from analysis import demo, explore, tasks, uploads
 from analysis import formatting as fmt
 from analysis.ingest import ingest_paths
+from analysis.settings import WORKSPACE_NAME, get_settings
 from dashboard import components
 
 
@@ -21,19 +22,32 @@ with st.expander("Upload log exports", expanded=not components.workspace_summary
     st.caption("OpenAI Batch output (+ its input file), OpenAI chat/Responses objects, Anthropic batch "
                "results, LiteLLM, Langfuse, Helicone, OpenTelemetry GenAI spans, generic CSV/JSONL/Parquet; "
                "gzip/zstd accepted. The format is detected from the content.")
+    target = workspace
+    if demo.is_synthetic(components.cursor()):
+        # Your logs never go into the synthetic demo: its numbers would mix with yours.
+        target = st.text_input("Workspace for your logs", value=get_settings().workspace, key="logs_target",
+                               help="The demo workspace holds synthetic data only; uploads go to this workspace "
+                                    "(created if new), which the dashboard then shows.")
     files = st.file_uploader("Log files", accept_multiple_files=True, key="logs_upload")
     if files and st.button(f"Ingest {len(files)} file(s)", type="primary", key="logs_ingest"):
+        if not WORKSPACE_NAME.match(target or "") or target == demo.DEMO_WORKSPACE:
+            st.error(f"{target!r} cannot hold your logs: use letters, digits, '_', '-' or '.', and not "
+                     f"{demo.DEMO_WORKSPACE!r}.")
+            st.stop()
         bar = st.progress(0.0, text="Saving uploads…")
-        saved = uploads.save_uploads(workspace, [(f.name, f.getbuffer()) for f in files])
+        saved = uploads.save_uploads(target, [(f.name, f.getbuffer()) for f in files])
         finished = []
 
         def show(result):
             finished.append(result)
             bar.progress(len(finished) / len(saved), text=f"Ingested {len(finished)} of {len(saved)} files")
 
-        results = ingest_paths(components.cursor(), saved, progress=show)
-        st.session_state["logs_results"] = (workspace, results)
+        results = ingest_paths(components.cursor(target), saved, progress=show)
+        st.session_state["logs_results"] = (target, results)
         bar.empty()
+        if target != workspace:
+            components.switch_workspace(target)
+            st.rerun()
 
 results_of, last_results = st.session_state.get("logs_results", (None, []))
 for r in last_results if results_of == workspace else []:  # another workspace's upload is not this one's
