@@ -8,13 +8,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from analysis.db import open_db
-from analysis.formatting import compact, usd
+import duckdb
+from pydantic import ValidationError
+
+from analysis.db import open_db, scalar
+from analysis.formatting import compact, count, usd
+from analysis.settings import get_settings
 
 
 def _print_json(data) -> None:
@@ -26,6 +31,35 @@ def _table(rows: list[dict], columns: list[str]) -> str:
     lines = ["  ".join(c.ljust(widths[c]) for c in columns)]
     lines += ["  ".join(str(r.get(c, "")).ljust(widths[c]) for c in columns) for r in rows]
     return "\n".join(lines)
+
+
+class Refused(Exception):
+    """A request the CLI turns down with one line on stderr and exit code `code`."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _workspace_exists(args) -> bool:
+    return get_settings().workspace_path(args.workspace).exists()
+
+
+def _open(args, must_exist: bool = True):
+    """The connection to --workspace (default: the settings'). A command that reads a workspace
+    refuses one that does not exist (a typo would otherwise create an empty one and report zeros)."""
+    if must_exist and not _workspace_exists(args):
+        settings = get_settings()
+        existing = settings.workspaces()
+        raise Refused(f"no workspace {args.workspace or settings.workspace!r} in {settings.data_dir}; "
+                      + (f"existing: {', '.join(existing)}" if existing else "ingest logs first (breakeven ingest FILE)"))
+    return open_db(args.workspace)
+
+
+def _known_run(con, run_id: str | None) -> None:
+    """Refuse a --run that the workspace does not hold (instead of showing an empty result)."""
+    if run_id and not scalar(con, "SELECT count(*) FROM runs WHERE run_id = ?", [run_id]):
+        raise Refused(f"no run {run_id!r} in this workspace (see breakeven runs)")
 
 
 def cmd_ingest(args) -> int:
@@ -41,7 +75,7 @@ def cmd_ingest(args) -> int:
         except IngestError as exc:
             print(f"refused: {exc}", file=sys.stderr)
             return 2
-    con = open_db(args.workspace)
+    con = _open(args, must_exist=False)
     try:
         results = ingest_paths(con, args.paths, args.format, options)
     finally:
@@ -71,7 +105,7 @@ def _report_ingest(results, as_json: bool) -> int:
 def cmd_summary(args) -> int:
     from analysis.summary import summarise
 
-    con = open_db(args.workspace)
+    con = _open(args)
     try:
         summary = summarise(con)
     finally:
@@ -79,9 +113,13 @@ def cmd_summary(args) -> int:
     if args.json:
         _print_json(summary.to_dict())
         return 0
+    undated = summary.requests - sum(d["requests"] for d in summary.by_day)
+    span = (f"from {summary.first_ts:%Y-%m-%d %H:%M:%S} to {summary.last_ts:%Y-%m-%d %H:%M:%S} "
+            f"({compact(summary.requests_per_day)}/day)" if summary.first_ts else "(no timestamps)")
     print(
-        f"{summary.requests:,} requests from {summary.first_ts} to {summary.last_ts} "
-        f"({compact(summary.requests_per_day)}/day); tokens in {summary.input_tokens:,} "
+        f"{count(summary.requests, 'request')} {span}"
+        + (f" ({count(undated, 'request')} without a timestamp)" if undated and summary.first_ts else "")
+        + f"; tokens in {summary.input_tokens:,} "
         f"(cached {summary.cached_input_tokens:,}), out {summary.output_tokens:,}; "
         f"cost {usd(summary.cost_usd)} (~{usd(summary.monthly_spend_usd)}/month)"
         + (f"; plus {summary.labelled_rows:,} labelled dataset rows (test sets, not traffic)"
@@ -124,7 +162,7 @@ def cmd_replay(args) -> int:
     from analysis.prompt_adapter import PromptAdapter
     from analysis.sampling import SampleSpec
 
-    con = open_db(args.workspace)
+    con = _open(args)
     try:
         if args.resume:
             run_id = args.resume
@@ -132,14 +170,16 @@ def cmd_replay(args) -> int:
             if not args.candidate:
                 print("give at least one --candidate SPEC (or --resume RUN_ID)", file=sys.stderr)
                 return 2
-            adapter = PromptAdapter(system_prompt=args.system_prompt, few_shot=args.few_shot,
-                                    labels=args.labels or [], auto_labels=args.auto_labels)
-            sample = SampleSpec(size=args.sample, strategy=args.strategy, stratify_by=args.stratify_by,
-                                seed=args.seed, task_types=args.task_type or [])
-            params = replay.RunParams(concurrency=args.concurrency, max_tokens=args.max_tokens,
-                                      temperature=args.temperature, timeout_s=args.timeout)
             try:
+                adapter = PromptAdapter(system_prompt=args.system_prompt, few_shot=args.few_shot,
+                                        labels=args.labels or [], auto_labels=args.auto_labels)
+                sample = SampleSpec(size=args.sample, strategy=args.strategy, stratify_by=args.stratify_by,
+                                    seed=args.seed, task_types=args.task_type or [])
+                params = replay.RunParams(concurrency=args.concurrency, max_tokens=args.max_tokens,
+                                          temperature=args.temperature, timeout_s=args.timeout)
                 run_id = replay.create_run(con, args.candidate, sample, adapter, params, args.budget_usd)
+            except ValidationError as exc:
+                raise Refused(_validation_text(exc), 2) from exc
             except (replay.BudgetError, ValueError) as exc:
                 print(f"refused: {exc}", file=sys.stderr)
                 return 1
@@ -148,6 +188,11 @@ def cmd_replay(args) -> int:
         except ValueError as exc:  # e.g. --resume of an unknown run
             print(f"refused: {exc}", file=sys.stderr)
             return 1
+        except KeyboardInterrupt:
+            workspace = f" --workspace {args.workspace}" if args.workspace else ""
+            print(f"\ninterrupted: answers so far are kept; resume with breakeven replay{workspace} --resume {run_id}",
+                  file=sys.stderr)
+            return 130
     finally:
         con.close()
     if args.json:
@@ -172,7 +217,7 @@ def _progress_bar(p) -> None:
 def cmd_runs(args) -> int:
     from analysis import replay
 
-    con = open_db(args.workspace)
+    con = _open(args)
     try:
         table = replay.list_runs(con)
     finally:
@@ -201,7 +246,7 @@ def cmd_probe(args) -> int:
     except ValueError:
         print(f"--levels must be integers separated by commas, got {args.levels!r}", file=sys.stderr)
         return 2
-    con = open_db(args.workspace)
+    con = _open(args, must_exist=False)
     try:
         report = run_probe(con, args.spec, levels, args.requests_per_level, args.p95_ms, args.max_tokens,
                            on_progress=progress)
@@ -233,7 +278,7 @@ def cmd_ingest_labelled(args) -> int:
     """A labelled dataset as requests with ground truth and a task prompt listing the label set."""
     from analysis.labelled import ingest_labelled
 
-    con = open_db(args.workspace)
+    con = _open(args, must_exist=False)
     try:
         result = ingest_labelled(con, args.path, args.text, args.label, labels_from=args.labels_from,
                                  id_col=args.id, limit=args.limit, seed=args.seed, split=args.split,
@@ -247,7 +292,7 @@ def cmd_attach_labels(args) -> int:
     """Ground-truth labels from a file joined on request id."""
     from analysis.scoring.references import attach_labels
 
-    con = open_db(args.workspace)
+    con = _open(args)
     try:
         updated = attach_labels(con, args.path, args.id, args.label)
     except ValueError as exc:
@@ -267,7 +312,7 @@ def cmd_score(args) -> int:
     from analysis.scoring.runner import score_run
 
     judge = JudgeScorer(args.judge, budget_usd=args.judge_budget_usd) if args.judge else None
-    con = open_db(args.workspace)
+    con = _open(args)
     try:
         summary = score_run(con, args.run, args.scorer, args.reference_candidate, judge=judge)
         agreement = judge_agreement(con, args.run)
@@ -294,8 +339,9 @@ def cmd_quality(args) -> int:
     """Per candidate x task type: n, accuracy with its interval, difference vs incumbent, verdict."""
     from analysis.quality import quality_table
 
-    con = open_db(args.workspace)
+    con = _open(args)
     try:
+        _known_run(con, args.run)
         table = quality_table(con, args.run, margin=args.margin / 100)
     finally:
         con.close()
@@ -312,12 +358,30 @@ def cmd_quality(args) -> int:
 
 
 def _scenario(con, path: str | None):
-    """The scenario file's fields over the workspace's defaults (the whole file is optional)."""
+    """The scenario file's fields over the workspace's defaults (the whole file is optional; no
+    workspace: the base scenario's). The file's candidate_model picks that model's probe."""
     from analysis.scenario import Scenario
     from analysis.workspace_defaults import scenario_defaults
 
-    defaults = scenario_defaults(con)
-    return Scenario.from_json(Path(path).read_text(), defaults) if path else defaults
+    text = Path(path).read_text() if path else None
+    base = Scenario()
+    try:
+        named = json.loads(text).get("candidate_model") if text else None
+    except (json.JSONDecodeError, AttributeError):
+        named = None  # Scenario.from_json below says what is wrong with the file
+    if isinstance(named, str):
+        base = base.model_copy(update={"candidate_model": named})
+    defaults = scenario_defaults(con, base) if con is not None else base
+    return Scenario.from_json(text, defaults) if text else defaults
+
+
+def _assumption_note(con, args) -> str | None:
+    """Said when the scenario's volume and prices cannot come from logs."""
+    name = args.workspace or get_settings().workspace
+    if con is None or not scalar(con, "SELECT count(*) FROM traffic"):
+        return (f"no logged traffic in workspace {name!r}: requests/day and API prices are the base scenario's "
+                "assumptions (set them in a --scenario file)")
+    return None
 
 
 def cmd_economics(args) -> int:
@@ -327,27 +391,34 @@ def cmd_economics(args) -> int:
     from analysis import economics
     from analysis.scenario import ScenarioError
 
-    con = open_db(args.workspace)
+    con = _open(args) if _workspace_exists(args) else None
     try:
         scenario = _scenario(con, args.scenario)
+        notes = [note] if (note := _assumption_note(con, args)) else []
     except (OSError, ScenarioError) as exc:
         print(f"refused: {exc}", file=sys.stderr)
         return 1
     finally:
-        con.close()
+        if con is not None:
+            con.close()
     inputs = scenario.to_cost_inputs()
     result = economics.evaluate(inputs)
     be = result.breakeven
     if args.json:
         _print_json({"scenario": scenario.model_dump(mode="json"), **asdict(result),
                      "self_host_monthly_usd": result.self_host.total_usd, "gpus": result.self_host.gpus,
-                     "breakeven_requests_per_day": be.requests_per_day,
+                     "breakeven_requests_per_day": be.requests_per_day, "notes": notes,
                      "curve": [asdict(p) for p in economics.cost_curve(inputs)]})
         return 0
     print(economics.headline(inputs, scenario.requests_per_day))
-    print(f"API {usd(result.api_monthly_usd)}/month; self-hosting {usd(result.self_host.total_usd)}/month "
-          f"on {result.self_host.gpus or '-'} GPU(s); savings {usd(result.savings_monthly_usd)}/month; "
-          f"break-even: {be.reason}")
+    gpus = result.self_host.gpus
+    print(f"API {usd(result.api_monthly_usd)}/month ({usd(inputs.api_cost_per_request)} per request"
+          f"{', Batch rates' if scenario.batch_discount else ''}); self-hosting {usd(result.self_host.total_usd)}/month "
+          f"on {gpus or '-'} {scenario.gpu} GPU{'s' if gpus != 1 else ''} ({scenario.mode}, "
+          f"{scenario.capacity_rps_per_gpu:g} requests/s each from the {scenario.capacity_source}); "
+          f"savings {usd(result.savings_monthly_usd)}/month; break-even: {be.reason}")
+    for line in notes:
+        print(f"  note: {line}")
     return 0
 
 
@@ -357,8 +428,9 @@ def cmd_route(args) -> int:
     from analysis.scenario import ScenarioError
 
     policy = routing.RoutingPolicy(mode=args.mode, in_house=frozenset(args.in_house or []))
-    con = open_db(args.workspace)
+    con = _open(args)
     try:
+        _known_run(con, args.run)
         scenario = _scenario(con, args.scenario)
         traffic = routing_data.segment_traffic(con, args.segment_by, args.context_window,
                                                tuple(args.residency_tag or []))
@@ -509,10 +581,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _validation_text(exc: ValidationError) -> str:
+    """pydantic's errors in one line: "sample size: Input should be greater than or equal to 1"."""
+    return "; ".join(f"{' '.join(map(str, e['loc'])) or exc.title}: {e['msg']}" for e in exc.errors())
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one subcommand; what a user got wrong (a value out of range, a bad setting, a busy or
+    unknown workspace) ends in one line on stderr, not a traceback."""
     args = build_parser().parse_args(argv)
     handler, _ = COMMANDS[args.command]
-    return handler(args)
+    try:
+        code = handler(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return code
+    except Refused as exc:
+        message, code = str(exc), exc.code
+    except ValidationError as exc:  # settings from the environment, or a value pydantic refuses
+        message, code = f"{exc.title}: {_validation_text(exc)}", 2
+    except duckdb.IOException as exc:
+        if "lock" not in str(exc).lower():
+            raise
+        holder = re.search(r"PID (\d+)", str(exc))
+        message, code = (f"the workspace is busy: another process{' (PID ' + holder.group(1) + ')' if holder else ''} "
+                         "has it open for writing (a replay or ingest?); try again when it is done"), 1
+    except BrokenPipeError:  # `breakeven ... | head`: the reader left; nothing to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except (ValueError, OSError) as exc:  # e.g. an invalid workspace name, a data directory that is a file
+        message, code = str(exc), 1
+    except KeyboardInterrupt:
+        message, code = "interrupted", 130
+    print(f"refused: {message}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

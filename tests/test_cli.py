@@ -199,5 +199,49 @@ def test_local_model_status_says_how_to_start(capsys):
 
 
 def test_resuming_an_unknown_run_is_refused_clearly(capsys):
+    open_db().close()
     assert main(["replay", "--resume", "nope"]) == 1
     assert "refused: no run 'nope'" in capsys.readouterr().err
+
+
+def test_a_workspace_another_process_writes_is_busy_not_a_traceback(data_dir, capsys):
+    open_db().close()
+    holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+                               "print('ready', flush=True); time.sleep(60)", str(data_dir / "main.duckdb")],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        assert main(["summary"]) == 1
+        assert capsys.readouterr().err.startswith(
+            f"refused: the workspace is busy: another process (PID {holder.pid}) has it open for writing")
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_mistakes_get_one_line_not_a_traceback(shared_dir, data_dir, capsys):
+    """A typo'd workspace is refused (not created empty), as are unknown runs, values out of range
+    and bad settings; a workspace without traffic says its figures are assumptions."""
+    assert main(["summary", "--workspace", "nosuch"]) == 1
+    assert capsys.readouterr().err.startswith("refused: no workspace 'nosuch'")
+    assert not (data_dir / "nosuch.duckdb").exists()
+    assert main(["ingest", _batch(shared_dir)[0]]) == 0
+    capsys.readouterr()
+    for argv, code, text in [
+        (["summary", "--workspace", "nosuch"], 1, "no workspace 'nosuch' in"),
+        (["summary", "--workspace", "../x"], 1, "invalid workspace name '../x'"),
+        (["replay", "--candidate", "openai-compat:http://127.0.0.1:9/v1:m", "--sample", "0"], 2,
+         "size: Input should be greater than or equal to 1"),
+        (["quality", "--run", "nosuch"], 1, "no run 'nosuch' in this workspace"),
+        (["route", "--run", "nosuch"], 1, "no run 'nosuch' in this workspace"),
+    ]:
+        assert main(argv) == code, argv
+        err = capsys.readouterr().err
+        assert err.startswith("refused: ") and text in err and "Traceback" not in err, argv
+    assert main(["economics", "--workspace", "empty"]) == 0
+    assert "note: no logged traffic in workspace 'empty'" in capsys.readouterr().out
+    done = subprocess.run([sys.executable, "-m", "analysis.cli", "summary"], capture_output=True, text=True,
+                          env={"BREAKEVEN_DATA_DIR": str(data_dir), "BREAKEVEN_LOCAL_ENGINE_PORT": "abc",
+                               "PATH": "/usr/bin:/bin"})
+    assert (done.returncode, done.stderr.strip()) == (
+        2, "refused: Settings: local_engine_port: Input should be a valid integer, unable to parse string as an integer")

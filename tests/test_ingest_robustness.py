@@ -211,3 +211,8 @@ def test_overlapping_exports_count_each_request_once(con, tmp_path, shared_dir):
     nothing_new = ingest_file(con, inside)
     assert (nothing_new.ok, nothing_new.rows_loaded, nothing_new.rows_known) == (True, 0, 10)
     assert scalar(con, "SELECT count(*) FROM requests") == 65
+    known_and_bad = tmp_path / "known_and_bad.jsonl"
+    known_and_bad.write_text("\n".join(lines[:8]) + '\n{"broken"\n')
+    result = ingest_file(con, known_and_bad)  # was "no request could be read"
+    assert (result.ok, result.rows_loaded, result.rows_known, result.rows_rejected) == (True, 0, 8, 1)
+    assert result.reasons[0].startswith("line 9: invalid JSON")

@@ -161,7 +161,9 @@ def _load(con, adapter, path: Path, sample, sha_future, options: dict, result: I
         ]
         if ctx.loaded:
             ctx.drop_known_requests()
-        if ctx.loaded == 0 and not ((ctx.skipped or ctx.known) and not ctx.rejected):
+        # Nothing new is no failure when every good request was there already (an overlapping
+        # export, bad lines and all); it is when nothing could be read at all.
+        if ctx.loaded == 0 and not ctx.known and not (ctx.skipped and not ctx.rejected):
             detail = f"; first problems: {'; '.join(reasons)}" if reasons else ""
             raise IngestError(f"{path.name}: no request could be read as {result.format}{detail}")
         if not ctx.in_transaction:  # nothing written yet (every record skipped)
