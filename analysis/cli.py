@@ -185,6 +185,7 @@ def cmd_replay(args) -> int:
                 return 1
         try:
             progress = replay.execute(con, run_id, on_progress=None if args.json else _progress_bar)
+            failures = replay.failure_reasons(con, run_id)
         except ValueError as exc:  # e.g. --resume of an unknown run
             print(f"refused: {exc}", file=sys.stderr)
             return 1
@@ -196,12 +197,15 @@ def cmd_replay(args) -> int:
     finally:
         con.close()
     if args.json:
-        _print_json(progress.to_dict())
+        _print_json({**progress.to_dict(), "failure_reasons": [
+            {"candidate": c, "error": e, "count": n} for c, e, n in failures]})
     else:
         print(f"\nrun {run_id}: {progress.status}, {progress.done} ok, {progress.failed} failed, "
               f"spent ${progress.spent_usd:.4f} of estimated ${progress.estimate_usd:.4f}")
         for candidate, error in progress.errors.items():
             print(f"  {candidate}: gave up: {error}")
+        for candidate, error, n in failures:
+            print(f"  failed {n} x {candidate}: {error}")
     return 0 if progress.status == "done" else 1
 
 
@@ -222,13 +226,16 @@ def cmd_runs(args) -> int:
         table = replay.list_runs(con)
     finally:
         con.close()
-    records = table.to_dicts()
+    records = [{**r, "candidates": json.loads(r["candidates"]), "created_at": r["created_at"].isoformat()}
+               for r in table.to_dicts()]
     if args.json:
         _print_json(records)
     else:
-        shown = [{**r, "created_at": f"{r['created_at']:%Y-%m-%d %H:%M:%S}", "spent_usd": usd(r["spent_usd"])}
+        shown = [{**r, "created_at": r["created_at"][:19].replace("T", " "), "spent_usd": usd(r["spent_usd"]),
+                  "candidates": ", ".join(f"{c['provider']}:{c['model']}" for c in r["candidates"])}
                  for r in records]
-        print(_table(shown, ["run_id", "created_at", "status", "sample_size", "ok", "failed", "spent_usd"]))
+        print(_table(shown, ["run_id", "created_at", "status", "candidates", "sample_size", "ok", "failed",
+                             "spent_usd"]))
     return 0
 
 
@@ -290,17 +297,26 @@ def cmd_ingest_labelled(args) -> int:
 
 def cmd_attach_labels(args) -> int:
     """Ground-truth labels from a file joined on request id."""
+    from dataclasses import asdict
+
     from analysis.scoring.references import attach_labels
 
     con = _open(args)
     try:
-        updated = attach_labels(con, args.path, args.id, args.label)
+        attached = attach_labels(con, args.path, args.id, args.label)
     except ValueError as exc:
         print(f"FAILED  {args.path}: {exc}", file=sys.stderr)
         return 1
     finally:
         con.close()
-    _print_json({"updated": updated}) if args.json else print(f"{updated} requests got a ground-truth label")
+    if args.json:
+        _print_json(asdict(attached))
+        return 0
+    print(f"{count(attached.updated, 'request')} got a ground-truth label")
+    if attached.unmatched:
+        print(f"  {count(attached.unmatched, 'id')} of the file {'matches' if attached.unmatched == 1 else 'match'} "
+              "no request, e.g. "
+              f"{', '.join(attached.unmatched_examples)}")
     return 0
 
 

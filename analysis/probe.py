@@ -4,9 +4,11 @@ most it serves while p95 latency stays under a target (the economics' capacity_r
 Rules:
 - Requests: a seeded random sample of the workspace's replayable logged requests
   (`analysis.sampling`), sent as `build_messages` with the default adapter makes them (logged
-  system prompt, logged conversation) with `max_tokens` and temperature 0. Every level sends the
-  same sequence (the sample repeated when the logs hold fewer requests than a level needs), so
-  levels differ only in concurrency. One warm-up request, not measured, goes first; its failure
+  system prompt, logged conversation) with `max_tokens` and temperature 0. Each level sends its
+  own requests, the next ones of the sample (which repeats only when the logs hold fewer requests
+  than the sweep needs): a server that caches prompts (llama.cpp does) would otherwise answer every
+  level after the first from its cache and overstate capacity for traffic whose prompts are new.
+  One warm-up request, not measured, goes first; its failure
   (endpoint unreachable, unknown model, missing key) ends the probe with that provider error.
 - Level c sends n = max(requests_per_level, c) requests through c workers, each sending its next
   request as soon as its previous one finishes (c in flight at a time). Failed requests are not
@@ -154,14 +156,16 @@ def run_probe(con: duckdb.DuckDBPyConnection, candidate_spec: str, levels: Seque
     if requests_per_level < 1 or max_tokens < 1 or p95_target_ms <= 0:
         raise ValueError("requests_per_level, max_tokens and p95_target_ms must be positive")
     candidate = registry.parse_candidate_spec(candidate_spec)
-    messages = _sample(con, max(requests_per_level, levels[-1]), seed)
+    sizes = [max(requests_per_level, c) for c in levels]
+    messages = _sample(con, 1 + sum(sizes), seed)
     requests = [CompletionRequest(messages=m, max_tokens=max_tokens, temperature=0.0, timeout_s=timeout_s)
                 for m in messages]
+    starts = [1 + sum(sizes[:i]) for i in range(len(levels))]  # request 0 is the warm-up
     report = ProbeReport(uuid.uuid4().hex[:12], candidate.spec, candidate.model, float(p95_target_ms), max_tokens)
     with registry.build_provider(candidate) as provider:
         provider.complete(requests[0])  # warm-up: loads the model, fails fast when unreachable
         for index, concurrency in enumerate(levels, start=1):
-            batch = requests[:max(requests_per_level, concurrency)]
+            batch = requests[starts[index - 1]:starts[index - 1] + sizes[index - 1]]
             step = partial(ProbeProgress, concurrency, index, len(levels), requests=len(batch))
             on_done = (lambda done: on_progress(step(done=done))) if on_progress else (lambda done: None)
             on_done(0)

@@ -395,6 +395,13 @@ def progress_of(con: duckdb.DuckDBPyConnection, run_id: str) -> Progress:
     return progress
 
 
+def failure_reasons(con: duckdb.DuckDBPyConnection, run_id: str, limit: int = 3) -> list[tuple[str, str, int]]:
+    """The most common errors of a run's failed calls: (candidate, error, count), most first."""
+    return rows(con, f"""SELECT candidate, coalesce(error, '(no error text)'), count(*) FROM results
+                         WHERE run_id = ? AND status = 'failed' GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2
+                         LIMIT {int(limit)}""", [run_id])
+
+
 def list_runs(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """Every run with its candidates, sample size, status, results and spend, newest first."""
     return frame(con, """

@@ -6,7 +6,9 @@ traffic (the `traffic` view: requests without labelled dataset rows; fast on 10M
   partial) are dropped, the interior days (zero-request days included) are summed over trailing
   7-day windows (a whole week, so a weekly rhythm cancels), and the least-squares slope b of
   ln(window sum) against the day number gives growth = exp(b × 30.4167) − 1, clamped to
-  [−0.99, 10]. Fewer days: 0 (too short to tell growth from noise).
+  [−0.99, 10]. Fewer days, a 7-day window without requests, or fewer than
+  MIN_GROWTH_WEEKLY_REQUESTS requests a week on average: 0 (too little to tell growth from noise;
+  fitting only the weeks that have requests would read sparse, falling traffic as growth).
 - peak_to_average: the hour-of-day profile: requests in each UTC hour of the day, summed over all
   days (i.e. averaged by hour of day), busiest hour × 24 / all requests = the mean rate in the
   busiest hour of the day / the mean hourly rate. Weekdays and weekends are averaged together.
@@ -37,6 +39,7 @@ from analysis.scenario import Scenario
 from analysis.summary import summarise
 
 MIN_GROWTH_DAYS = 14
+MIN_GROWTH_WEEKLY_REQUESTS = 20  # sparser logs say too little about growth
 
 # Per group: logged cost, and the token sums of the requests without one (priced in Python). A
 # failed request without a logged cost costs $0 (APIs don't bill failed calls; ingest leaves them
@@ -95,17 +98,19 @@ def api_costs(con: duckdb.DuckDBPyConnection, batch_price_ratio: float = 0.5) ->
 
 def growth_per_month(con: duckdb.DuckDBPyConnection) -> float | None:
     """Compound monthly growth from the log-linear fit of the module rule; None with fewer than
-    MIN_GROWTH_DAYS days covered or no usable week."""
-    slope, windows, days = rows(con, """
+    MIN_GROWTH_DAYS days covered, fewer than two whole weeks, a week without requests or too few
+    requests a week."""
+    slope, windows, days, empty_weeks, mean_week = rows(con, """
         WITH b AS (SELECT min(ts)::DATE AS lo, max(ts)::DATE AS hi FROM traffic),
         cal AS (SELECT unnest(generate_series(lo + 1, hi - 1, INTERVAL 1 DAY))::DATE AS d FROM b),
         n AS (SELECT ts::DATE AS d, count(*) AS n FROM traffic WHERE ts IS NOT NULL GROUP BY 1),
         w AS (SELECT cal.d, sum(coalesce(n.n, 0)) OVER win AS total, count(*) OVER win AS k
               FROM cal LEFT JOIN n USING (d) WINDOW win AS (ORDER BY cal.d ROWS 6 PRECEDING))
-        SELECT regr_slope(ln(total), date_diff('day', (SELECT lo FROM b), d)),
-               count(*), (SELECT date_diff('day', lo, hi) + 1 FROM b)
-        FROM w WHERE k = 7 AND total > 0""")[0]
-    if days is None or days < MIN_GROWTH_DAYS or windows < 2 or slope is None:
+        SELECT regr_slope(ln(greatest(total, 1)), date_diff('day', (SELECT lo FROM b), d)) FILTER (WHERE total > 0),
+               count(*), (SELECT date_diff('day', lo, hi) + 1 FROM b), count(*) FILTER (WHERE total = 0), avg(total)
+        FROM w WHERE k = 7""")[0]
+    if (days is None or days < MIN_GROWTH_DAYS or windows < 2 or slope is None or empty_weeks
+            or mean_week < MIN_GROWTH_WEEKLY_REQUESTS):
         return None
     return min(10.0, max(-0.99, math.exp(slope * DAYS_PER_MONTH) - 1))
 

@@ -127,7 +127,11 @@ def test_ingest_labelled_then_attach_labels(shared_dir, tmp_path, capsys):
     labels = tmp_path / "labels.csv"
     labels.write_text("request_id,label\n" + "".join(f"{i},urgent\n" for i in ids))
     assert main(["attach-labels", str(labels), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == {"updated": 3}
+    assert json.loads(capsys.readouterr().out) == {"updated": 3, "unmatched": 0, "unmatched_examples": []}
+    labels.write_text(labels.read_text() + "not-a-real-id,urgent\n")
+    assert main(["attach-labels", str(labels)]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "3 requests got a ground-truth label", "  1 id of the file matches no request, e.g. not-a-real-id"]
     missing = tmp_path / "nomatch.csv"
     missing.write_text("request_id,label\nnope,urgent\n")
     assert main(["attach-labels", str(missing)]) == 1
@@ -174,9 +178,13 @@ def test_replay_score_quality_through_the_cli(shared_dir, llama_server, capsys):
                  "--concurrency", "2", "--json"]) == 0
     run = json.loads(capsys.readouterr().out)
     assert (run["done"], run["failed"]) == (4, 0)
-    assert main(["runs"]) == 0  # for people: times to the second, spend in dollars
+    assert main(["runs"]) == 0  # for people: times to the second, the candidates, spend in dollars
     listed = capsys.readouterr().out.splitlines()[1].split()
-    assert listed[0] == run["run_id"] and listed[3:] == ["done", "4", "4", "0", "$0"]
+    assert listed[0] == run["run_id"] and listed[3:] == ["done", f"openai-compat:{llama_server.model}", "4", "4",
+                                                         "0", "$0"]
+    assert main(["runs", "--json"]) == 0
+    runs = json.loads(capsys.readouterr().out)
+    assert runs[0]["candidates"][0]["model"] == llama_server.model and "T" in runs[0]["created_at"]
     assert main(["score", "--run", run["run_id"], "--json"]) == 0
     scored = json.loads(capsys.readouterr().out)
     assert scored["scored"] == 4 and scored["by_reference"] == {"ground_truth": 4}

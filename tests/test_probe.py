@@ -6,6 +6,8 @@ import json
 import socket
 
 import pytest
+from local_http import serve
+from test_replay import Proxy
 
 from analysis.cli import main
 from analysis.db import open_db, rows, scalar
@@ -56,6 +58,19 @@ def test_sweep_measures_every_level_and_stores_it(con, shared_dir, llama_server)
     assert level.p95_ms > 1 and not level.within_target and strict.best is None
     assert probe_capacity(con) is None  # the latest probe kept nothing under its target
     assert scalar(con, "SELECT count(DISTINCT probe_id) FROM probe_results") == 2
+
+
+def test_each_level_sends_prompts_of_its_own(con, shared_dir, llama_server):
+    """A server that caches prompts would answer a level that repeats the last one's from its
+    cache; so the warm-up and every level send requests of their own (while the logs have enough)."""
+    _logs(con, shared_dir, n=10)
+    Proxy.upstream, Proxy.canned, Proxy.plan, Proxy.sent, Proxy.answered = llama_server.base_url, True, {}, [], []
+    with serve(Proxy) as url:
+        report = run_probe(con, f"openai-compat:{url}/v1:{llama_server.model}", levels=(1, 2), requests_per_level=3,
+                           p95_target_ms=60_000, max_tokens=4)
+    assert [lv.completed for lv in report.levels] == [3, 3]
+    sent = [k for k, _ in Proxy.sent]
+    assert len(sent) == len(set(sent)) == 1 + 3 + 3
 
 
 def _level(concurrency: int, rps: float, p95: float) -> LevelResult:

@@ -8,7 +8,7 @@ import pytest
 from test_score_runner import build_run
 
 from analysis.db import rows
-from analysis.scoring.references import attach_labels, reference_counts, run_references
+from analysis.scoring.references import LabelsAttached, attach_labels, reference_counts, run_references
 
 ITEMS = [
     {"request_id": "gt", "label": " refund ", "incumbent": "billing", "local:a": "x", "openai:ref": "y"},
@@ -52,7 +52,7 @@ def test_attach_labels(con, tmp_path, name, content):
     build_run(con, ITEMS, candidates=("local:a", "openai:ref"))
     path = tmp_path / name
     path.write_text(content)
-    assert attach_labels(con, path, "rid", "gold") == 2
+    assert attach_labels(con, path, "rid", "gold") == LabelsAttached(2, 1, ["unknown"])
     assert dict(rows(con, "SELECT request_id, label FROM requests WHERE request_id IN ('inc', 'blank')")) == {
         "inc": "refund", "blank": "billing"}
     assert dict((r["request_id"], r["reference"]) for r in run_references(con, "run1").to_dicts())["inc"] == "ground_truth"

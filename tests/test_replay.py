@@ -24,6 +24,7 @@ from analysis.ingest import ingest_paths
 from analysis.prompt_adapter import PromptAdapter, build_messages
 from analysis.run_manager import RunManager
 from analysis.sampling import SampleSpec
+from analysis.settings import get_settings
 from local_http import QuietHandler, serve
 
 FAST_RETRIES = {"max_attempts": 3, "backoff_base_s": 0.05, "backoff_cap_s": 2.0}
@@ -302,6 +303,7 @@ def test_retries_with_backoff_then_success_and_lasting_failure(workspace, proxy)
         assert (results[request_id]["output_text"], results[request_id]["output_tokens"]) == ("ok", 1)
     assert results[broken]["status"] == "failed" and results[broken]["attempts"] == 3
     assert "HTTP 500" in results[broken]["error"] and results[broken]["output_text"] is None
+    assert replay.failure_reasons(workspace, run_id) == [(spec, results[broken]["error"], 1)]
     sends = defaultdict(list)
     for k, at in Proxy.sent:
         sends[k].append(at)
@@ -344,7 +346,7 @@ def test_run_manager_stop_then_resume(workspace, llama_server, monkeypatch, data
     run_id = replay.create_run(workspace, ["local"], SampleSpec(size=4), params=params)
     workspace.close()
     manager = RunManager()
-    manager.start("demo", run_id)
+    manager.start(get_settings().workspace, run_id)
     deadline = time.monotonic() + 60
     while not (manager.live(run_id).progress and manager.live(run_id).progress.done) and time.monotonic() < deadline:
         time.sleep(0.02)

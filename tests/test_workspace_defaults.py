@@ -139,6 +139,20 @@ def test_fast_growth_over_three_weeks(con):
     assert growth_per_month(con) == approx(0.5, abs=0.01)
 
 
+def test_sparse_logs_give_no_growth(con):
+    """A few requests scattered over months (some weeks none): fitting only the weeks with requests
+    read falling traffic as growth; too little to tell, so the base scenario's growth stays."""
+    con.execute("""INSERT INTO requests (request_id, source_id, ts, model, status, is_batch)
+                   SELECT 'r' || i, 's', TIMESTAMP '2026-01-01' + INTERVAL (i * 9) DAY, 'gpt-4o-mini', 'ok', false
+                   FROM range(12) t(i)""").fetchall()
+    assert growth_per_month(con) is None
+    con.execute("DELETE FROM requests").fetchall()
+    con.execute("""INSERT INTO requests (request_id, source_id, ts, model, status, is_batch)
+                   SELECT 'r' || i, 's', TIMESTAMP '2026-01-01' + INTERVAL (i * 12) HOUR, 'gpt-4o-mini', 'ok', false
+                   FROM range(60) t(i)""").fetchall()  # every week has requests, but 14 a week
+    assert growth_per_month(con) is None
+
+
 def test_less_than_a_day_of_logs_gives_no_peak_to_average(con):
     """One hour's burst would read as a peak of 24 and make self-hosting look hopeless."""
     con.execute("""INSERT INTO requests (request_id, source_id, ts, model, status, is_batch)

@@ -12,6 +12,7 @@ count as absent.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -100,12 +101,21 @@ def _column(path: Path, name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def attach_labels(con: duckdb.DuckDBPyConnection, path: str | Path, id_col: str, label_col: str) -> int:
+@dataclass(frozen=True)
+class LabelsAttached:
+    """What attach_labels did: request rows labelled, and the file's labelled ids that match no
+    request (how many, and up to 3 of them)."""
+    updated: int
+    unmatched: int
+    unmatched_examples: list[str]
+
+
+def attach_labels(con: duckdb.DuckDBPyConnection, path: str | Path, id_col: str, label_col: str) -> LabelsAttached:
     """Set `requests.label` (ground truth) from a CSV / JSON / JSON lines file joined on request id:
     each file row's `id_col` is matched with `requests.request_id` (exact, after trimming) and its
-    `label_col` (trimmed; blank skipped) becomes the label. Returns how many request rows were
-    updated. Raises ValueError when a column is missing, an id has two different labels, or no
-    id of the file matches a request (the message shows ids from both sides)."""
+    `label_col` (trimmed; blank skipped) becomes the label. Raises ValueError when a column is
+    missing, an id has two different labels, or no id of the file matches a request (the message
+    shows ids from both sides)."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"no label file {path}")
@@ -141,7 +151,13 @@ def attach_labels(con: duckdb.DuckDBPyConnection, path: str | Path, id_col: str,
         con.execute("""UPDATE requests SET label = f.label
                        FROM (SELECT DISTINCT request_id, label FROM _label_file WHERE label IS NOT NULL) f
                        WHERE requests.request_id = f.request_id""").fetchall()
-        return scalar(con, """SELECT count(*) FROM requests
-                              WHERE request_id IN (SELECT request_id FROM _label_file WHERE label IS NOT NULL)""")
+        unmatched = [r[0] for r in rows(con, """SELECT DISTINCT request_id FROM _label_file
+                                                 WHERE label IS NOT NULL AND request_id IS NOT NULL
+                                                   AND request_id NOT IN (SELECT request_id FROM requests)
+                                                 ORDER BY 1""")]
+        return LabelsAttached(
+            scalar(con, """SELECT count(*) FROM requests
+                           WHERE request_id IN (SELECT request_id FROM _label_file WHERE label IS NOT NULL)"""),
+            len(unmatched), unmatched[:3])
     finally:
         con.execute("DROP TABLE IF EXISTS _label_file")
