@@ -41,6 +41,11 @@ class Refused(Exception):
         self.code = code
 
 
+def _counts(counts: dict[str, int]) -> str:
+    """{'label': 8, 'judge': 2} -> 'label 8, judge 2' ('none' when empty)."""
+    return ", ".join(f"{name} {n:,}" for name, n in counts.items()) or "none"
+
+
 def _workspace_exists(args) -> bool:
     return get_settings().workspace_path(args.workspace).exists()
 
@@ -90,7 +95,7 @@ def _report_ingest(results, as_json: bool) -> int:
     else:
         for r in results:
             if r.error:
-                print(f"FAILED  {r.path}: {r.error}")
+                print(f"FAILED  {r.path}: {r.error.removeprefix(Path(r.path).name + ': ')}")
             elif r.duplicate:
                 print(f"SKIPPED {r.path}: already ingested (same content), nothing added")
             elif r.format == "openai_batch_input":
@@ -340,8 +345,8 @@ def cmd_score(args) -> int:
     if args.json:
         _print_json({**summary.to_dict(), "judge_agreement": asdict(agreement)})
         return 0
-    print(f"run {args.run}: {summary.scored} answers scored ({summary.incumbent_scored} incumbent); "
-          f"by scorer {summary.by_scorer}; by reference {summary.by_reference}")
+    print(f"run {args.run}: {count(summary.scored, 'answer')} scored ({summary.incumbent_scored:,} of them the "
+          f"incumbent's); by scorer: {_counts(summary.by_scorer)}; by reference: {_counts(summary.by_reference)}")
     for reason, n in summary.skipped.items():
         print(f"  not scored: {n} x {reason}")
     if agreement.n:

@@ -59,6 +59,13 @@ def test_bad_file_gives_nonzero_exit_and_a_clear_message(tmp_path, data_dir):
     assert "empty.jsonl" in done.stdout and "empty" in done.stdout
 
 
+def test_a_missing_file_and_a_folder_are_named_once(tmp_path, capsys):
+    assert main(["ingest", str(tmp_path / "nope.csv"), str(tmp_path)]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        f"FAILED  {tmp_path / 'nope.csv'}: no such file ({tmp_path.resolve() / 'nope.csv'})",
+        f"FAILED  {tmp_path}: a folder, not a file (name the files in it)"]
+
+
 def test_unknown_format_name_is_refused(shared_dir, capsys):
     assert main(["ingest", _batch(shared_dir)[0], "--format", "nope"]) == 1
     assert "unknown format 'nope'" in capsys.readouterr().out

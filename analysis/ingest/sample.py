@@ -136,8 +136,10 @@ def json_problem(path: Path) -> str:
 def read_sample(path: Path) -> Sample:
     """Classify a file by content: Parquet, JSON document, JSON lines, YAML (VCR cassette) or CSV."""
     path = Path(path)
+    if path.is_dir():
+        raise UnreadableFileError(f"{path.name}: a folder, not a file (name the files in it)")
     if not path.is_file():
-        raise UnreadableFileError(f"{path}: no such file")
+        raise UnreadableFileError(f"{path.name}: no such file ({path.resolve()})")
     if path.stat().st_size == 0:
         raise UnreadableFileError(f"{path.name}: the file is empty")
     head, compression = read_head(path)
