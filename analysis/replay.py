@@ -44,6 +44,7 @@ from analysis import pricing, sampling
 from analysis.db import frame, rows, utcnow
 from analysis.prompt_adapter import PromptAdapter, build_messages, load_examples, logged_messages, resolve
 from analysis.providers import registry
+from analysis.settings import get_settings
 from analysis.providers.base import (CHARS_PER_TOKEN, Completion, CompletionRequest, FatalError, ProviderError,
                                      UnreachableError)
 
@@ -171,8 +172,14 @@ def create_run(con: duckdb.DuckDBPyConnection, candidate_specs: list[str], sampl
                adapter: PromptAdapter | None = None, params: RunParams | None = None,
                budget_usd: float | None = None) -> str:
     """Store the run `estimate_run` describes; returns its id. Raises BudgetError (storing
-    nothing) when the estimate exceeds `budget_usd`."""
+    nothing) when the estimate exceeds `budget_usd`, and ValueError when a candidate's API key is
+    not set (a stored run could only give that candidate up)."""
     planned = estimate_run(con, candidate_specs, sample, adapter)
+    settings = get_settings()
+    for c in planned.candidates:
+        provider = registry.PROVIDERS[c.provider]
+        if provider.needs_key and not registry.api_key_for(c, settings):
+            raise ValueError(f"{c.spec}: {provider.name} needs an API key: set {provider.key_env_var}")
     candidates, request_ids, adapter = planned.candidates, planned.request_ids, planned.adapter
     estimate, params = planned.total_usd, params or RunParams()
     if not planned.within(budget_usd):

@@ -330,10 +330,17 @@ def test_unreachable_candidate_is_given_up_clearly(workspace, llama_server, monk
 
 
 def test_missing_key_is_a_candidate_error(workspace, llama_server, monkeypatch):
+    """No run is stored for a candidate without its key; a key gone before a run resumes gives
+    that candidate up."""
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("BREAKEVEN_OPENAI_API_KEY", raising=False)
     spec = f"openai:{llama_server.base_url}/v1:gpt-4o-mini"
+    with pytest.raises(ValueError, match="openai needs an API key: set OPENAI_API_KEY"):
+        replay.create_run(workspace, [spec], SampleSpec(size=2))
+    assert scalar(workspace, "SELECT count(*) FROM runs") == 0
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-set-when-the-run-was-made")
     run_id = replay.create_run(workspace, [spec], SampleSpec(size=2))
+    monkeypatch.delenv("OPENAI_API_KEY")
     progress = replay.execute(workspace, run_id)
     assert progress.status == "interrupted" and "OPENAI_API_KEY" in progress.errors[spec]
     assert results_of(workspace, run_id) == []

@@ -36,7 +36,8 @@ def test_estimate_follows_the_formula(logged):
     assert estimate.within(expected * 1.01) and not estimate.within(expected * 0.99) and estimate.within(None)
 
 
-def test_estimate_is_what_create_run_stores(logged):
+def test_estimate_is_what_create_run_stores(logged, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-not-used")  # a run is stored only with its keys set; nothing is sent
     sample, adapter = sampling.SampleSpec(size=8, seed=5), PromptAdapter(few_shot=3)
     estimate = replay.estimate_run(logged, SPECS, sample, adapter)
     assert estimate.total_usd > replay.estimate_run(logged, SPECS, sample).total_usd  # the examples cost input tokens
