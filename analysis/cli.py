@@ -81,29 +81,36 @@ def cmd_ingest(args) -> int:
             print(f"refused: {exc}", file=sys.stderr)
             return 2
     con = _open(args, must_exist=False)
-    try:
-        results = ingest_paths(con, args.paths, args.format, options)
+    try:  # for people, each file's line as soon as it is done
+        results = ingest_paths(con, args.paths, args.format, options,
+                               progress=None if args.json else _print_ingest_result)
     finally:
         con.close()
-    return _report_ingest(results, args.json)
+    return _report_ingest(results, args.json, printed=not args.json)
 
 
-def _report_ingest(results, as_json: bool) -> int:
-    """Per file: format, rows loaded / rejected / skipped and the first reasons; exit 1 on a failure."""
+def _print_ingest_result(r) -> None:
+    """One file: format, rows loaded / rejected / skipped and the first reasons."""
+    if r.error:
+        print(f"FAILED  {r.path}: {r.error.removeprefix(Path(r.path).name + ': ')}")
+    elif r.duplicate:
+        print(f"SKIPPED {r.path}: already ingested (same content), nothing added")
+    elif r.format == "openai_batch_input":
+        print(f"USED    {r.path}: prompts joined into its Batch output file")
+    else:
+        print(f"OK      {r.path}: {r.format}, {r.counts_text()}")
+        for reason in r.reasons:
+            print(f"          rejected {reason}")
+    sys.stdout.flush()
+
+
+def _report_ingest(results, as_json: bool, printed: bool = False) -> int:
+    """Every file's result (JSON, or lines unless `printed` already); exit 1 on a failure."""
     if as_json:
         _print_json([r.__dict__ for r in results])
-    else:
+    elif not printed:
         for r in results:
-            if r.error:
-                print(f"FAILED  {r.path}: {r.error.removeprefix(Path(r.path).name + ': ')}")
-            elif r.duplicate:
-                print(f"SKIPPED {r.path}: already ingested (same content), nothing added")
-            elif r.format == "openai_batch_input":
-                print(f"USED    {r.path}: prompts joined into its Batch output file")
-            else:
-                print(f"OK      {r.path}: {r.format}, {r.counts_text()}")
-                for reason in r.reasons:
-                    print(f"          rejected {reason}")
+            _print_ingest_result(r)
     return 1 if any(r.error for r in results) else 0
 
 
