@@ -379,9 +379,9 @@ def cmd_quality(args) -> int:
     elif not records:
         print("no scores yet: replay a sample (`breakeven replay`) and score it (`breakeven score --run ID`)")
     else:
+        columns = ["candidate", "task_type", "reference", "n", "accuracy", "interval", "verdict_text"]
         print(_table([{**r, "accuracy": f"{r['accuracy']:.3f}", "interval": f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}]"}
-                      for r in records],
-                     ["candidate", "task_type", "reference", "n", "accuracy", "interval", "verdict_text"]))
+                      for r in records], columns if args.run else ["run_id", *columns]))
     return 0
 
 

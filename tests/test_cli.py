@@ -206,6 +206,9 @@ def test_replay_score_quality_through_the_cli(shared_dir, llama_server, capsys):
     row = next(r for r in table if r["candidate"] == spec)
     assert row["n"] == 4 and 0 <= row["ci_low"] <= row["accuracy"] <= row["ci_high"] <= 1
     assert row["verdict"] in ("inferior", "inconclusive")
+    assert main(["quality"]) == 0  # every run: the table says which row is whose
+    header, first = capsys.readouterr().out.splitlines()[:2]
+    assert header.split()[:2] == ["run_id", "candidate"] and first.split()[0] == run["run_id"]
 
 
 def test_local_model_status_says_how_to_start(capsys):

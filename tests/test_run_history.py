@@ -6,7 +6,8 @@ from analysis import replay, sampling
 from analysis.run_history import past_runs
 
 
-def test_past_runs_name_candidates_by_spec_newest_first(con):
+def test_past_runs_name_candidates_by_spec_newest_first(con, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-not-used")  # a run is stored only with its keys; nothing is sent
     for i in range(5):
         con.execute("""INSERT INTO requests (request_id, source_id, status, model, input_messages, input_tokens, output_tokens)
                        VALUES (?, 's', 'ok', 'gpt-4o', ?, 100, 5)""",
