@@ -18,8 +18,8 @@ import duckdb
 from pydantic import ValidationError
 
 from analysis.db import open_db, scalar
-from analysis.formatting import compact, count, usd
-from analysis.settings import get_settings
+from analysis.formatting import compact, count, percent, usd
+from analysis.settings import WorkspaceNameError, get_settings
 
 
 def _print_json(data) -> None:
@@ -265,7 +265,7 @@ def cmd_probe(args) -> int:
     except ValueError:
         print(f"--levels must be integers separated by commas, got {args.levels!r}", file=sys.stderr)
         return 2
-    con = _open(args, must_exist=False)
+    con = _open(args)
     try:
         report = run_probe(con, args.spec, levels, args.requests_per_level, args.p95_ms, args.max_tokens,
                            on_progress=progress)
@@ -475,7 +475,7 @@ def cmd_route(args) -> int:
     print(_table([{"segment": d.key, "side": d.side, "reason": d.reason} for d in rec.segments],
                  ["segment", "side", "reason"]))
     print(f"monthly: {usd(rec.plan.monthly_usd)} instead of {usd(rec.current_monthly_usd)} "
-          f"(savings {usd(rec.savings_monthly_usd)}); local share of requests {rec.plan.local_share:.1%}")
+          f"(savings {usd(rec.savings_monthly_usd)}); local share of requests {percent(rec.plan.local_share)}")
     for note in rec.notes:
         print(f"  note: {note}")
     return 0
@@ -633,13 +633,15 @@ def main(argv: list[str] | None = None) -> int:
         holder = re.search(r"PID (\d+)", str(exc))
         message, code = (f"the workspace is busy: another process{' (PID ' + holder.group(1) + ')' if holder else ''} "
                          "has it open for writing (a replay or ingest?); try again when it is done"), 1
-    except BrokenPipeError:  # `breakeven ... | head`: the reader left; nothing to say
+    except BrokenPipeError:  # `breakeven ... | head`: the reader left; nothing more to say
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
-    except (ValueError, OSError) as exc:  # e.g. an invalid workspace name, a data directory that is a file
+        return 1
+    except (WorkspaceNameError, FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError,
+            PermissionError) as exc:  # a bad name, a data directory that is a file, ...; other errors are bugs
         message, code = str(exc), 1
     except KeyboardInterrupt:
-        message, code = "interrupted", 130
+        print("interrupted", file=sys.stderr)
+        return 130
     print(f"refused: {message}", file=sys.stderr)
     return code
 

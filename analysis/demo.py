@@ -164,5 +164,6 @@ def ensure_demo_workspace(settings: Settings | None = None, force: bool = False)
 
 
 def is_synthetic(con) -> bool:
-    """True for a workspace built by this module (its only source is the generated log)."""
+    """True for a workspace holding the log this module generates (the demo; files of the user's
+    own ingested into it as well do not make it real)."""
     return bool(scalar(con, "SELECT count(*) FROM sources WHERE file_name = ?", [DEMO_FILE_NAME]))

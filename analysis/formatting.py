@@ -56,9 +56,12 @@ def duration_ms(value: float | None) -> str:
 
 def percent(value: float | None, digits: int = 1) -> str:
     """`value` (a fraction) in percent with `digits` decimals; a value short of 100% (or of 0%)
-    gets up to 3 more decimals rather than read as exactly 100% (0%): "99.98%", not "100.0%"."""
+    gets up to 3 more decimals rather than read as exactly 100% (0%): "99.98%", not "100.0%".
+    Within 1e-9 of a whole number it is that number (sums of float shares)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
+    if math.isclose(value, round(value), abs_tol=1e-9):  # float noise around 0% or 100% is not a share
+        value = round(value)
     text = f"{value * 100:.{digits}f}"
     for more in range(digits + 1, digits + 4):
         if not ((abs(float(text)) == 100 and value not in (1, -1)) or (float(text) == 0 and value != 0)):

@@ -9,8 +9,8 @@ mid < 0.66 <= high, NULL complexity 'unknown', NULL task '(untyped)'), a column 
 A request is in-house when it carries one of `residency_tags`; it is too long when its
 input_tokens exceed `context_window` (the local deployment's window): too-long requests stay on
 the API, except in-house ones, which stay local and are counted as conflicts.
-API cost per request: logged cost, else $0 for a failed call (not billed), else genai-prices
-(`workspace_defaults.COST_COLUMNS_SQL`, `group_cost`); requests
+API cost per request: logged cost, else genai-prices, with a failed call at $0 (not billed) where
+its group has a price (`workspace_defaults.COST_COLUMNS_SQL`, `group_cost`); requests
 that neither prices are costed at their group's (segment x in-house x too-long x model x batch)
 mean, else the segment's, else the workspace's mean. Logged API latency p50/p95: requests with status 'ok'.
 """
@@ -102,8 +102,9 @@ def _cells(con: duckdb.DuckDBPyConnection, segment_by: str, context_window: int,
         FROM traffic GROUP BY day, segment, in_house, long, model, is_batch""",
         {"tags": list(residency_tags), "window": int(context_window)})
     cells: dict[tuple, list] = defaultdict(list)
-    for d, key, in_house, long, model, provider, batch, n, logged, to_price, inp, cached, write, out, logged_n in found:
-        usd, priced = group_cost(model, provider, batch, logged, logged_n, to_price, (inp, cached, write, out))
+    for d, key, in_house, long, model, provider, batch, n, logged, to_price, inp, cached, write, out, logged_n, free \
+            in found:
+        usd, priced = group_cost(model, provider, batch, logged, logged_n, to_price, (inp, cached, write, out), free)
         cells[(d, key)].append((bool(in_house), bool(long), n, usd, priced))
     total_n = sum(c[4] for parts in cells.values() for c in parts)
     overall = sum(c[3] for parts in cells.values() for c in parts) / total_n if total_n else 0.0

@@ -47,6 +47,10 @@ class Endpoint(BaseModel):
         return check_base_url(value)
 
 
+class WorkspaceNameError(ValueError):
+    """A workspace name that cannot name a file under the data directory."""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="BREAKEVEN_", env_file=".env", extra="ignore", populate_by_name=True,
@@ -77,7 +81,7 @@ class Settings(BaseSettings):
         if self.duckdb_path is not None and name == self.workspace:
             return self.duckdb_path
         if not WORKSPACE_NAME.match(name):
-            raise ValueError(
+            raise WorkspaceNameError(
                 f"invalid workspace name {name!r}: use letters, digits, '_', '-' or '.', "
                 "starting with a letter or digit (at most 64 characters)"
             )

@@ -16,10 +16,12 @@ traffic (the `traffic` view: requests without labelled dataset rows; fast on 10M
   of 24): the base scenario's value stays.
 - api_cost_per_request / api_cost_by_task: per task type (NULL: '(untyped)') and model, the mean
   API cost per request at the standard (non-batch) rate: the logged or computed cost_usd, a Batch
-  API request's divided by batch_price_ratio; a failed request without a logged cost costs $0
-  (APIs don't bill failed calls, so this mean × requests/day is the Overview's monthly spend); any
-  other request without cost is priced with genai-prices (today's prices, `analysis.pricing`) from
-  its token sums; one with neither is left out of the mean. Shares are request counts. batch_discount is set when most requests went through a
+  API request's divided by batch_price_ratio; an ok request without cost is priced with
+  genai-prices (today's prices, `analysis.pricing`) from its token sums; one with neither is left
+  out of the mean; a failed request without a logged cost costs $0 (APIs don't bill failed calls)
+  where its group (task type x model x batch) has a price, else it is left out too. So, without
+  Batch requests and with every ok request priced at ingest, this mean × requests/day is the
+  Overview's monthly spend. Shares are request counts. batch_discount is set when most requests went through a
   Batch API.
 - capacity_rps_per_gpu: the latest probe's best within-target level (`breakeven probe`, see
   `probe_capacity`), capacity_source 'probe'; else the catalogue default stays.
@@ -41,29 +43,33 @@ from analysis.summary import summarise
 MIN_GROWTH_DAYS = 14
 MIN_GROWTH_WEEKLY_REQUESTS = 20  # sparser logs say too little about growth
 
-# Per group: logged cost, and the token sums of the requests without one (priced in Python). A
-# failed request without a logged cost costs $0 (APIs don't bill failed calls; ingest leaves them
-# unpriced for the same reason): it counts as priced.
-_UNPRICED_OK = "cost_usd IS NULL AND coalesce(status, 'ok') = 'ok'"
+# Per group: logged cost, the token sums of the ok requests without one (priced in Python), and
+# the failed requests without one: $0 (APIs don't bill failed calls; ingest leaves them unpriced
+# for the same reason), see group_cost.
+_UNPRICED_OK = "cost_usd IS NULL AND status = 'ok'"
 COST_COLUMNS_SQL = f"""count(*) AS n, coalesce(sum(cost_usd), 0) AS logged_usd,
     count(*) FILTER (WHERE {_UNPRICED_OK} AND (input_tokens IS NOT NULL OR output_tokens IS NOT NULL)) AS to_price,
     coalesce(sum(input_tokens) FILTER (WHERE {_UNPRICED_OK}), 0) AS input_tokens,
     coalesce(sum(cached_input_tokens) FILTER (WHERE {_UNPRICED_OK}), 0) AS cached_tokens,
     coalesce(sum(cache_write_tokens) FILTER (WHERE {_UNPRICED_OK}), 0) AS write_tokens,
     coalesce(sum(output_tokens) FILTER (WHERE {_UNPRICED_OK}), 0) AS output_tokens,
-    count(*) FILTER (WHERE cost_usd IS NOT NULL OR coalesce(status, 'ok') <> 'ok') AS logged_n"""
+    count(cost_usd) AS logged_n,
+    count(*) FILTER (WHERE cost_usd IS NULL AND status <> 'ok') AS failed_free"""
 
 
 def group_cost(model: str | None, provider: str | None, is_batch: bool, logged_usd: float, logged_n: int,
-               to_price: int, tokens: tuple[int, int, int, int]) -> tuple[float, int]:
-    """(USD, requests with a cost: logged, $0 when failed, or priced) of one group of COST_COLUMNS_SQL: the logged cost plus the
-    genai-prices cost of the unpriced requests' token sums (input, cached, cache write, output),
-    at the group's batch rate; those stay unpriced when genai-prices doesn't know the model."""
+               to_price: int, tokens: tuple[int, int, int, int], failed_free: int = 0) -> tuple[float, int]:
+    """(USD, requests with a cost) of one group of COST_COLUMNS_SQL: the logged cost plus the
+    genai-prices cost of the unpriced ok requests' token sums (input, cached, cache write, output),
+    at the group's batch rate; those stay unpriced when genai-prices doesn't know the model. The
+    failed requests without a cost count as priced at $0, but only beside a real price: a group
+    of unknown prices must not read as free."""
     prices = unit_prices(model, provider, batch=bool(is_batch)) if to_price and model else None
-    if prices is None:
-        return float(logged_usd), int(logged_n)
-    inp, cached, write, out = tokens
-    return float(logged_usd) + prices.cost(inp, out, cached, write), int(logged_n) + int(to_price)
+    usd, priced = float(logged_usd), int(logged_n)
+    if prices is not None:
+        inp, cached, write, out = tokens
+        usd, priced = usd + prices.cost(inp, out, cached, write), priced + int(to_price)
+    return usd, (priced + int(failed_free) if priced else 0)
 
 
 @dataclass(frozen=True)
@@ -87,8 +93,8 @@ def api_costs(con: duckdb.DuckDBPyConnection, batch_price_ratio: float = 0.5) ->
                                  {COST_COLUMNS_SQL}
                           FROM traffic GROUP BY 1, 2, 4 ORDER BY 1, 2 NULLS LAST, 4""")
     merged: dict[tuple[str, str | None], list] = {}
-    for task, model, provider, batch, n, logged, to_price, inp, cached, write, out, logged_n in found:
-        usd, priced = group_cost(model, provider, batch, logged, logged_n, to_price, (inp, cached, write, out))
+    for task, model, provider, batch, n, logged, to_price, inp, cached, write, out, logged_n, free in found:
+        usd, priced = group_cost(model, provider, batch, logged, logged_n, to_price, (inp, cached, write, out), free)
         cell = merged.setdefault((task, model), [0, 0, 0.0])
         cell[0] += n
         cell[1] += priced

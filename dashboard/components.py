@@ -36,12 +36,14 @@ def cursor(workspace: str | None = None) -> duckdb.DuckDBPyConnection:
 
 def current_workspace() -> str:
     """The sidebar's choice, else the link's (?ws=), else the settings' workspace of your own logs
-    once it exists, else the demo."""
+    once a file was loaded into it, else the demo."""
     settings = get_settings()
     chosen = st.session_state.get(WORKSPACE_KEY) or st.query_params.get("ws")
     if chosen:
         return chosen
-    return settings.workspace if settings.workspace in settings.workspaces() else demo.DEMO_WORKSPACE
+    own = settings.workspace_path(settings.workspace).exists() and db.scalar(
+        cursor(settings.workspace), "SELECT count(*) FROM sources")
+    return settings.workspace if own else demo.DEMO_WORKSPACE
 
 
 def data_version(workspace: str | None = None) -> str:

@@ -156,9 +156,10 @@ def test_an_upload_on_the_demo_goes_to_a_workspace_of_your_own(shared_dir, demo_
             con.close()
 
     demo_rows = counts("demo")
+    assert counts("main") == 0  # an empty workspace of your own (say, every file failed) ...
     app = _app()
     app.run()
-    assert app.sidebar.selectbox(key="workspace").value == "demo"  # nothing of your own yet
+    assert app.sidebar.selectbox(key="workspace").value == "demo"  # ... is not shown over the demo
     _go(app, "logs")
     assert app.text_input(key="logs_target").value == "main"
     app.text_input(key="logs_target").set_value("demo").run()

@@ -30,4 +30,5 @@ def test_rates_durations_percentages():
     assert fmt.percent(0.753) == "75.3%"
     assert (fmt.percent(1.0), fmt.percent(0.99977), fmt.percent(0.996, 0), fmt.percent(0.0)) == (
         "100.0%", "99.98%", "99.6%", "0.0%")
-    assert (fmt.percent(0.00002), fmt.percent(1e-9)) == ("0.002%", "0.0000%")  # at most 3 more decimals
+    assert (fmt.percent(0.00002), fmt.percent(1e-7)) == ("0.002%", "0.0000%")  # at most 3 more decimals
+    assert (fmt.percent(sum([0.1] * 10)), fmt.percent(-1e-18)) == ("100.0%", "0.0%")  # float noise

@@ -82,12 +82,20 @@ def test_ingest_gives_back_the_database_settings_it_changes(con, tmp_path, share
     paths = [tmp_path / f"batch_{n}.jsonl" for n in range(6)]
     for n, path in enumerate(paths):
         path.write_text("\n".join(line.replace('"batch_req_', f'"batch_req_{n}_') for line in lines) + "\n")
+    cursors = [con.cursor() for _ in paths]
     with ThreadPoolExecutor(len(paths)) as pool:
-        loaded = list(pool.map(lambda path: ingest_file(con.cursor(), path).rows_loaded, paths))
+        loaded = list(pool.map(lambda c, path: ingest_file(c, path).rows_loaded, cursors, paths))
     assert loaded == [65] * len(paths)
-    assert rows(con, settings) == [(3, True)]
+    assert rows(con, settings) == [(3, True)] and all(rows(c, settings) == [(3, True)] for c in cursors)
     assert not ingest_file(con, write_jsonl(tmp_path / "bad.jsonl", [{"custom_id": "x", "error": None}])).ok
     assert rows(con, settings) == [(3, True)]
+    # A bad record past the head rows fails the fast path inside its transaction; the retry
+    # rejects it, and the settings still come back.
+    many = [line.replace('"batch_req_', f'"batch_req_m{k}_') for k in range(17) for line in lines] + ['{"custom_id": null}']
+    (tmp_path / "many.jsonl").write_text("\n".join(many) + "\n")
+    result = ingest_file(cursors[0], tmp_path / "many.jsonl")
+    assert (result.rows_loaded, result.rows_rejected) == (17 * 65, 1)
+    assert rows(cursors[0], settings) == [(3, True)]
 
 
 def test_epoch_milliseconds_and_microseconds_are_read(con, tmp_path, shared_dir):

@@ -126,7 +126,11 @@ def test_unreachable_endpoint_is_a_clear_error(shared_dir, capsys):
     assert "probe failed: cannot reach http://127.0.0.1" in capsys.readouterr().err
 
 
-def test_empty_workspace_and_bad_levels_are_refused(capsys):
+def test_empty_workspace_and_bad_levels_are_refused(data_dir, capsys):
+    assert main(["probe", "openai-compat:http://127.0.0.1:9/v1:m", "--levels", "1"]) == 1
+    assert "refused: no workspace 'main'" in capsys.readouterr().err
+    assert not (data_dir / "main.duckdb").exists()  # not created empty
+    open_db().close()
     assert main(["probe", "openai-compat:http://127.0.0.1:9/v1:m", "--levels", "1"]) == 1
     assert "no replayable logged request" in capsys.readouterr().err
     assert main(["probe", "openai-compat:http://127.0.0.1:9/v1:m", "--levels", "one,two"]) == 2

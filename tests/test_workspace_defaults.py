@@ -80,6 +80,15 @@ def test_failed_calls_cost_nothing_so_the_api_bill_is_the_logged_spend(con):
     summary = summarise(con)
     assert s.api_cost_per_request == approx(scalar(con, "SELECT sum(cost_usd) FROM requests") / summary.requests)
     assert s.api_cost_per_request * summary.requests_per_day * DAYS_PER_MONTH == approx(summary.monthly_spend_usd)
+    # A model genai-prices does not know, one call of which failed: its group has no price, so it
+    # is left out of the mean instead of reading as free.
+    con.execute("""INSERT INTO requests (request_id, source_id, ts, status, model, task_type, input_tokens,
+                                         output_tokens, cost_source, is_batch)
+                   SELECT 'acme' || i, 's', TIMESTAMP '2026-01-05 10:00:00', CASE WHEN i = 0 THEN 'error' ELSE 'ok' END,
+                          'acme-private-llm', 'extraction', 100, 5, 'unknown', false FROM range(20) t(i)""").fetchall()
+    acme = next(c for c in api_costs(con) if c.model == "acme-private-llm")
+    assert (acme.requests, acme.priced, acme.cost_per_request) == (20, 0, None)
+    assert scenario_defaults(con).api_cost_per_request == approx(s.api_cost_per_request)
 
 
 def test_defaults_keep_the_base_where_the_logs_say_nothing(con):

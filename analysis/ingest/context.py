@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -355,8 +355,11 @@ class LoadContext:
             f', CAST({default or "NULL"} AS {kind}) AS "{name}"' for name, kind, default in schema if name not in given
         )
         rows_sql = f"SELECT *{filled} FROM ({select_sql})"
-        # One thread: each thread of a JSON scan parses a whole buffer (~32 MB) before LIMIT stops it.
-        with self._database_setting("threads", 1):
+        # On the fast path, one thread: each thread of a JSON scan parses a whole buffer (~32 MB)
+        # before LIMIT stops it. Only outside a transaction, where a failure cannot abort it and
+        # leave the setting unrestorable (the line-by-line path reads small TEMP tables anyway).
+        single = self._database_setting("threads", 1) if self.fast and not self.in_transaction else nullcontext()
+        with single:
             head = self.con.execute(
                 f"""SELECT model, coalesce(provider, ''), max(ts), is_batch FROM (SELECT * FROM ({rows_sql}) LIMIT {HEAD_ROWS})
                     WHERE cost_usd IS NULL AND model IS NOT NULL AND status = 'ok' GROUP BY ALL""",
@@ -374,11 +377,7 @@ class LoadContext:
             tasks.stored_rules(self.con), priced,
             [name for name, _, _ in schema if name not in ("task_type", "complexity")], keep_logged=True,
         )
-        # Row order in `requests` means nothing (readers order by source_line, ts or
-        # hash(request_id)), and keeping it stalls DuckDB's parallel insert on many cores
-        # (bench/ingest.py on 16 cores: a bare load takes 1.7 s keeping it, 1.0 s not).
-        with self._session_setting("preserve_insertion_order", False):
-            added = self._write(f"INSERT INTO requests BY NAME {typed}", params)
+        added = self._write(f"INSERT INTO requests BY NAME {typed}", params)  # row order: see core._load
         self.loaded += added
         return added
 
@@ -473,15 +472,6 @@ class LoadContext:
         self.loaded -= dropped
         self.known += dropped
         return dropped
-
-    @contextmanager
-    def _session_setting(self, name: str, value) -> Iterator[None]:
-        """DuckDB setting `name` at `value` for this connection only, for the statements inside."""
-        self.con.execute(f"SET SESSION {name} = {value}").fetchall()
-        try:
-            yield
-        finally:
-            self.con.execute(f"RESET SESSION {name}").fetchall()
 
     @contextmanager
     def _database_setting(self, name: str, value) -> Iterator[None]:

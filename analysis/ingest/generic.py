@@ -10,8 +10,8 @@ JSON text is read through). Units, also in options (all optional):
   epoch_ns | a strptime pattern such as "%d/%m/%Y %H:%M:%S" (times are taken as UTC);
 - input_excludes_cache: true when input_tokens leaves out cache reads and writes (Anthropic-style):
   they are then added to it.
-Mappings come from a TOML or JSON file (load_mapping) or from `canonical=source` flags
-(mapping_from_flags). Without a mapping the adapter is detected only when the columns already
+Mappings come from a TOML or JSON file, `canonical=source` flags, or both, a flag winning over the
+file (mapping_options; load_mapping and mapping_from_flags take one of them). Without a mapping the adapter is detected only when the columns already
 have canonical names (model, input_tokens or prompt_tokens, output_tokens or completion_tokens).
 latency_ms, when not mapped, is end_ts - ts when both are mapped.
 """

@@ -35,11 +35,11 @@ cards = components.kpi_row()
 components.kpi(cards, "API per month", fmt.usd(result.api_monthly_usd),
                "requests/day x 30.4167 x API cost per request (analysis.economics.api_monthly_cost)")
 components.kpi(cards, "Self-hosting per month", fmt.usd(result.self_host.total_usd),
-               {"dedicated": "GPUs x hourly x 730 + ops + fine-tuning / amortisation months",
-                "scheduled": "GPU-hours the volume needs x hourly + ops + fine-tuning / amortisation months",
-                "serverless": "busy GPU-seconds x hourly / 3600 + cold starts + ops + fine-tuning / amortisation "
-                              "months"}[scenario.mode]
-               + f" (analysis.economics.self_host_cost). {result.self_host.note}")
+               ({"dedicated": "GPUs x hourly x 730 + ops + fine-tuning / amortisation months",
+                 "scheduled": "GPU-hours the volume needs x hourly + ops + fine-tuning / amortisation months",
+                 "serverless": "busy GPU-seconds x hourly / 3600 + cold starts + ops + fine-tuning / amortisation "
+                               "months"}[scenario.mode]
+                + " (analysis.economics.self_host_cost). " + result.self_host.note).strip())
 components.kpi(cards, "Break-even", f"{fmt.compact(be.requests_per_day)}/day" if be.requests_per_day is not None
                else be.status, be.reason)
 components.kpi(cards, "Savings per month", fmt.usd(result.savings_monthly_usd),

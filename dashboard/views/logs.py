@@ -25,15 +25,17 @@ with st.expander("Upload log exports", expanded=not components.workspace_summary
     target = workspace
     if demo.is_synthetic(components.cursor()):
         # Your logs never go into the synthetic demo: its numbers would mix with yours.
-        target = st.text_input("Workspace for your logs", value=get_settings().workspace, key="logs_target",
+        own = get_settings().workspace
+        target = st.text_input("Workspace for your logs", value="main" if own == demo.DEMO_WORKSPACE else own,
+                               key="logs_target",
                                help="The demo workspace holds synthetic data only; uploads go to this workspace "
                                     "(created if new), which the dashboard then shows.")
     files = st.file_uploader("Log files", accept_multiple_files=True, key="logs_upload")
-    if files and st.button(f"Ingest {len(files)} file(s)", type="primary", key="logs_ingest"):
-        if not WORKSPACE_NAME.match(target or "") or target == demo.DEMO_WORKSPACE:
-            st.error(f"{target!r} cannot hold your logs: use letters, digits, '_', '-' or '.', and not "
-                     f"{demo.DEMO_WORKSPACE!r}.")
-            st.stop()
+    start = bool(files) and st.button(f"Ingest {len(files)} file(s)", type="primary", key="logs_ingest")
+    if start and (not WORKSPACE_NAME.match(target or "") or target == demo.DEMO_WORKSPACE):
+        st.error(f"{target!r} cannot hold your logs: use letters, digits, '_', '-' or '.', and not "
+                 f"{demo.DEMO_WORKSPACE!r}.")
+    elif start:
         bar = st.progress(0.0, text="Saving uploads…")
         saved = uploads.save_uploads(target, [(f.name, f.getbuffer()) for f in files])
         finished = []
