@@ -78,8 +78,7 @@ def cmd_ingest(args) -> int:
         try:
             options = mapping_options(args.mapping, args.map)
         except IngestError as exc:
-            print(f"refused: {exc}", file=sys.stderr)
-            return 2
+            raise Refused(str(exc), 2) from exc
     con = _open(args, must_exist=False)
     try:  # for people, each file's line as soon as it is done
         results = ingest_paths(con, args.paths, args.format, options,
@@ -149,8 +148,7 @@ def cmd_demo(args) -> int:
     try:
         path = ensure_demo_workspace(force=args.force)
     except ValueError as exc:
-        print(f"refused: {exc}", file=sys.stderr)
-        return 1
+        raise Refused(str(exc)) from exc
     print(f"demo workspace ready: {path}")
     return 0
 
@@ -193,14 +191,12 @@ def cmd_replay(args) -> int:
             except ValidationError as exc:
                 raise Refused(_validation_text(exc), 2) from exc
             except (replay.BudgetError, ValueError) as exc:
-                print(f"refused: {exc}", file=sys.stderr)
-                return 1
+                raise Refused(str(exc)) from exc
         try:
             progress = replay.execute(con, run_id, on_progress=None if args.json else _progress_bar)
             failures = replay.failure_reasons(con, run_id)
         except ValueError as exc:  # e.g. --resume of an unknown run
-            print(f"refused: {exc}", file=sys.stderr)
-            return 1
+            raise Refused(str(exc)) from exc
         except KeyboardInterrupt:
             workspace = f" --workspace {args.workspace}" if args.workspace else ""
             print(f"\ninterrupted: answers so far are kept; resume with breakeven replay{workspace} --resume {run_id}",
@@ -345,8 +341,7 @@ def cmd_score(args) -> int:
         summary = score_run(con, args.run, args.scorer, args.reference_candidate, judge=judge)
         agreement = judge_agreement(con, args.run)
     except ValueError as exc:
-        print(f"refused: {exc}", file=sys.stderr)
-        return 1
+        raise Refused(str(exc)) from exc
     finally:
         con.close()
     if args.json:
@@ -419,13 +414,12 @@ def cmd_economics(args) -> int:
     from analysis import economics
     from analysis.scenario import ScenarioError
 
-    con = _open(args) if _workspace_exists(args) else None
+    con = open_db(args.workspace) if _workspace_exists(args) else None
     try:
         scenario = _scenario(con, args.scenario)
         notes = [note] if (note := _assumption_note(con, args)) else []
     except (OSError, ScenarioError) as exc:
-        print(f"refused: {exc}", file=sys.stderr)
-        return 1
+        raise Refused(str(exc)) from exc
     finally:
         if con is not None:
             con.close()
@@ -464,8 +458,7 @@ def cmd_route(args) -> int:
                                                tuple(args.residency_tag or []))
         quality = routing_data.segment_quality(con, args.run, args.candidate, args.segment_by)
     except (OSError, ScenarioError, ValueError) as exc:
-        print(f"refused: {exc}", file=sys.stderr)
-        return 1
+        raise Refused(str(exc)) from exc
     finally:
         con.close()
     rec = routing.recommend(traffic, quality, scenario, policy)

@@ -23,7 +23,7 @@ with st.expander("Upload log exports", expanded=not components.workspace_summary
                "results, LiteLLM, Langfuse, Helicone, OpenTelemetry GenAI spans, generic CSV/JSONL/Parquet; "
                "gzip/zstd accepted. The format is detected from the content.")
     target = workspace
-    if demo.is_synthetic(components.cursor()):
+    if components.query(demo.is_synthetic):  # cached per data version, as every query of the page
         # Your logs never go into the synthetic demo: its numbers would mix with yours.
         own = get_settings().workspace
         target = st.text_input("Workspace for your logs", value="main" if own == demo.DEMO_WORKSPACE else own,
