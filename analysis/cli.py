@@ -17,8 +17,8 @@ from pathlib import Path
 import duckdb
 from pydantic import ValidationError
 
-from analysis.db import open_db, scalar
-from analysis.formatting import compact, count, percent, usd
+from analysis.store.database import open_db, scalar
+from analysis.present.formatting import compact, count, percent, usd
 from analysis.settings import WorkspaceNameError, get_settings
 
 
@@ -114,7 +114,7 @@ def _report_ingest(results, as_json: bool, printed: bool = False) -> int:
 
 
 def cmd_summary(args) -> int:
-    from analysis.summary import summarise
+    from analysis.store.summary import summarise
 
     con = _open(args)
     try:
@@ -143,7 +143,7 @@ def cmd_summary(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from analysis.demo import ensure_demo_workspace
+    from analysis.ingest.demo import ensure_demo_workspace
 
     try:
         path = ensure_demo_workspace(force=args.force)
@@ -155,7 +155,7 @@ def cmd_demo(args) -> int:
 
 def cmd_dashboard(args) -> int:
     """Build the demo workspace if needed, then run Streamlit on <host>:<port> (127.0.0.1:8501)."""
-    from analysis.demo import ensure_demo_workspace
+    from analysis.ingest.demo import ensure_demo_workspace
 
     ensure_demo_workspace()
     app = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
@@ -168,9 +168,9 @@ def cmd_dashboard(args) -> int:
 
 def cmd_replay(args) -> int:
     """Create a run (or resume one with --resume) and execute it with a progress bar on stderr."""
-    from analysis import replay
-    from analysis.prompt_adapter import PromptAdapter
-    from analysis.sampling import SampleSpec
+    from analysis.replay import runs as replay
+    from analysis.replay.prompt_adapter import PromptAdapter
+    from analysis.replay.sampling import SampleSpec
 
     con = _open(args)
     try:
@@ -227,8 +227,7 @@ def _progress_bar(p) -> None:
 
 
 def cmd_runs(args) -> int:
-    from analysis import replay
-
+    from analysis.replay import runs as replay
     con = _open(args)
     try:
         table = replay.list_runs(con)
@@ -249,8 +248,8 @@ def cmd_runs(args) -> int:
 
 def cmd_probe(args) -> int:
     """Sweep concurrency against one endpoint; progress on stderr, levels and best capacity on stdout."""
-    from analysis.probe import run_probe
-    from analysis.providers.base import ProviderError
+    from analysis.replay.probe import run_probe
+    from analysis.replay.providers.base import ProviderError
 
     def progress(p) -> None:
         sys.stderr.write(f"\rlevel {p.level}/{p.levels} (concurrency {p.concurrency}): {p.done}/{p.requests} done   ")
@@ -291,7 +290,7 @@ def cmd_probe(args) -> int:
 
 def cmd_ingest_labelled(args) -> int:
     """A labelled dataset as requests with ground truth and a task prompt listing the label set."""
-    from analysis.labelled import ingest_labelled
+    from analysis.ingest.labelled_datasets import ingest_labelled
 
     con = _open(args, must_exist=False)
     try:
@@ -307,7 +306,7 @@ def cmd_attach_labels(args) -> int:
     """Ground-truth labels from a file joined on request id."""
     from dataclasses import asdict
 
-    from analysis.scoring.references import attach_labels
+    from analysis.quality.scoring.references import attach_labels
 
     con = _open(args)
     try:
@@ -332,8 +331,8 @@ def cmd_score(args) -> int:
     """Score a run's answers against the best reference available."""
     from dataclasses import asdict
 
-    from analysis.scoring.judge import JudgeScorer, judge_agreement
-    from analysis.scoring.runner import score_run
+    from analysis.quality.scoring.judge import JudgeScorer, judge_agreement
+    from analysis.quality.scoring.runner import score_run
 
     judge = JudgeScorer(args.judge, budget_usd=args.judge_budget_usd) if args.judge else None
     con = _open(args)
@@ -360,7 +359,7 @@ def cmd_score(args) -> int:
 
 def cmd_quality(args) -> int:
     """Per candidate x task type: n, accuracy with its interval, difference vs incumbent, verdict."""
-    from analysis.quality import quality_table
+    from analysis.quality.verdicts import quality_table
 
     con = _open(args)
     try:
@@ -383,8 +382,8 @@ def cmd_quality(args) -> int:
 def _scenario(con, path: str | None):
     """The scenario file's fields over the workspace's defaults (the whole file is optional; no
     workspace: the base scenario's). The file's candidate_model picks that model's probe."""
-    from analysis.scenario import Scenario
-    from analysis.workspace_defaults import scenario_defaults
+    from analysis.economics.scenario import Scenario
+    from analysis.economics.workspace_defaults import scenario_defaults
 
     text = Path(path).read_text() if path else None
     base = Scenario()
@@ -411,8 +410,8 @@ def cmd_economics(args) -> int:
     """Both monthly costs, break-even, GPUs, savings, payback and the cost curve for a scenario."""
     from dataclasses import asdict
 
-    from analysis import economics
-    from analysis.scenario import ScenarioError
+    from analysis.economics import cost_model as economics
+    from analysis.economics.scenario import ScenarioError
 
     con = open_db(args.workspace) if _workspace_exists(args) else None
     try:
@@ -446,8 +445,9 @@ def cmd_economics(args) -> int:
 
 def cmd_route(args) -> int:
     """The recommended local/API split per segment, shares, blended figures and the frontier."""
-    from analysis import routing, routing_data
-    from analysis.scenario import ScenarioError
+    from analysis.economics import routing
+    from analysis.economics import routing_segments as routing_data
+    from analysis.economics.scenario import ScenarioError
 
     policy = routing.RoutingPolicy(mode=args.mode, in_house=frozenset(args.in_house or []))
     con = _open(args)
@@ -476,7 +476,7 @@ def cmd_route(args) -> int:
 
 def cmd_local_model(args) -> int:
     """Start, stop or show the embedded llama.cpp engine (the [local] extra)."""
-    from analysis.providers import local_engine
+    from analysis.replay.providers import local_engine
 
     try:
         if args.action == "start":

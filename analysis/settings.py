@@ -58,7 +58,7 @@ class Settings(BaseSettings):
     )
 
     data_dir: Path = Path("workspaces")
-    workspace: str = "main"  # your own logs; the synthetic demo lives apart, in analysis.demo.DEMO_WORKSPACE
+    workspace: str = "main"  # your own logs; the synthetic demo lives apart, in analysis.ingest.demo.DEMO_WORKSPACE
     duckdb_path: Path | None = Field(
         default=None, description="Use this DuckDB file instead of <data_dir>/<workspace>.duckdb."
     )

@@ -28,7 +28,7 @@ PAGES = ["overview", "logs", "replay", "quality", "economics", "routing", "scena
 
 def fill(path: Path, n: int) -> None:
     """n synthetic requests written by DuckDB itself (30 days, 6 models, 5 task types)."""
-    from analysis.db import open_db
+    from analysis.store.database import open_db
 
     con = open_db(path)
     con.execute(
@@ -78,7 +78,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=10_000_000)
     args = parser.parse_args()
-    from analysis.demo import ensure_demo_workspace
+    from analysis.ingest.demo import ensure_demo_workspace
     from analysis.settings import get_settings
 
     with tempfile.TemporaryDirectory() as tmp:

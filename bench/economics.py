@@ -23,7 +23,7 @@ TASKS = ["classification", "extraction", "summarisation", "code", "reasoning", "
 
 
 def fill(path: Path, n: int) -> None:
-    from analysis.db import open_db
+    from analysis.store.database import open_db
 
     con = open_db(path)
     con.execute(f"""
@@ -47,12 +47,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=10_000_000)
     args = parser.parse_args()
 
-    from analysis.counterfactual import counterfactual_bill
-    from analysis.db import open_db
-    from analysis.economics import cost_curve, evaluate, growth_projection, sensitivity
-    from analysis.routing import RoutingPolicy, recommend
-    from analysis.routing_data import SegmentQuality, daily_traffic, segment_traffic
-    from analysis.workspace_defaults import scenario_defaults
+    from analysis.economics.counterfactual import counterfactual_bill
+    from analysis.store.database import open_db
+    from analysis.economics.cost_model import cost_curve, evaluate, growth_projection, sensitivity
+    from analysis.economics.routing import RoutingPolicy, recommend
+    from analysis.economics.routing_segments import SegmentQuality, daily_traffic, segment_traffic
+    from analysis.economics.workspace_defaults import scenario_defaults
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.duckdb"

@@ -31,7 +31,7 @@ from pathlib import Path
 PROJECT = """
 import resource, sys, time
 from pathlib import Path
-from analysis.db import open_db
+from analysis.store.database import open_db
 from analysis.ingest import ingest_file
 cpu = lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
 con = open_db(Path(sys.argv[2]))

@@ -78,12 +78,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
 
-    from analysis import replay
-    from analysis.db import open_db, rows
-    from analysis.labelled import ingest_labelled
-    from analysis.prompt_adapter import PromptAdapter, build_messages
-    from analysis.providers import local_engine
-    from analysis.sampling import SampleSpec
+    from analysis.replay import runs as replay
+    from analysis.store.database import open_db, rows
+    from analysis.ingest.labelled_datasets import ingest_labelled
+    from analysis.replay.prompt_adapter import PromptAdapter, build_messages
+    from analysis.replay.providers import local_engine
+    from analysis.replay.sampling import SampleSpec
     from analysis.settings import Settings
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -15,7 +15,11 @@ from urllib.parse import urlsplit
 import duckdb
 import streamlit as st
 
-from analysis import db, demo, summary
+from analysis.store import database as db
+
+from analysis.ingest import demo
+
+from analysis.store import summary
 from analysis.settings import WORKSPACE_NAME, get_settings
 
 WORKSPACE_KEY = "workspace"
@@ -115,7 +119,7 @@ def kpi(row, label: str, value: str, help_text: str | None = None) -> None:
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def cached_defaults(workspace: str, version: str):
-    from analysis.workspace_defaults import scenario_defaults
+    from analysis.economics.workspace_defaults import scenario_defaults
 
     return scenario_defaults(cursor(workspace))
 
@@ -128,7 +132,7 @@ def scenario_defaults():
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def cached_narrow_share(workspace: str, version: str) -> float | None:
-    from analysis.tasks import narrow_share
+    from analysis.quality.tasks import narrow_share
 
     return narrow_share(cursor(workspace))
 
@@ -139,8 +143,8 @@ def narrow_share() -> float | None:
 
 
 def headline() -> str:
-    """The Overview's one-line answer, from the default scenario (analysis.economics.headline)."""
-    from analysis.economics import headline as economics_headline
+    """The Overview's one-line answer, from the default scenario (analysis.economics.cost_model.headline)."""
+    from analysis.economics.cost_model import headline as economics_headline
 
     defaults = scenario_defaults()
     return economics_headline(defaults.to_cost_inputs(), defaults.requests_per_day)
@@ -156,8 +160,8 @@ def share_link(scenario_id: str, page: str = "economics") -> str:
 
 @st.cache_data(show_spinner="Building the report…", max_entries=8)
 def cached_report(workspace: str, version: str, scenario_json: str) -> tuple[str, dict[str, bytes]]:
-    from analysis import report
-    from analysis.scenario import Scenario
+    from analysis.present import report
+    from analysis.economics.scenario import Scenario
 
     scenario = Scenario.from_json(scenario_json)
     con = cursor(workspace)

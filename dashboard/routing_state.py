@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass
 
 import streamlit as st
 
-from analysis.routing import RoutingPolicy
-from analysis.routing_data import DEFAULT_CONTEXT_WINDOW, DEFAULT_SEGMENT, SEGMENT_COLUMNS
+from analysis.economics.routing import RoutingPolicy
+from analysis.economics.routing_segments import DEFAULT_CONTEXT_WINDOW, DEFAULT_SEGMENT, SEGMENT_COLUMNS
 from dashboard import components
 
 PREFIX = "rt_"

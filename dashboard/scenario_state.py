@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from analysis import catalogue, scenario_store
-from analysis.scenario import QUERY_KEYS, Scenario, ScenarioError
+from analysis.economics import catalogue
+
+from analysis.economics import scenario_store
+from analysis.economics.scenario import QUERY_KEYS, Scenario, ScenarioError
 from dashboard import components
 
 PREFIX = "sc_"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis.db import open_db
+from analysis.store.database import open_db
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -40,7 +40,7 @@ def shared_dir() -> Path:
 def demo_dir(tmp_path_factory) -> Path:
     """A data directory holding the demo workspace, one per test module (building it takes a few
     seconds; modules that run replays or probes in it do not disturb each other)."""
-    from analysis.demo import ensure_demo_workspace
+    from analysis.ingest.demo import ensure_demo_workspace
     from analysis.settings import get_settings
 
     folder = tmp_path_factory.mktemp("demo") / "workspaces"
@@ -78,7 +78,7 @@ class LlamaServer:
 def llama_server(tmp_path_factory) -> LlamaServer:
     """The embedded engine (Gemma 3 270M, 2 slots), started once per session on a free port with
     its own data dir, stopped at the end. Without the [local] extra this FAILS (no skip)."""
-    from analysis.providers import local_engine
+    from analysis.replay.providers import local_engine
     from analysis.settings import Settings
 
     data = tmp_path_factory.mktemp("local-engine")

@@ -13,7 +13,7 @@ import re
 
 import pytest
 
-from analysis.demo import ensure_demo_workspace
+from analysis.ingest.demo import ensure_demo_workspace
 from analysis.settings import get_settings
 from browser import chromium, dashboard_server, screenshot, wait_idle
 

@@ -1,4 +1,4 @@
-"""Candidate discovery (analysis.candidates) against real things: the llama.cpp server as the
+"""Candidate discovery (analysis.replay.candidates) against real things: the llama.cpp server as the
 embedded engine and as a configured endpoint, Ollama's documented API from a tiny local server,
 and nothing at all on a free port."""
 
@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from analysis import candidates
+from analysis.replay import candidates
 from analysis.settings import Endpoint, Settings
 
 FAKE_KEY = "sk-test-not-a-real-key-123"

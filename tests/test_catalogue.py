@@ -1,13 +1,15 @@
-"""analysis.catalogue: the GPU catalogue and the model-size fit rule, read from data/."""
+"""analysis.economics.catalogue: the GPU catalogue and the model-size fit rule, read from data/."""
 
 from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
-from analysis import catalogue
+from analysis.economics import catalogue
+from analysis.reference import read_json, reference_file
 
 
 def test_catalogue_has_the_expected_gpus():
@@ -63,7 +65,7 @@ def test_fits(params_b, quant, gpu, expected):
 
 
 def test_file_table_agrees_with_the_rule():
-    data = json.loads((catalogue.DATA_DIR / "model_fit.json").read_text())
+    data = read_json("model_fit.json")
     assert [s.size for s in catalogue.model_sizes()] == ["1B", "3B", "7-8B", "14B", "32B", "70B"]
     computed = catalogue.fit_table()
     for row in data["table"]:
@@ -72,7 +74,8 @@ def test_file_table_agrees_with_the_rule():
             assert gb == pytest.approx(catalogue.required_gb(row["params_b"], quant))
 
 
-def test_data_files_sit_next_to_the_package():
-    assert catalogue.DATA_DIR.name == "data"
-    assert (catalogue.DATA_DIR / "gpus.json").is_file()
-    assert (catalogue.DATA_DIR.parent / "analysis" / "catalogue.py").is_file()
+def test_reference_data_is_the_checkouts_data_folder():
+    """The package `analysis.data` is the top-level `data/` (pyproject maps it), file for file."""
+    checkout_data = Path(__file__).resolve().parent.parent / "data"
+    for name in ("gpus.json", "model_fit.json", "demo_templates.json"):
+        assert reference_file(name).read_bytes() == (checkout_data / name).read_bytes()

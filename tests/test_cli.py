@@ -7,8 +7,8 @@ import sys
 import pytest
 
 from analysis.cli import main
-from analysis.db import open_db, rows
-from analysis.formatting import usd
+from analysis.store.database import open_db, rows
+from analysis.present.formatting import usd
 
 
 def _batch(shared_dir):
@@ -127,7 +127,7 @@ def test_ingest_labelled_then_attach_labels(shared_dir, tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out)
     assert (summary["requests"], summary["labelled_rows"]) == (0, 40)  # a test set, not traffic
 
-    from analysis.db import open_db, rows
+    from analysis.store.database import open_db, rows
     con = open_db(None)
     ids = [r[0] for r in rows(con, "SELECT request_id FROM requests ORDER BY request_id LIMIT 3")]
     con.close()

@@ -6,11 +6,13 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analysis import catalogue, economics
-from analysis.db import open_db
-from analysis.labelled import ingest_labelled
+from analysis.economics import catalogue
+
+from analysis.economics import cost_model as economics
+from analysis.store.database import open_db
+from analysis.ingest.labelled_datasets import ingest_labelled
 from analysis.settings import get_settings
-from analysis.workspace_defaults import scenario_defaults
+from analysis.economics.workspace_defaults import scenario_defaults
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
 PAGES = ["overview", "logs", "economics", "scenarios"]
@@ -69,8 +71,7 @@ def test_economics_restores_from_query_params(app, demo_dir):
     _open(app, "economics", **scenario.to_query_params())
     expected = economics.evaluate(scenario.to_cost_inputs())
     metrics = {m.label: m.value for m in app.metric}
-    from analysis import formatting as fmt
-
+    from analysis.present import formatting as fmt
     assert metrics["Self-hosting per month"] == fmt.usd(expected.self_host.total_usd)
     assert app.number_input(key="sc_ops_usd_per_month").value == 500.0
 

@@ -13,11 +13,15 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analysis import economics, report, scenario_store
-from analysis import formatting as fmt
-from analysis.db import open_db, scalar
+from analysis.economics import cost_model as economics
+
+from analysis.present import report
+
+from analysis.economics import scenario_store
+from analysis.present import formatting as fmt
+from analysis.store.database import open_db, scalar
 from analysis.settings import get_settings
-from analysis.workspace_defaults import scenario_defaults
+from analysis.economics.workspace_defaults import scenario_defaults
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
 BATCH_OUTPUT = Path("samples") / "openai-batch" / "genai_navirag_batch_output.jsonl"

@@ -13,19 +13,19 @@ import yaml
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
-from analysis import formatting as fmt
-from analysis import routing
-from analysis.db import open_db
-from analysis.demo import ensure_demo_workspace, generate
+from analysis.present import formatting as fmt
+from analysis.economics import routing
+from analysis.store.database import open_db
+from analysis.ingest.demo import ensure_demo_workspace, generate
 from analysis.ingest import ingest_file
-from analysis.prompt_adapter import PromptAdapter
-from analysis.quality import latency_table, quality_table
-from analysis.replay import RunParams, create_run, execute
-from analysis.routing_data import segment_quality, segment_traffic
-from analysis.sampling import SampleSpec
-from analysis.scoring.runner import score_run
+from analysis.replay.prompt_adapter import PromptAdapter
+from analysis.quality.verdicts import latency_table, quality_table
+from analysis.replay.runs import RunParams, create_run, execute
+from analysis.economics.routing_segments import segment_quality, segment_traffic
+from analysis.replay.sampling import SampleSpec
+from analysis.quality.scoring.runner import score_run
 from analysis.settings import get_settings
-from analysis.workspace_defaults import scenario_defaults
+from analysis.economics.workspace_defaults import scenario_defaults
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
 

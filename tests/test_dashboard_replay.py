@@ -11,11 +11,12 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from analysis import formatting as fmt
-from analysis import replay, sampling
-from analysis.db import open_db
+from analysis.present import formatting as fmt
+from analysis.replay import runs as replay
+from analysis.replay import sampling
+from analysis.store.database import open_db
 from analysis.settings import get_settings
-from analysis.workspace_defaults import scenario_defaults
+from analysis.economics.workspace_defaults import scenario_defaults
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
 FAKE_KEY = "sk-test-fake-key-never-sent-42"

@@ -1,7 +1,7 @@
 import duckdb
 import pytest
 
-from analysis import db
+from analysis.store import database as db
 from analysis.settings import get_settings
 
 
@@ -81,7 +81,7 @@ def test_data_version_changes_with_data(tmp_path):
     with_label = db.data_version(con)
     assert with_label != with_request
 
-    from analysis.tasks import TaskRule, apply_rules
+    from analysis.quality.tasks import TaskRule, apply_rules
     apply_rules(con, [TaskRule(pattern="refund", task_type="classification")])
     one_rule = db.data_version(con)
     apply_rules(con, [TaskRule(pattern="invoice", task_type="classification")])  # same count, other rule

@@ -1,4 +1,4 @@
-"""analysis.economics against hand-worked cases. A month is 730 h = 30.416667 days throughout."""
+"""analysis.economics.cost_model against hand-worked cases. A month is 730 h = 30.416667 days throughout."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from analysis.economics import (
+from analysis.economics.cost_model import (
     DAYS_PER_MONTH,
     HOURS_PER_MONTH,
     CostInputs,

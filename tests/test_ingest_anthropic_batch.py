@@ -3,7 +3,7 @@ real recorded Anthropic calls are a cassette, see test_ingest_cassette.py)."""
 
 import json
 
-from analysis.db import rows, scalar
+from analysis.store.database import rows, scalar
 from analysis.ingest import ingest_file
 from analysis.ingest.registry import detect_format
 from analysis.ingest.sample import read_sample

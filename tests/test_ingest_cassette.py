@@ -6,7 +6,7 @@ from datetime import datetime
 
 import yaml
 
-from analysis.db import rows
+from analysis.store.database import rows
 from analysis.ingest import ingest_file
 from analysis.ingest.sample import read_sample
 from analysis.ingest.registry import detect_format

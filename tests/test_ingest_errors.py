@@ -9,7 +9,7 @@ import duckdb
 import pytest
 import zstandard
 
-from analysis.db import scalar
+from analysis.store.database import scalar
 from analysis.ingest import context, core, ingest_file
 
 

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from analysis.db import rows
+from analysis.store.database import rows
 from analysis.ingest import ingest_file
 from analysis.ingest.context import IngestError
 from analysis.ingest.generic import load_mapping, mapping_from_flags

@@ -4,7 +4,7 @@ camelCase, blob-storage snake_case CSV, traces with nested observations, API pag
 import json
 from datetime import datetime
 
-from analysis.db import rows
+from analysis.store.database import rows
 from analysis.ingest import ingest_file
 from analysis.ingest.registry import detect_format
 from analysis.ingest.sample import read_sample

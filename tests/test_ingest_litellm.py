@@ -5,7 +5,7 @@ from datetime import datetime
 
 import pytest
 
-from analysis.db import rows
+from analysis.store.database import rows
 from analysis.ingest import ingest_file
 from analysis.ingest.registry import detect_format
 from analysis.ingest.sample import read_sample

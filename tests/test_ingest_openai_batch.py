@@ -1,6 +1,6 @@
 """OpenAI Batch API output (joined with its input file): the shared real sample; and the registry."""
 
-from analysis.db import open_db, rows
+from analysis.store.database import open_db, rows
 from analysis.ingest import ADAPTERS, ingest_paths
 from analysis.ingest.registry import detect_format
 from analysis.ingest.sample import read_sample

@@ -6,7 +6,7 @@ import gzip
 import json
 from concurrent.futures import ThreadPoolExecutor
 
-from analysis.db import rows, scalar
+from analysis.store.database import rows, scalar
 from analysis.ingest import ingest_file
 from local_files import write_jsonl
 

@@ -9,15 +9,15 @@ import threading
 import pytest
 from test_score_runner import build_run
 
-from analysis.db import utcnow
-from analysis.pricing import UnitPrices
-from analysis.providers import registry
-from analysis.providers.base import Completion, CompletionRequest
-from analysis.scoring import SCORERS
-from analysis.scoring.judge import (
+from analysis.store.database import utcnow
+from analysis.economics.prices import UnitPrices
+from analysis.replay.providers import registry
+from analysis.replay.providers.base import Completion, CompletionRequest
+from analysis.quality.scoring import SCORERS
+from analysis.quality.scoring.judge import (
     JudgeBudgetError, JudgeItem, JudgeScorer, judge_agreement, parse_verdict,
 )
-from analysis.scoring.runner import score_run
+from analysis.quality.scoring.runner import score_run
 
 PRICES = UnitPrices("judge", "test", input=1e-6, cache_read=0.0, cache_write=0.0, output=2e-6)
 ITEMS = [

@@ -7,16 +7,18 @@ import json
 
 import pytest
 
-from analysis import explore, tasks
-from analysis.db import open_db, rows, scalar
+from analysis.store import explore
+
+from analysis.quality import tasks
+from analysis.store.database import open_db, rows, scalar
 from analysis.ingest import detect_format, ingest_file
 from analysis.ingest.sample import read_sample
-from analysis.labelled import dataset_tag, ingest_labelled, label_set, read_label_file
-from analysis.prompt_adapter import PromptAdapter, resolve
-from analysis.routing_data import segment_traffic
-from analysis.summary import summarise
-from analysis.tasks import narrow_share
-from analysis.workspace_defaults import scenario_defaults
+from analysis.ingest.labelled_datasets import dataset_tag, ingest_labelled, label_set, read_label_file
+from analysis.replay.prompt_adapter import PromptAdapter, resolve
+from analysis.economics.routing_segments import segment_traffic
+from analysis.store.summary import summarise
+from analysis.quality.tasks import narrow_share
+from analysis.economics.workspace_defaults import scenario_defaults
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import sys
 import httpx
 import pytest
 
-from analysis.providers import local_engine
+from analysis.replay.providers import local_engine
 from analysis.settings import get_settings
 
 

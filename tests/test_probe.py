@@ -10,11 +10,11 @@ from local_http import serve
 from test_replay import Proxy
 
 from analysis.cli import main
-from analysis.db import open_db, rows, scalar
-from analysis.labelled import ingest_labelled
-from analysis.probe import MIN_GAIN, LevelResult, run_probe, stop_reason
-from analysis.providers.base import UnreachableError
-from analysis.workspace_defaults import probe_capacity
+from analysis.store.database import open_db, rows, scalar
+from analysis.ingest.labelled_datasets import ingest_labelled
+from analysis.replay.probe import MIN_GAIN, LevelResult, run_probe, stop_reason
+from analysis.replay.providers.base import UnreachableError
+from analysis.economics.workspace_defaults import probe_capacity
 
 
 def _spec(server) -> str:

@@ -12,15 +12,15 @@ from datetime import datetime, timezone
 
 import pytest
 
-from analysis.providers import ollama as ollama_provider
-from analysis.providers import registry
-from analysis.providers.anthropic import AnthropicProvider
-from analysis.providers.base import (
+from analysis.replay.providers import ollama as ollama_provider
+from analysis.replay.providers import registry
+from analysis.replay.providers.anthropic import AnthropicProvider
+from analysis.replay.providers.base import (
     CompletionRequest, FatalError, RetryableError, UnreachableError, label_grammar, parse_retry_after,
 )
-from analysis.providers.ollama import OllamaProvider
-from analysis.providers.openai import OpenAIProvider
-from analysis.providers.openai_compat import OpenAICompatProvider
+from analysis.replay.providers.ollama import OllamaProvider
+from analysis.replay.providers.openai import OpenAIProvider
+from analysis.replay.providers.openai_compat import OpenAICompatProvider
 from analysis.settings import Settings
 from local_http import FakeOllama, QuietHandler, serve
 

@@ -6,10 +6,10 @@ import pytest
 import scipy.stats
 from test_score_runner import build_run
 
-from analysis import stats
-from analysis.db import utcnow
-from analysis.quality import confusion_matrix, disagreements, latency_table, quality_table
-from analysis.scoring.runner import score_run
+from analysis.quality import stats
+from analysis.store.database import utcnow
+from analysis.quality.verdicts import confusion_matrix, disagreements, latency_table, quality_table
+from analysis.quality.scoring.runner import score_run
 
 CANDIDATE = "local:small"
 

@@ -4,13 +4,13 @@ that is the correct, asserted outcome."""
 
 from __future__ import annotations
 
-from analysis.db import rows, scalar
-from analysis.labelled import ingest_labelled
-from analysis.prompt_adapter import PromptAdapter
-from analysis.quality import confusion_matrix, disagreements, latency_table, quality_table
-from analysis.replay import RunParams, create_run, execute
-from analysis.sampling import SampleSpec
-from analysis.scoring.runner import score_run
+from analysis.store.database import rows, scalar
+from analysis.ingest.labelled_datasets import ingest_labelled
+from analysis.replay.prompt_adapter import PromptAdapter
+from analysis.quality.verdicts import confusion_matrix, disagreements, latency_table, quality_table
+from analysis.replay.runs import RunParams, create_run, execute
+from analysis.replay.sampling import SampleSpec
+from analysis.quality.scoring.runner import score_run
 
 
 def test_labelled_dataset_replayed_scored_and_compared(con, shared_dir, llama_server):

@@ -3,10 +3,10 @@
 import pytest
 from pydantic import ValidationError
 
-from analysis.db import rows
+from analysis.store.database import rows
 from analysis.ingest import ingest_file
-from analysis.providers.base import error_for_status
-from analysis.providers.registry import parse_candidate_spec
+from analysis.replay.providers.base import error_for_status
+from analysis.replay.providers.registry import parse_candidate_spec
 from analysis.redact import redact
 from analysis.settings import Endpoint
 

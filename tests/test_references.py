@@ -7,8 +7,8 @@ import json
 import pytest
 from test_score_runner import build_run
 
-from analysis.db import rows
-from analysis.scoring.references import LabelsAttached, attach_labels, reference_counts, run_references
+from analysis.store.database import rows
+from analysis.quality.scoring.references import LabelsAttached, attach_labels, reference_counts, run_references
 
 ITEMS = [
     {"request_id": "gt", "label": " refund ", "incumbent": "billing", "local:a": "x", "openai:ref": "y"},

@@ -17,13 +17,13 @@ from collections import Counter, defaultdict
 import httpx
 import pytest
 
-from analysis import replay
+from analysis.replay import runs as replay
 from analysis.cli import main
-from analysis.db import open_db, rows, scalar
+from analysis.store.database import open_db, rows, scalar
 from analysis.ingest import ingest_paths
-from analysis.prompt_adapter import PromptAdapter, build_messages
-from analysis.run_manager import RunManager
-from analysis.sampling import SampleSpec
+from analysis.replay.prompt_adapter import PromptAdapter, build_messages
+from analysis.replay.background import RunManager
+from analysis.replay.sampling import SampleSpec
 from analysis.settings import get_settings
 from local_http import QuietHandler, serve
 

@@ -1,12 +1,16 @@
-"""The estimate shown before a run starts (analysis.replay.estimate_run): the module's formula, and the
+"""The estimate shown before a run starts (analysis.replay.runs.estimate_run): the module's formula, and the
 same number that replay.create_run stores and budgets with."""
 
 import json
 
 import pytest
 
-from analysis import pricing, replay, sampling
-from analysis.prompt_adapter import PromptAdapter
+from analysis.economics import prices as pricing
+
+from analysis.replay import runs as replay
+
+from analysis.replay import sampling
+from analysis.replay.prompt_adapter import PromptAdapter
 
 SPECS = ["openai:gpt-4o-mini", "local:gemma-3-270m"]
 

@@ -1,6 +1,6 @@
 from analysis.ingest import ingest_paths
-from analysis.report import csv_exports, html_report
-from analysis.scenario import Scenario
+from analysis.present.report import csv_exports, html_report
+from analysis.economics.scenario import Scenario
 
 
 def _workspace(con, shared_dir):

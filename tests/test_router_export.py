@@ -1,4 +1,4 @@
-"""analysis.router_export: the JSON rules, the standalone Python router (exec'd here) and the
+"""analysis.economics.router_export: the JSON rules, the standalone Python router (exec'd here) and the
 LiteLLM config (parsed with pyyaml)."""
 
 from __future__ import annotations
@@ -7,10 +7,10 @@ import json
 
 import yaml
 
-from analysis.router_export import TAGS, litellm_config, router_python, router_rules
-from analysis.routing import RoutingPolicy, recommend
-from analysis.routing_data import SegmentQuality, SegmentStats, Traffic
-from analysis.scenario import Scenario
+from analysis.economics.router_export import TAGS, litellm_config, router_python, router_rules
+from analysis.economics.routing import RoutingPolicy, recommend
+from analysis.economics.routing_segments import SegmentQuality, SegmentStats, Traffic
+from analysis.economics.scenario import Scenario
 
 GOOD = SegmentQuality(n=5000, local_accuracy=0.95, api_accuracy=0.95)
 WORSE = SegmentQuality(n=5000, local_accuracy=0.80, api_accuracy=0.95)

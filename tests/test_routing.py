@@ -1,5 +1,5 @@
-"""analysis.routing on hand-made segments where the optimum is known, the frontier and RouteLLM's
-metrics, the SQL aggregates of analysis.routing_data, and the counterfactual bill."""
+"""analysis.economics.routing on hand-made segments where the optimum is known, the frontier and RouteLLM's
+metrics, the SQL aggregates of analysis.economics.routing_segments, and the counterfactual bill."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from datetime import date
 import pytest
 from test_score_runner import build_run
 
-from analysis.counterfactual import counterfactual_bill
-from analysis.economics import DAYS_PER_MONTH as D
-from analysis.routing import RoutingPolicy, cpt_apgr, recommend
-from analysis.routing_data import (
+from analysis.economics.counterfactual import counterfactual_bill
+from analysis.economics.cost_model import DAYS_PER_MONTH as D
+from analysis.economics.routing import RoutingPolicy, cpt_apgr, recommend
+from analysis.economics.routing_segments import (
     DayTraffic,
     SegmentQuality,
     SegmentStats,
@@ -20,8 +20,8 @@ from analysis.routing_data import (
     segment_quality,
     segment_traffic,
 )
-from analysis.scenario import Scenario
-from analysis.scoring.runner import score_run
+from analysis.economics.scenario import Scenario
+from analysis.quality.scoring.runner import score_run
 
 approx = pytest.approx
 GOOD = SegmentQuality(n=5000, local_accuracy=0.95, api_accuracy=0.95)  # non-inferior at a 2-point margin

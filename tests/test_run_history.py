@@ -1,9 +1,11 @@
-"""Past runs as the Replay page lists them (analysis.run_history)."""
+"""Past runs as the Replay page lists them (analysis.replay.history)."""
 
 import json
 
-from analysis import replay, sampling
-from analysis.run_history import past_runs
+from analysis.replay import runs as replay
+
+from analysis.replay import sampling
+from analysis.replay.history import past_runs
 
 
 def test_past_runs_name_candidates_by_spec_newest_first(con, monkeypatch):

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from analysis import sampling
-from analysis.prompt_adapter import PromptAdapter, build_messages, load_examples, resolve
+from analysis.replay import sampling
+from analysis.replay.prompt_adapter import PromptAdapter, build_messages, load_examples, resolve
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""analysis.scenario: validation, JSON and URL round trips, conversion to economics inputs."""
+"""analysis.economics.scenario: validation, JSON and URL round trips, conversion to economics inputs."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from analysis import catalogue
-from analysis.economics import breakeven, evaluate
-from analysis.scenario import QUERY_KEYS, SCHEMA_VERSION, Scenario, ScenarioError, TaskCost
+from analysis.economics import catalogue
+from analysis.economics.cost_model import breakeven, evaluate
+from analysis.economics.scenario import QUERY_KEYS, SCHEMA_VERSION, Scenario, ScenarioError, TaskCost
 
 
 def custom() -> Scenario:

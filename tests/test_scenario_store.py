@@ -1,7 +1,7 @@
 import pytest
 
-from analysis import scenario_store
-from analysis.scenario import Scenario, ScenarioError
+from analysis.economics import scenario_store
+from analysis.economics.scenario import Scenario, ScenarioError
 
 
 def test_save_and_load_round_trip(con):

@@ -9,8 +9,8 @@ import json
 
 import pytest
 
-from analysis.db import rows, scalar, utcnow
-from analysis.scoring.runner import RunContext, choose_scorer, run_context, score_run
+from analysis.store.database import rows, scalar, utcnow
+from analysis.quality.scoring.runner import RunContext, choose_scorer, run_context, score_run
 
 
 def build_run(con, items, candidates=("local:a",), run_id="run1", adapter=None):

@@ -7,12 +7,12 @@ import json
 
 import pytest
 
-from analysis.scoring import SCORERS, Score, ScoreContext
-from analysis.scoring.base import normalise
-from analysis.scoring.fields import FieldsScorer, JSONAnswerError, flatten, parse_json_answer
-from analysis.scoring.fuzzy import FuzzyScorer
-from analysis.scoring.label import LabelScorer, extract_label
-from analysis.scoring.numeric import NumericScorer, parse_number
+from analysis.quality.scoring import SCORERS, Score, ScoreContext
+from analysis.quality.scoring.base import normalise
+from analysis.quality.scoring.fields import FieldsScorer, JSONAnswerError, flatten, parse_json_answer
+from analysis.quality.scoring.fuzzy import FuzzyScorer
+from analysis.quality.scoring.label import LabelScorer, extract_label
+from analysis.quality.scoring.numeric import NumericScorer, parse_number
 
 TICKETS = ScoreContext(labels=("billing", "refund", "technical support", "credit card", "card"))
 

@@ -1,4 +1,4 @@
-"""analysis.stats against textbook values, scipy, and hand calculations."""
+"""analysis.quality.stats against textbook values, scipy, and hand calculations."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from analysis.stats import (
+from analysis.quality.stats import (
     Estimate,
     mcnemar,
     newcombe_paired_interval,

@@ -8,11 +8,11 @@ import time
 
 import pytest
 
-from analysis import tasks
-from analysis.db import open_db, rows, scalar
+from analysis.quality import tasks
+from analysis.store.database import open_db, rows, scalar
 from analysis.ingest import ingest_paths
-from analysis.labelled import ingest_labelled
-from analysis.tasks import TaskRule, apply_rules, assign_tasks, breakdown, stored_rules
+from analysis.ingest.labelled_datasets import ingest_labelled
+from analysis.quality.tasks import TaskRule, apply_rules, assign_tasks, breakdown, stored_rules
 
 _counter = iter(range(1, 10**9))
 

@@ -1,4 +1,4 @@
-"""analysis.workspace_defaults on a workspace filled by SQL with a known daily/weekly rhythm and
+"""analysis.economics.workspace_defaults on a workspace filled by SQL with a known daily/weekly rhythm and
 growth: 30 whole days from Monday 2026-01-05, 20 requests per hour × 3 from 09:00 to 16:59 UTC,
 × 0.5 on weekends, × 1.1^(day / 30.4167) (10% a month)."""
 
@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import pytest
 
-from analysis.db import scalar
-from analysis.economics import DAYS_PER_MONTH
-from analysis.pricing import unit_prices
-from analysis.scenario import Scenario
-from analysis.summary import summarise
-from analysis.workspace_defaults import (
+from analysis.store.database import scalar
+from analysis.economics.cost_model import DAYS_PER_MONTH
+from analysis.economics.prices import unit_prices
+from analysis.economics.scenario import Scenario
+from analysis.store.summary import summarise
+from analysis.economics.workspace_defaults import (
     api_costs,
     growth_per_month,
     peak_to_average,

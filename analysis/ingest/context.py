@@ -16,8 +16,10 @@ from pathlib import Path
 
 import duckdb
 
-from analysis import pricing, tasks
-from analysis.db import sql_literal
+from analysis.economics import prices as pricing
+
+from analysis.quality import tasks
+from analysis.store.database import sql_literal
 from analysis.ingest.sample import Sample, json_problem
 from analysis.redact import redact_sql
 

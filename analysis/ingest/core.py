@@ -17,9 +17,9 @@ from pathlib import Path
 
 import duckdb
 
-from analysis import pricing
-from analysis.db import rows, scalar, utcnow
-from analysis.formatting import count
+from analysis.economics import prices as pricing
+from analysis.store.database import rows, scalar, utcnow
+from analysis.present.formatting import count
 from analysis.ingest.context import INLINE_PRICES, FastPathFailed, IngestError, LoadContext
 from analysis.ingest.registry import ADAPTERS, adapter_for, detect_format
 from analysis.ingest.sample import UnreadableFileError, json_problem, read_sample

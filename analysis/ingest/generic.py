@@ -23,7 +23,7 @@ import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 
-from analysis.db import sql_literal
+from analysis.store.database import sql_literal
 from analysis.ingest.context import IngestError, LoadContext
 from analysis.ingest.sample import Sample
 

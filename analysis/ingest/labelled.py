@@ -1,12 +1,12 @@
 """A labelled dataset (CSV, JSON array, JSON lines or Parquet) as classification requests.
 
-Never detected: used only through `analysis.labelled.ingest_labelled` (`breakeven
+Never detected: used only through `analysis.ingest.labelled_datasets.ingest_labelled` (`breakeven
 ingest-labelled`), which passes the columns and the label set in `ctx.options["labelled"]`.
 
 Each kept row becomes one request: operation 'chat', provider 'labelled', no model, a system
 prompt listing the label set and the text as the user message, `label` = the ground truth,
 no answer, status 'ok', cost unknown, task_type 'classification' (also in `extra.task_type`, so
-`analysis.tasks` keeps it), tags ['labelled', TAG], request_id 'TAG:ID' (ID = the id column, or
+`analysis.quality.tasks` keeps it), tags ['labelled', TAG], request_id 'TAG:ID' (ID = the id column, or
 the row's line number). `extra` holds the label set, the columns used and the row's split.
 
 Order: rows with an empty text or label, a label outside a given label set or a repeated id are
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 
-from analysis.db import sql_identifier, sql_literal
+from analysis.store.database import sql_identifier, sql_literal
 from analysis.ingest.context import IngestError, LoadContext
 from analysis.ingest.sample import Sample
 

@@ -2,8 +2,14 @@
 
 import streamlit as st
 
-from analysis import catalogue, charts, economics, scenario_store
-from analysis import formatting as fmt
+from analysis.economics import catalogue
+
+from analysis.present import charts
+
+from analysis.economics import cost_model as economics
+
+from analysis.economics import scenario_store
+from analysis.present import formatting as fmt
 from dashboard import components, scenario_state
 
 st.title("Economics")
@@ -24,7 +30,7 @@ st.caption(f"Catalogue price of the {gpu.name} ({gpu.memory_gb:g} GB): {fmt.usd(
 with st.expander(f"Which model sizes fit on one {gpu.name}?"):
     st.dataframe([{"model size": size, **{q: "fits" if gpu.name in names else "–" for q, names in by_quant.items()}}
                   for size, by_quant in catalogue.fit_table().items()], hide_index=True, key="econ_fit")
-    st.caption("Parameters x bytes per parameter x 1.2 overhead (analysis.catalogue.required_gb) against the "
+    st.caption("Parameters x bytes per parameter x 1.2 overhead (analysis.economics.catalogue.required_gb) against the "
                "GPU's memory; one GPU, no sharding.")
 scenario_state.publish(scenario)
 
@@ -33,13 +39,13 @@ result = economics.evaluate(inputs)
 be = result.breakeven
 cards = components.kpi_row()
 components.kpi(cards, "API per month", fmt.usd(result.api_monthly_usd),
-               "requests/day x 30.4167 x API cost per request (analysis.economics.api_monthly_cost)")
+               "requests/day x 30.4167 x API cost per request (analysis.economics.cost_model.api_monthly_cost)")
 components.kpi(cards, "Self-hosting per month", fmt.usd(result.self_host.total_usd),
                ({"dedicated": "GPUs x hourly x 730 + ops + fine-tuning / amortisation months",
                  "scheduled": "GPU-hours the volume needs x hourly + ops + fine-tuning / amortisation months",
                  "serverless": "busy GPU-seconds x hourly / 3600 + cold starts + ops + fine-tuning / amortisation "
                                "months"}[scenario.mode]
-                + " (analysis.economics.self_host_cost). " + result.self_host.note).strip())
+                + " (analysis.economics.cost_model.self_host_cost). " + result.self_host.note).strip())
 components.kpi(cards, "Break-even", f"{fmt.compact(be.requests_per_day)}/day" if be.requests_per_day is not None
                else be.status, be.reason)
 components.kpi(cards, "Savings per month", fmt.usd(result.savings_monthly_usd),

@@ -3,8 +3,14 @@
 import plotly.express as px
 import streamlit as st
 
-from analysis import demo, explore, tasks, uploads
-from analysis import formatting as fmt
+from analysis.ingest import demo
+
+from analysis.store import explore
+
+from analysis.quality import tasks
+
+from analysis.store import uploads
+from analysis.present import formatting as fmt
 from analysis.ingest import ingest_paths
 from analysis.settings import WORKSPACE_NAME, get_settings
 from dashboard import components
@@ -87,7 +93,7 @@ if summary.requests:
     st.plotly_chart(chart, key="logs_breakdown_chart")
 
 with st.expander("Task types: override the built-in rules"):
-    st.caption("Rules are tried top to bottom before the built-in ones (analysis.tasks): requests whose "
+    st.caption("Rules are tried top to bottom before the built-in ones (analysis.quality.tasks): requests whose "
                "field matches the pattern (a regular expression, searched anywhere) get the task type, and "
                "the complexity when given. A `task:<type>` tag in the log wins over every rule.")
     edited = st.data_editor(

@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from analysis import charts
-from analysis import formatting as fmt
+from analysis.present import charts
+from analysis.present import formatting as fmt
 from dashboard import components
 
 st.title("Overview")
@@ -21,13 +21,13 @@ st.caption("Break-even of the default scenario (Economics page: the workspace's 
 
 cards = components.kpi_row()
 components.kpi(cards, "Monthly spend", fmt.usd(s.monthly_spend_usd),
-               "Total logged or computed cost / days covered x 30.4167 (analysis.summary).")
+               "Total logged or computed cost / days covered x 30.4167 (analysis.store.summary).")
 components.kpi(cards, "Requests per day", fmt.compact(s.requests_per_day),
                f"{s.requests:,} requests over {s.days_covered} days.")
 components.kpi(cards, "Tokens in / out", f"{fmt.compact(s.input_tokens)} / {fmt.compact(s.output_tokens)}",
                f"Cached input tokens: {fmt.compact(s.cached_input_tokens)}.")
 components.kpi(cards, "Narrow tasks", fmt.percent(components.narrow_share()),
-               "Share of requests typed classification or extraction (analysis.tasks.narrow_share): "
+               "Share of requests typed classification or extraction (analysis.quality.tasks.narrow_share): "
                "the work a small local model most often matches.")
 components.kpi(cards, "Cost logged / computed", f"{fmt.usd(s.cost_logged_usd)} / {fmt.usd(s.cost_computed_usd)}",
                "Computed = priced from tokens with genai-prices where the log had no cost.")

@@ -3,10 +3,14 @@ verdicts), latency, the confusion matrix of label tasks and a browser of the dis
 
 import streamlit as st
 
-from analysis import charts, quality, replay
-from analysis import formatting as fmt
-from analysis.scoring.judge import judge_agreement
-from analysis.scoring.runner import INCUMBENT, run_context, score_run
+from analysis.present import charts
+
+from analysis.quality import verdicts as quality
+
+from analysis.replay import runs as replay
+from analysis.present import formatting as fmt
+from analysis.quality.scoring.judge import judge_agreement
+from analysis.quality.scoring.runner import INCUMBENT, run_context, score_run
 from dashboard import components, scenario_state
 
 st.title("Quality")
@@ -24,7 +28,7 @@ run_id = st.selectbox("Run", list(run_labels), format_func=run_labels.get, key="
 
 
 def score(run_id: str) -> None:
-    """Score the run (analysis.scoring.runner.score_run); the new scores change the data version."""
+    """Score the run (analysis.quality.scoring.runner.score_run); the new scores change the data version."""
     try:
         summary = score_run(components.cursor(), run_id)
     except Exception as exc:  # noqa: BLE001 - a callback's error would show as a traceback
@@ -70,7 +74,7 @@ if agreement.n:
     kappa = fmt.compact(agreement.kappa, 2) if agreement.kappa is not None else "undefined"
     st.caption(f"LLM judge vs the exact scorers ({', '.join(agreement.exact_scorers)}) on the {agreement.n:,} "
                f"answers both scored: agreement {fmt.percent(agreement.agreement)}, Cohen's kappa {kappa} "
-               "(analysis.scoring.judge.judge_agreement).")
+               "(analysis.quality.scoring.judge.judge_agreement).")
 st.button("Score again", key="q_rescore", on_click=score, args=(run_id,),
           help="Re-score the run, e.g. after more of its answers came in.")
 

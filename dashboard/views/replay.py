@@ -7,12 +7,22 @@ import json
 import streamlit as st
 from pydantic import ValidationError
 
-from analysis import candidates, explore, probe, replay, run_history, sampling
-from analysis import formatting as fmt
-from analysis.prompt_adapter import PromptAdapter
-from analysis.providers import local_engine
-from analysis.providers.base import ProviderError
-from analysis.run_manager import RunManager
+from analysis.replay import candidates
+
+from analysis.store import explore
+
+from analysis.replay import probe
+
+from analysis.replay import runs as replay
+
+from analysis.replay import history as run_history
+
+from analysis.replay import sampling
+from analysis.present import formatting as fmt
+from analysis.replay.prompt_adapter import PromptAdapter
+from analysis.replay.providers import local_engine
+from analysis.replay.providers.base import ProviderError
+from analysis.replay.background import RunManager
 from analysis.settings import get_settings
 from dashboard import components
 
@@ -259,7 +269,7 @@ else:
 
 st.subheader("Capacity of a local candidate")
 st.caption("Sweeps concurrency with requests sampled from the logs and keeps the highest throughput whose p95 "
-           "latency stays under the target (analysis.probe). The Economics page then uses it as the capacity "
+           "latency stays under the target (analysis.replay.probe). The Economics page then uses it as the capacity "
            "per GPU, so probe the machine you would deploy on: the embedded engine measures this computer.")
 local = {o.spec: o.label for o in options if o.ready and o.kind != "api"}
 if not local:

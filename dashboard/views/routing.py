@@ -5,10 +5,20 @@ import json
 
 import streamlit as st
 
-from analysis import charts, counterfactual, replay, router_export, routing, routing_data
-from analysis import formatting as fmt
-from analysis.providers.registry import parse_candidate_spec
-from analysis.quality import scored_runs
+from analysis.present import charts
+
+from analysis.economics import counterfactual
+
+from analysis.replay import runs as replay
+
+from analysis.economics import router_export
+
+from analysis.economics import routing
+
+from analysis.economics import routing_segments as routing_data
+from analysis.present import formatting as fmt
+from analysis.replay.providers.registry import parse_candidate_spec
+from analysis.quality.verdicts import scored_runs
 from dashboard import components, routing_state, scenario_state
 
 SEGMENT_LABELS = {"task_complexity": "task type × complexity", "task_type": "task type", "model": "model",

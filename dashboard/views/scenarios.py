@@ -2,8 +2,10 @@
 
 import streamlit as st
 
-from analysis import economics, scenario_store
-from analysis import formatting as fmt
+from analysis.economics import cost_model as economics
+
+from analysis.economics import scenario_store
+from analysis.present import formatting as fmt
 from dashboard import components, scenario_state
 
 st.title("Scenarios & report")

@@ -1,0 +1,1 @@
+"""Presentation shared by the CLI, the pages and the report: charts, the HTML report, formatting."""

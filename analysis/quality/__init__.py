@@ -1,0 +1,1 @@
+"""Quality: task types of the requests, scorers of the answers, statistics and verdicts."""

@@ -1,0 +1,88 @@
+"""Workspace totals and breakdowns, computed in DuckDB (never by loading requests into Python).
+
+Definitions, over the logged traffic (the `traffic` view: labelled dataset rows are test sets,
+counted apart as `labelled_rows`):
+- days covered = whole UTC days from the first to the last request's date, inclusive;
+- requests per day = requests / days covered;
+- monthly spend = cost per day (total cost / days covered) x 30.4167 (730 h / 24).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+
+import duckdb
+
+from analysis.store.database import rows, scalar
+
+DAYS_PER_MONTH = 730 / 24
+
+
+@dataclass
+class Summary:
+    requests: int
+    first_ts: datetime | None
+    last_ts: datetime | None
+    days_covered: int
+    requests_per_day: float
+    input_tokens: int
+    cached_input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    cost_logged_usd: float
+    cost_computed_usd: float
+    requests_without_cost: int
+    monthly_spend_usd: float
+    labelled_rows: int = 0
+    by_model: list[dict] = field(default_factory=list)
+    by_day: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        for key in ("first_ts", "last_ts"):
+            data[key] = data[key].isoformat() if data[key] else None
+        return data
+
+
+def summarise(con: duckdb.DuckDBPyConnection, by_day_limit: int | None = None) -> Summary:
+    """Totals (see the module's definitions), plus breakdowns by model and by day."""
+    (n, first, last, days, inp, cached, out, cost, logged, computed, missing) = rows(
+        con,
+        """SELECT count(*), min(ts), max(ts),
+                  coalesce(date_diff('day', min(ts)::DATE, max(ts)::DATE) + 1, 0),
+                  coalesce(sum(input_tokens), 0), coalesce(sum(cached_input_tokens), 0),
+                  coalesce(sum(output_tokens), 0), coalesce(sum(cost_usd), 0),
+                  coalesce(sum(cost_usd) FILTER (WHERE cost_source = 'logged'), 0),
+                  coalesce(sum(cost_usd) FILTER (WHERE cost_source = 'computed'), 0),
+                  count(*) FILTER (WHERE cost_usd IS NULL)
+           FROM traffic""",
+    )[0]
+    per_day = n / days if days else float(n)
+    by_model = [
+        dict(zip(("model", "requests", "input_tokens", "output_tokens", "cost_usd"), r, strict=True))
+        for r in rows(
+            con,
+            """SELECT coalesce(model, '(unknown)'), count(*), coalesce(sum(input_tokens), 0),
+                      coalesce(sum(output_tokens), 0), coalesce(sum(cost_usd), 0)
+               FROM traffic GROUP BY 1 ORDER BY 5 DESC, 2 DESC""",
+        )
+    ]
+    limit = f"LIMIT {int(by_day_limit)}" if by_day_limit else ""
+    by_day = [
+        {"day": d.isoformat(), "requests": r, "cost_usd": c, "input_tokens": i, "output_tokens": o}
+        for d, r, c, i, o in rows(
+            con,
+            f"""SELECT ts::DATE AS day, count(*), coalesce(sum(cost_usd), 0),
+                       coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0)
+                FROM traffic WHERE ts IS NOT NULL GROUP BY 1 ORDER BY 1 {limit}""",
+        )
+    ]
+    cost_per_day = cost / days if days else cost
+    return Summary(
+        requests=n, first_ts=first, last_ts=last, days_covered=days, requests_per_day=per_day,
+        input_tokens=inp, cached_input_tokens=cached, output_tokens=out, cost_usd=cost,
+        cost_logged_usd=logged, cost_computed_usd=computed, requests_without_cost=missing,
+        monthly_spend_usd=cost_per_day * DAYS_PER_MONTH, by_model=by_model, by_day=by_day,
+        labelled_rows=scalar(con, "SELECT (SELECT count(*) FROM requests) - (SELECT count(*) FROM traffic)"),
+    )
