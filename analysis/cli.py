@@ -11,7 +11,9 @@ import os
 import re
 import subprocess
 import sys
+import tomllib
 from collections.abc import Callable
+from importlib.resources import files
 from pathlib import Path
 
 import duckdb
@@ -153,15 +155,23 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def _streamlit_flags() -> list[str]:
+    """The packaged `.streamlit/config.toml` as `--section.key value` flags, so the dashboard has
+    the same upload limit and theme wherever it is started from (Streamlit itself only reads the
+    config of the current directory and the home folder)."""
+    config = tomllib.loads(files("dashboard.streamlit_config").joinpath("config.toml").read_text(encoding="utf-8"))
+    return [item for section, values in config.items() for key, value in values.items()
+            for item in (f"--{section}.{key}", str(value).lower() if isinstance(value, bool) else str(value))]
+
+
 def cmd_dashboard(args) -> int:
     """Build the demo workspace if needed, then run Streamlit on <host>:<port> (127.0.0.1:8501)."""
     from analysis.ingest.demo import ensure_demo_workspace
 
     ensure_demo_workspace()
-    app = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
-    command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", args.host,
-               "--server.port", str(args.port), "--server.headless", "true",
-               "--browser.gatherUsageStats", "false"]
+    app = files("dashboard").joinpath("app.py")
+    command = [sys.executable, "-m", "streamlit", "run", str(app), *_streamlit_flags(),
+               "--server.address", args.host, "--server.port", str(args.port)]
     print(f"dashboard on http://{args.host}:{args.port}")
     return subprocess.call(command, env={**os.environ})
 
