@@ -1,6 +1,7 @@
-"""The GPU catalogue (`data/gpus.json`: memory, cited on-demand price, rough 7-8B throughput) and
-the rule for which model sizes fit on one GPU (`data/model_fit.json`). Every number lives in those
-files; this module only reads them."""
+"""The GPU catalogue (`data/gpus.json`: memory, cited on-demand price, rough 7-8B throughput, and
+the datasheet figures a sizing model needs: memory bandwidth, dense bf16/fp8/int8 tensor peaks and
+the interconnect) and the rule for which model sizes fit on one GPU (`data/model_fit.json`). Every
+number lives in those files, each with its source; this module only reads them."""
 
 from __future__ import annotations
 
@@ -22,7 +23,13 @@ class PriceSource:
 @dataclass(frozen=True)
 class Gpu:
     """One catalogue entry. `throughput_rps_7b` is a rough default for a 7-8B model (cited by
-    `throughput_source`), to be replaced by the probe's measurement when one exists."""
+    `throughput_source`), to be replaced by the probe's measurement when one exists.
+
+    The datasheet fields (read from `spec_source`, published `spec_as_of`) are what decode and
+    prefill speed follow: `memory_bandwidth_gbs` (GB/s), DENSE tensor peaks `bf16_tflops`,
+    `fp8_tflops` (None where the GPU has no fp8) and `int8_tops`, and the GPU-to-GPU link
+    (`interconnect`, `interconnect_gbs`, the host PCIe link where there is none). `spec_note` says
+    which variant the figures describe (e.g. the PCIe H100 the price is for)."""
     name: str
     memory_gb: float
     hourly_usd: float
@@ -30,6 +37,15 @@ class Gpu:
     throughput_rps_7b: float
     throughput_source: str
     throughput_note: str | None = None
+    memory_bandwidth_gbs: float | None = None
+    bf16_tflops: float | None = None
+    fp8_tflops: float | None = None
+    int8_tops: float | None = None
+    interconnect: str | None = None
+    interconnect_gbs: float | None = None
+    spec_source: str | None = None
+    spec_as_of: str | None = None
+    spec_note: str | None = None
 
     @property
     def price_citation(self) -> str:
@@ -58,9 +74,23 @@ def gpus() -> tuple[Gpu, ...]:
             throughput_rps_7b=float(g["throughput_rps_7b"]),
             throughput_source=data["throughput_source"],
             throughput_note=g.get("throughput_note"),
+            memory_bandwidth_gbs=_number(g.get("memory_bandwidth_gbs")),
+            bf16_tflops=_number(g.get("bf16_tflops")),
+            fp8_tflops=_number(g.get("fp8_tflops")),
+            int8_tops=_number(g.get("int8_tops")),
+            interconnect=g.get("interconnect"),
+            interconnect_gbs=_number(g.get("interconnect_gbs")),
+            spec_source=g.get("spec_source"),
+            spec_as_of=g.get("spec_as_of"),
+            spec_note=g.get("spec_note"),
         )
         for g in data["gpus"]
     )
+
+
+def _number(value: float | int | None) -> float | None:
+    """A JSON number as float; None (absent or null: the GPU has no such figure) stays None."""
+    return None if value is None else float(value)
 
 
 def gpu(name: str) -> Gpu:
