@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import random
+import time
 from dataclasses import replace
 
 import pytest
@@ -10,15 +12,22 @@ import pytest
 from analysis.economics.cost_model import (
     DAYS_PER_MONTH,
     HOURS_PER_MONTH,
+    MAX_LISTED_STEPS,
+    MODE_NOTES,
+    CostInputError,
     CostInputs,
+    OwnedHardware,
+    Region,
     api_monthly_cost,
     blended_cost_per_request,
     breakeven,
     capacity_requests_per_day,
+    cheaper_regions,
     cold_start_monthly_cost,
     cost_curve,
     cost_per_1k,
     dedicated_monthly_cost,
+    default_owned_hardware,
     evaluate,
     fixed_monthly_cost,
     gpu_hours_per_month,
@@ -32,6 +41,9 @@ from analysis.economics.cost_model import (
     self_host_cost,
     sensitivity,
 )
+from analysis.errors import UserError
+from analysis.present import charts
+from analysis.reference import read_json
 
 D = 30.416667  # days per month, rounded, for the hand calculations below
 approx = pytest.approx
@@ -74,7 +86,7 @@ def test_issue_example_costs_and_breakeven():
 
 def test_month_conventions():
     assert HOURS_PER_MONTH == 730
-    assert DAYS_PER_MONTH == approx(30.4167, abs=1e-4)
+    assert math.isclose(DAYS_PER_MONTH, 30.4167, abs_tol=1e-4)
 
 
 # --- API side -------------------------------------------------------------------------------
@@ -363,6 +375,8 @@ def test_sensitivity_reports_never_as_none():
 def test_inputs_are_validated(changes, message):
     with pytest.raises(ValueError, match=message):
         issue_example(**changes)
+    with pytest.raises(UserError, match=message):  # CostInputError is both
+        issue_example(**changes)
 
 
 def test_large_volumes_stay_finite():
@@ -371,8 +385,264 @@ def test_large_volumes_stay_finite():
     assert math.isfinite(e.savings_monthly_usd)
 
 
-def test_headline_states_breakeven_and_today():
+def test_headline_states_todays_verdict_first():
+    # API $395 vs $730 self-hosting at 10k; from 18,462/day one GPU serves everything for $730.
     assert headline(issue_example(), 10_000) == (
-        "Self-hosting pays off above 18.5k requests/day; today you run 10k.")
-    never = issue_example(capacity_rps_per_gpu=0.01)  # one GPU serves 432/day, worth $5.7 of API
-    assert headline(never, 10_000).startswith("Self-hosting does not pay off at any volume")
+        "At today's 10k requests/day the API is cheaper by $335/month ($395 vs $730 self-hosting). "
+        "Self-hosting is cheaper from 18.5k requests/day on.")
+    assert headline(issue_example(), 40_000) == (
+        "At today's 40k requests/day self-hosting is cheaper by $852/month ($730 vs $1.6k on the API); "
+        "it stays cheaper from 18.5k requests/day on.")
+    never = issue_example(capacity_rps_per_gpu=0.01)  # one GPU serves 864/day, worth $34 of API
+    assert headline(never, 10_000).startswith(  # 24 GPUs today
+        "At today's 10k requests/day the API is cheaper by $8.4k/month ($395 vs $8.8k self-hosting). "
+        "Self-hosting is never cheaper at any volume in this setup: one GPU's worth of traffic (864 requests/day) costs $34.16/month on the API, no more than the "
+        "GPU's $730.00/month")
+    assert headline(issue_example(gpu_hourly_usd=0.0), 10_000) == (
+        "At today's 10k requests/day self-hosting is cheaper by $395/month ($0 vs $395 on the API); "
+        "it is cheaper at every volume.")
+
+
+# --- where self-hosting is cheaper: regions on GPU steps ------------------------------------
+
+
+def staircase(**changes) -> CostInputs:
+    """The issue's hand-worked case: API $0.002/request, $2.50/h GPUs serving 2 requests/s at 0.6
+    utilisation and peak 3, so one GPU covers 2 × 0.6 × 86,400 / 3 = 34,560 requests/day; $500 of
+    ops; 80,000 requests/day today."""
+    base = CostInputs(requests_per_day=80_000, api_mix=((1.0, 0.002),), gpu_hourly_usd=2.5,
+                      capacity_rps_per_gpu=2.0, target_utilisation=0.6, peak_to_average=3.0,
+                      ops_usd_per_month=500.0)
+    return replace(base, **changes)
+
+
+def test_staircase_wins_on_intervals_not_above_a_point():
+    # k GPUs cost k × $1,825 + $500; the API costs D × 0.002 = $0.060833 per (request/day) a month,
+    # so it reaches step k's bill at (1,825k + 500) / 0.060833 and the step ends at 34,560k.
+    # k = 1: $2,325 needs 38,219 > 34,560: lost. k = 2: 68,219 <= 69,120: won on 68,219–69,120.
+    # k = 3: 98,219 (the API loses again from 69,120 to 98,219). Each step gains $277.40 on the API
+    # at its top (34,560 × 0.060833 − 1,825), so from k = 10 on (10 × 277.4 >= 500 + 2,102.4, the
+    # API's bill for one step) a step wins whole: for good from step 9's crossing, 278,219.
+    x = staircase()
+    be = breakeven(x)
+    assert be.status == "at"
+    assert be.requests_per_day == approx(68_219.18, abs=1)
+    assert "2 GPUs" in be.reason and "68,219" in be.reason
+    regions = be.regions
+    assert [(r.from_requests_per_day, r.to_requests_per_day, r.gpus_at_start, r.gpus_at_end)
+            for r in regions[:3]] == [
+        (approx(68_219.18, abs=1), 69_120, 2, 2),
+        (approx(98_219.18, abs=1), 103_680, 3, 3),
+        (approx(128_219.18, abs=1), 138_240, 4, 4)]
+    assert len(regions) == 8 and all(r.gpus_at_start == r.gpus_at_end == k for k, r in enumerate(regions[:7], 2))
+    assert regions[-1] == Region(approx(278_219.18, abs=1), None, 9, None)
+    assert be.stays_cheaper_from_requests_per_day == approx(278_219.18, abs=1)
+    assert be.unlisted_between is None
+    assert cheaper_regions(x) == list(regions)
+    assert [r.from_requests_per_day for r in cheaper_regions(x, start=100_000)][:2] == [100_000, approx(128_219.18)]
+
+
+def test_staircase_regions_match_a_scan():
+    x = staircase()
+    regions = breakeven(x).regions
+    for volume in range(50_000, 400_000, 37):
+        assert any(r.includes(volume) for r in regions) == (monthly_savings(x, volume) >= 0), volume
+
+
+def test_staircase_today_the_api_is_cheaper_and_the_headline_says_so_first():
+    x = staircase()
+    e = evaluate(x)
+    assert e.savings_monthly_usd == approx(80_000 * D * 0.002 - 5_975, rel=1e-6)  # -$1,108
+    assert not e.self_hosting_cheaper
+    assert e.self_host.gpus == 3
+    text = headline(x, 80_000)
+    assert text == (
+        "At today's 80k requests/day the API is cheaper by $1.1k/month ($4.9k vs $6k self-hosting). "
+        "Self-hosting is cheaper at 68.2k–69.1k, 98.2k–103.7k, 128.2k–138.2k, 4 more intervals up to 276.5k "
+        "and from 278.2k requests/day on.")
+    assert "pays off above" not in text
+    assert headline(x, 68_500).startswith("At today's 68.5k requests/day self-hosting is cheaper by $17.08/month")
+    assert headline(x, 300_000).endswith("; it stays cheaper from 278.2k requests/day on.")
+
+
+def test_many_steps_are_solved_in_closed_form():
+    # 21.6 requests/day per GPU ($730/month) against $730.24 of API: each step gains $0.24 on $1,000
+    # of ops, so the first win is step ceil(1,000 / 0.24) = 4,167 and every step wins whole from
+    # (1,000 + 730.24) / 0.24 = 7,209.3 on: 3,000 intermittent steps, more than are listed.
+    x = stepped(capacity_rps_per_gpu=0.001, api_mix=((1.0, 730.24 / (21.6 * D)),))
+    start = time.perf_counter()
+    be = breakeven(x)
+    assert time.perf_counter() - start < 0.02
+    assert be.regions[0].gpus_at_start == 4_167
+    assert be.regions[-1].gpus_at_start == 7_209
+    assert be.stays_cheaper_from_requests_per_day == approx((7_209 * 730 + 1_000) / (D * 730.24 / (21.6 * D)))
+    assert be.unlisted_between == (approx((4_167 + MAX_LISTED_STEPS - 1) * 21.6),
+                                   be.stays_cheaper_from_requests_per_day)
+    assert len(be.regions) == MAX_LISTED_STEPS + 1
+    stays = be.stays_cheaper_from_requests_per_day
+    below = 7_208 * 21.6  # the top of step 7,208, which wins only its last $0.0001 or so
+    assert monthly_savings(x, (below + stays) / 2) < 0 <= monthly_savings(x, stays + 1)
+    assert all(monthly_savings(x, v) >= 0 for v in (stays * 1.01, stays * 3, 1e7, 1e8))
+
+
+def test_fixed_fleet_and_linear_modes_give_one_region_or_none():
+    assert breakeven(issue_example(gpu_count=2)).regions == (Region(approx(1_460 / (D * 0.0013)), None, 2, None),)
+    assert breakeven(issue_example(gpu_count=1, capacity_rps_per_gpu=0.1)).regions == ()
+    assert breakeven(scheduled()).regions == (Region(approx(5_530.7, abs=0.1), None, None, None),)
+    assert breakeven(scheduled(gpu_hourly_usd=50.0)).regions == ()
+    # A crossing beyond the horizon is still exact, but no region is listed.
+    far = breakeven(scheduled(ops_usd_per_month=5e8))
+    assert far.status == "at" and far.requests_per_day > 1e8 and far.regions == ()
+    assert "not cheaper below" in headline(scheduled(ops_usd_per_month=5e8), 100_000)
+
+
+def random_inputs(rng: random.Random) -> CostInputs:
+    mode = rng.choice(["dedicated", "dedicated", "owned", "scheduled", "serverless"])
+    replica = rng.choice([1, 1, 2, 4])
+    owned = OwnedHardware(
+        server_price_usd=rng.uniform(2e4, 3e5), gpus_per_server=rng.choice([1, 2, 4, 8]),
+        depreciation_months=rng.uniform(24, 72), power_kw_per_gpu=rng.uniform(0.2, 1.0),
+        power_kw_per_server_base=rng.uniform(0.3, 5.0), pue=rng.uniform(1.1, 1.8),
+        electricity_usd_per_kwh=rng.uniform(0.05, 0.3), colocation_usd_per_server_month=rng.uniform(0, 2_500),
+    ) if mode == "owned" else None
+    return CostInputs(
+        requests_per_day=10 ** rng.uniform(2, 7), api_mix=((1.0, 10 ** rng.uniform(-4, -1.5)),),
+        gpu_hourly_usd=rng.uniform(0.3, 5.0), capacity_rps_per_gpu=10 ** rng.uniform(-1, 1.5),
+        target_utilisation=rng.uniform(0.3, 1.0), peak_to_average=rng.uniform(1.0, 5.0), mode=mode,
+        gpu_count=replica * rng.randint(1, 6) if rng.random() < 0.2 else None, gpus_per_replica=replica,
+        owned=owned, ops_usd_per_month=rng.choice([0.0, rng.uniform(0, 5_000)]),
+        fine_tuning_usd=rng.choice([0.0, rng.uniform(0, 20_000)]), cold_starts_per_day=rng.uniform(0, 50),
+        cold_start_seconds=rng.uniform(0, 60),
+    )
+
+
+def test_headline_and_regions_never_contradict_the_savings():
+    rng = random.Random(13)
+    verdicts = {"self-hosting": 0, "API": 0}
+    for case in range(300):
+        x = random_inputs(rng)
+        e = evaluate(x)
+        be, today, savings = e.breakeven, x.requests_per_day, e.savings_monthly_usd
+        text = headline(x, today)
+        verdict = text.split(")")[0]
+        assert "pays off above" not in text
+        assert e.self_hosting_cheaper == (savings >= 0)
+        if savings > 0:
+            assert "self-hosting is cheaper" in verdict, (case, x, text)
+        elif savings < 0:
+            assert "the API is cheaper" in verdict, (case, x, text)
+        verdicts["self-hosting" if savings >= 0 else "API"] += 1
+        if be.regions:
+            assert be.requests_per_day == be.regions[0].from_requests_per_day
+        if be.requests_per_day:
+            assert monthly_savings(x, be.requests_per_day) >= -1e-6 * api_monthly_cost(be.requests_per_day, 1)
+            assert monthly_savings(x, be.requests_per_day * (1 - 1e-9)) < 0
+        skip = be.unlisted_between or (math.inf, math.inf)
+        for volume in [today] + [10 ** rng.uniform(0, 8) for _ in range(20)]:
+            if not skip[0] <= volume <= skip[1]:
+                inside = any(r.includes(volume) for r in be.regions)
+                assert inside == (monthly_savings(x, volume) >= 0), (case, x, volume)
+    assert min(verdicts.values()) > 50  # both verdicts well represented
+
+
+# --- whole replicas ---------------------------------------------------------------------------
+
+
+def test_tensor_parallel_replicas_double_the_step():
+    # One replica = 2 GPUs serving 2 × 21,600 = 43,200 requests/day.
+    assert gpus_needed(10_000, 1.0, 0.5, 2.0, gpus_per_replica=2) == 2
+    assert gpus_needed(43_200, 1.0, 0.5, 2.0, gpus_per_replica=2) == 2
+    assert gpus_needed(43_201, 1.0, 0.5, 2.0, gpus_per_replica=2) == 4
+    x = stepped(gpus_per_replica=2)
+    assert [self_host_cost(x, v).gpus for v in (10_000, 21_601, 43_201, 86_401)] == [2, 2, 4, 6]
+    assert self_host_cost(x, 10_000).monthly_usd == approx(2 * 730 + 1_000)
+    edge = [p for p in cost_curve(x) if p.requests_per_day == approx(43_200)]
+    assert [p.gpus for p in edge] == [2, 4]
+    assert not any(p.requests_per_day == approx(21_600) and p.gpus for p in cost_curve(x) if p.gpus == 1)
+    # Each replica step gains 43,200 × D × 0.002 − 1,460 = $1,168 on $1,000 of ops: step 1 wins,
+    # from (2 × 730 + 1,000) / (D × 0.002) = 40,438 requests/day.
+    assert breakeven(x).requests_per_day == approx(2_460 / (D * 0.002), rel=1e-6)
+    assert breakeven(x).regions[0].gpus_at_start == 2
+
+
+def test_a_fixed_count_must_be_whole_replicas():
+    with pytest.raises(CostInputError, match=r"multiple of gpus_per_replica \(2\)"):
+        stepped(gpus_per_replica=2, gpu_count=3)
+    assert self_host_cost(stepped(gpus_per_replica=2, gpu_count=4)).gpus == 4
+    with pytest.raises(CostInputError, match="gpus_per_replica"):
+        stepped(gpus_per_replica=0)
+
+
+# --- owned hardware ---------------------------------------------------------------------------
+
+
+def owned(**changes) -> CostInputs:
+    """Servers of 2 GPUs bought for $36,000 over 36 months ($1,000/month) + $100 colocation; 0.5 kW
+    per GPU and 0.5 kW per server base, PUE 1.5, $0.20/kWh: a kW for a month costs 1.5 × 730 ×
+    0.2 = $219, so each GPU draws $109.50 and each server $1,000 + $100 + $109.50 = $1,209.50.
+    One GPU serves 1 request/s = 86,400 requests/day; the API charges $0.0005 a request."""
+    hardware = OwnedHardware(server_price_usd=36_000, gpus_per_server=2, depreciation_months=36,
+                             power_kw_per_gpu=0.5, power_kw_per_server_base=0.5, pue=1.5,
+                             electricity_usd_per_kwh=0.2, colocation_usd_per_server_month=100)
+    base = CostInputs(requests_per_day=100_000, api_mix=((1.0, 0.0005),), gpu_hourly_usd=99.0,
+                      capacity_rps_per_gpu=1.0, mode="owned", owned=hardware)
+    return replace(base, **changes)
+
+
+def test_owned_hardware_by_hand():
+    hardware = owned().owned
+    assert hardware.servers(3) == 2
+    assert hardware.server_monthly_usd == approx(1_209.5)
+    assert hardware.monthly_usd(1) == approx(1_209.5 + 109.5)  # 1,319
+    assert hardware.monthly_usd(2) == approx(1_209.5 + 219)  # 1,428.50
+    assert hardware.monthly_usd(3) == approx(2 * 1_209.5 + 328.5)  # 2,747.50
+    own = self_host_cost(owned(ops_usd_per_month=200))
+    assert (own.gpus, own.monthly_usd) == (2, approx(1_428.5 + 200))  # 100,000/day needs 2 GPUs
+    assert own.note == MODE_NOTES["owned"]
+
+
+def test_owned_breakeven_steps_with_the_servers():
+    # The API: D × 0.0005 = $0.015208 per (request/day) a month, $1,314 for one GPU's 86,400/day.
+    # 1 GPU ($1,319): lost. 2 GPUs ($1,428.50, same server): from 93,929 to 172,800. 3 GPUs open a
+    # second server ($2,747.50 > $1,314 × 2 at the step's bottom): from 180,658 on; 4 GPUs ($2,857)
+    # and every later step win whole.
+    be = breakeven(owned())
+    assert be.regions == (Region(approx(1_428.5 / (D * 0.0005)), 172_800, 2, 2),
+                          Region(approx(2_747.5 / (D * 0.0005)), None, 3, None))
+    assert "2 owned GPUs in 1 server" in be.reason
+    x = owned()
+    for volume in range(10_000, 2_000_000, 997):
+        assert any(r.includes(volume) for r in be.regions) == (monthly_savings(x, volume) >= 0)
+
+
+def test_owned_mode_needs_hardware_and_ignores_the_hourly_price():
+    with pytest.raises(CostInputError, match="owned"):
+        owned(owned=None)
+    assert self_host_cost(owned()).monthly_usd == self_host_cost(owned(gpu_hourly_usd=0.0)).monthly_usd
+
+
+def test_owned_defaults_are_cited():
+    data = read_json("owned_hardware.json")
+    for name, figure in data["figures"].items():
+        assert figure["source"] and figure["url"].startswith("https://") and figure["as_of"], name
+    hardware = default_owned_hardware()
+    assert hardware.gpus_per_server == 8 and hardware.power_kw_per_gpu == 0.7
+    assert hardware.power_kw_per_server_base == approx(10.2 - 8 * 0.7)
+    assert hardware.colocation_usd_per_server_month == approx(196 * 10.2)
+    assert 1.3 <= hardware.pue <= 1.6
+    # Energy at full power 24/7 is a minor share of a full server's month.
+    energy = 10.2 * hardware.energy_usd_per_kw_month
+    assert energy < 0.2 * hardware.monthly_usd(8)
+
+
+# --- the chart --------------------------------------------------------------------------------
+
+
+def test_cost_chart_shades_where_self_hosting_is_cheaper():
+    x = staircase()
+    be = breakeven(x)
+    fig = charts.cost_curve(cost_curve(x), be, 80_000)
+    shapes = [s for s in fig.layout.shapes if s.type == "rect"]
+    assert [(s.x0, s.x1) for s in shapes[:2]] == [(approx(68_219.18, abs=1), 69_120), (approx(98_219.18, abs=1), 103_680)]
+    assert shapes[-1].x1 == approx(1e8)  # the open-ended region runs to the chart's edge
+    assert [s.showlegend for s in shapes].count(True) == 1 and len(shapes) == len(be.regions)

@@ -1,36 +1,131 @@
-"""The cost model: API vs self-hosting per month, the break-even volume, cost curves, growth and
-sensitivity. Pure functions over a `CostInputs`. Money in USD; a month is 730 hours = 30.4167 days.
+"""The cost model: API vs self-hosting per month, where self-hosting is cheaper, cost curves, growth
+and sensitivity. Pure functions over a `CostInputs`. Money in USD; a month is 730 hours = 30.4167
+days.
 
 Self-hosting with a fixed GPU count serves at most `capacity_requests_per_day`; volume above that
-is "over capacity" and is priced as staying on the API, so both sides always serve every request."""
+is "over capacity" and is priced as staying on the API, so both sides always serve every request.
+A fleet sized for the peak grows in whole replicas (`gpus_per_replica` GPUs each), so its cost is
+a staircase and self-hosting can win on a set of volume intervals rather than above one point:
+`cheaper_regions` lists them exactly."""
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from analysis.present.formatting import compact
+from analysis.errors import UserError
+from analysis.present.formatting import compact, usd
+from analysis.reference import read_json
 
 HOURS_PER_MONTH = 730.0
 DAYS_PER_MONTH = HOURS_PER_MONTH / 24
 SECONDS_PER_DAY = 86_400.0
+# Regions are listed up to this volume (the cost curve's default range), or today's if higher.
+HORIZON_REQUESTS_PER_DAY = 1e8
+# Steps examined one by one where winning is intermittent; the rest is solved in closed form.
+MAX_LISTED_STEPS = 200
 
-Mode = Literal["dedicated", "scheduled", "serverless"]
+Mode = Literal["dedicated", "scheduled", "serverless", "owned"]
 MODE_NOTES: dict[Mode, str] = {
     "dedicated": "Dedicated GPUs running 24/7, sized for the peak hour.",
     "scheduled": "Scheduled batch windows: only valid for work that can wait for the next window "
     "(no interactive latency).",
     "serverless": "Serverless per-second GPU billing: requests after an idle spell wait for a cold "
     "start.",
+    "owned": "Owned GPU servers (on premises or in colocation, e.g. for data sovereignty), sized for "
+    "the peak hour: depreciation and colocation per server plus energy at full rated power 24/7 x PUE; "
+    "the GPU hourly price is not used.",
 }
+
+
+class CostInputError(UserError, ValueError):
+    """Cost-model inputs that can't be used; a ValueError too, for callers that catch that."""
+
+
+@dataclass(frozen=True)
+class OwnedHardware:
+    """Bought GPU servers. Energy is charged at full rated power 24/7: a fleet sized for the peak
+    idles below it (an H100 idles far under 700 W), but colocation contracts bill the provisioned
+    power, the energy line is small next to depreciation (about a sixth with the defaults), and a
+    constant draw keeps the bill a pure step function of the fleet, so an upper bound is the
+    honest simple rule."""
+    server_price_usd: float
+    gpus_per_server: int
+    depreciation_months: float
+    power_kw_per_gpu: float
+    power_kw_per_server_base: float
+    pue: float
+    electricity_usd_per_kwh: float
+    colocation_usd_per_server_month: float
+
+    def __post_init__(self) -> None:
+        checks = [
+            (isinstance(self.gpus_per_server, int) and self.gpus_per_server >= 1, "gpus_per_server must be an integer >= 1"),
+            (self.depreciation_months > 0, "depreciation_months must be > 0"),
+            (self.pue >= 1, "pue must be >= 1 (a facility never uses less than its IT load)"),
+            (min(self.server_price_usd, self.power_kw_per_gpu, self.power_kw_per_server_base,
+                 self.electricity_usd_per_kwh, self.colocation_usd_per_server_month) >= 0,
+             "owned hardware prices and powers must be >= 0"),
+        ]
+        problems = [message for ok, message in checks if not ok]
+        if problems:
+            raise CostInputError("; ".join(problems))
+
+    def servers(self, gpus: int) -> int:
+        """ceil(GPUs / GPUs per server)."""
+        return -(-gpus // self.gpus_per_server)
+
+    @property
+    def energy_usd_per_kw_month(self) -> float:
+        """PUE × 730 h × electricity price: one kW of IT load for a month, cooling included."""
+        return self.pue * HOURS_PER_MONTH * self.electricity_usd_per_kwh
+
+    @property
+    def gpu_monthly_usd(self) -> float:
+        """Each GPU's energy per month: kW per GPU × energy per kW-month."""
+        return self.power_kw_per_gpu * self.energy_usd_per_kw_month
+
+    @property
+    def server_monthly_usd(self) -> float:
+        """What each server costs per month before its GPUs draw power: price / depreciation
+        months + colocation + base kW × energy per kW-month."""
+        return (self.server_price_usd / self.depreciation_months + self.colocation_usd_per_server_month
+                + self.power_kw_per_server_base * self.energy_usd_per_kw_month)
+
+    def monthly_usd(self, gpus: int) -> float:
+        """servers × (price / depreciation months + colocation) + (GPUs × kW per GPU + servers ×
+        base kW) × PUE × 730 h × electricity price, servers = ceil(GPUs / GPUs per server)."""
+        return self.servers(gpus) * self.server_monthly_usd + gpus * self.gpu_monthly_usd
+
+
+@functools.cache
+def default_owned_hardware() -> OwnedHardware:
+    """The cited defaults of data/owned_hardware.json (an 8x H100 server of the DGX H100 class):
+    base kW per server = server maximum kW − GPUs × kW per GPU; colocation per server = colocation
+    USD per kW-month × server maximum kW."""
+    figures = {name: entry["value"] for name, entry in read_json("owned_hardware.json")["figures"].items()}
+    server_kw = figures["server_max_power_kw"]
+    return OwnedHardware(
+        server_price_usd=figures["server_price_usd"],
+        gpus_per_server=figures["gpus_per_server"],
+        depreciation_months=figures["depreciation_months"],
+        power_kw_per_gpu=figures["power_kw_per_gpu"],
+        power_kw_per_server_base=server_kw - figures["gpus_per_server"] * figures["power_kw_per_gpu"],
+        pue=figures["pue"],
+        electricity_usd_per_kwh=figures["electricity_usd_per_kwh"],
+        colocation_usd_per_server_month=figures["colocation_usd_per_kw_month"] * server_kw,
+    )
 
 
 @dataclass(frozen=True)
 class CostInputs:
     """Every number the cost model needs. `api_mix` is ((share, USD per request), ...), one pair per
-    task type (shares need not sum to 1); `gpu_count` None sizes the fleet automatically."""
+    task type (shares need not sum to 1); `gpu_count` None sizes the fleet automatically, in whole
+    replicas of `gpus_per_replica` GPUs (tensor parallelism; capacity stays per GPU, so a replica
+    serves gpus_per_replica × capacity_rps_per_gpu); `owned` prices mode "owned"."""
     requests_per_day: float
     api_mix: tuple[tuple[float, float], ...]
     gpu_hourly_usd: float
@@ -39,6 +134,8 @@ class CostInputs:
     peak_to_average: float = 1.0
     mode: Mode = "dedicated"
     gpu_count: int | None = None
+    gpus_per_replica: int = 1
+    owned: OwnedHardware | None = None
     ops_usd_per_month: float = 0.0
     fine_tuning_usd: float = 0.0
     amortisation_months: float = 12.0
@@ -47,7 +144,8 @@ class CostInputs:
     cold_start_seconds: float = 0.0
 
     def __post_init__(self) -> None:
-        mix = self.api_mix
+        mix, replica = self.api_mix, self.gpus_per_replica
+        whole_replica = isinstance(replica, int) and replica >= 1
         checks = [
             (self.requests_per_day >= 0, "requests_per_day must be >= 0"),
             (bool(mix) and all(s >= 0 and c >= 0 for s, c in mix), "api_mix needs (share, cost) pairs >= 0"),
@@ -56,7 +154,11 @@ class CostInputs:
             (0 < self.target_utilisation <= 1, "target_utilisation must be in (0, 1]"),
             (self.peak_to_average >= 1, "peak_to_average must be >= 1 (a peak is never below the mean)"),
             (self.mode in MODE_NOTES, f"mode must be one of {', '.join(MODE_NOTES)}"),
+            (whole_replica, "gpus_per_replica must be an integer >= 1"),
             (self.gpu_count is None or self.gpu_count >= 1, "gpu_count must be >= 1 or None (auto)"),
+            (self.gpu_count is None or not whole_replica or self.gpu_count % replica == 0,
+             f"gpu_count must be a multiple of gpus_per_replica ({replica}): the fleet is whole replicas"),
+            (self.mode != "owned" or self.owned is not None, "mode 'owned' needs `owned` (OwnedHardware)"),
             (min(self.gpu_hourly_usd, self.ops_usd_per_month, self.fine_tuning_usd, self.cold_starts_per_day,
                  self.cold_start_seconds) >= 0, "prices, costs and cold starts must be >= 0"),
             (self.amortisation_months > 0, "amortisation_months must be > 0"),
@@ -64,7 +166,7 @@ class CostInputs:
         ]
         problems = [message for ok, message in checks if not ok]
         if problems:
-            raise ValueError("; ".join(problems))
+            raise CostInputError("; ".join(problems))
 
     @property
     def api_cost_per_request(self) -> float:
@@ -88,11 +190,13 @@ def peak_requests_per_second(requests_per_day: float, peak_to_average: float) ->
 
 
 def gpus_needed(requests_per_day: float, capacity_rps_per_gpu: float, utilisation: float,
-                peak_to_average: float) -> int:
-    """max(1, ceil(peak requests/s / (capacity per GPU × utilisation)))."""
-    gpus = peak_requests_per_second(requests_per_day, peak_to_average) / (capacity_rps_per_gpu * utilisation)
-    # A volume computed back from a step edge lands a hair above the integer: no extra GPU for that.
-    return max(1, math.ceil(gpus - 1e-9))
+                peak_to_average: float, gpus_per_replica: int = 1) -> int:
+    """Whole replicas for the peak, in GPUs: gpus_per_replica × max(1, ceil(peak requests/s /
+    (gpus_per_replica × capacity per GPU × utilisation)))."""
+    replicas = (peak_requests_per_second(requests_per_day, peak_to_average)
+                / (gpus_per_replica * capacity_rps_per_gpu * utilisation))
+    # A volume computed back from a step edge lands a hair above the integer: no extra replica for that.
+    return gpus_per_replica * max(1, math.ceil(replicas - 1e-9))
 
 
 def requests_per_day_served(gpus: int, capacity_rps_per_gpu: float, utilisation: float,
@@ -136,7 +240,7 @@ def cost_per_1k(monthly_usd: float, requests_per_day: float) -> float | None:
 class SelfHostCost:
     """Self-hosting at one volume. `monthly_usd` is the setup's bill; `overflow_api_usd` what the
     over-capacity volume costs on the API; `total_usd` both. `gpus` is the 24/7 fleet (dedicated
-    only); `gpu_hours` the GPU-hours billed per month."""
+    and owned only); `gpu_hours` the GPU-hours billed (owned: run) per month."""
     mode: Mode
     monthly_usd: float
     gpus: int | None
@@ -152,10 +256,15 @@ class SelfHostCost:
         return self.monthly_usd + self.overflow_api_usd
 
 
+def _sized_for_peak(x: CostInputs) -> bool:
+    """A 24/7 fleet sized for the peak hour: its cost moves in steps of whole replicas."""
+    return x.mode in ("dedicated", "owned")
+
+
 def capacity_requests_per_day(x: CostInputs) -> float:
     """The most requests/day the setup serves: unbounded (inf) with an automatic GPU count; with
-    n fixed GPUs, requests_per_day_served(n, ...) for dedicated and serverless (n = the most
-    replicas at the peak), and n × capacity × utilisation × 86,400 for scheduled (the n × 730
+    n fixed GPUs, requests_per_day_served(n, ...) for dedicated, owned and serverless (n = the most
+    GPUs at the peak), and n × capacity × utilisation × 86,400 for scheduled (the n × 730
     GPU-hours of a month, where work waits out the peaks)."""
     if x.gpu_count is None:
         return math.inf
@@ -163,8 +272,10 @@ def capacity_requests_per_day(x: CostInputs) -> float:
     return requests_per_day_served(x.gpu_count, x.capacity_rps_per_gpu, x.target_utilisation, peak)
 
 
-def _one_gpu(x: CostInputs) -> float:
-    return requests_per_day_served(1, x.capacity_rps_per_gpu, x.target_utilisation, x.peak_to_average)
+def _replica_volume(x: CostInputs) -> float:
+    """Requests/day one replica serves at the peak: the width of one step."""
+    return requests_per_day_served(x.gpus_per_replica, x.capacity_rps_per_gpu, x.target_utilisation,
+                                   x.peak_to_average)
 
 
 def _fixed(x: CostInputs) -> float:
@@ -175,12 +286,20 @@ def _fixed(x: CostInputs) -> float:
     return fixed
 
 
+def _fleet_monthly_cost(x: CostInputs, gpus: int) -> float:
+    """A 24/7 fleet without the fixed costs: owned hardware, else GPUs × hourly × 730."""
+    if x.mode == "owned":
+        return x.owned.monthly_usd(gpus)
+    return gpus * x.gpu_hourly_usd * HOURS_PER_MONTH
+
+
 def self_host_cost(x: CostInputs, requests_per_day: float | None = None,
                    gpus: int | None = None) -> SelfHostCost:
     """Self-hosting cost at `requests_per_day` (default x.requests_per_day), served = min(volume,
     capacity_requests_per_day):
-      dedicated:  GPUs = gpus, else x.gpu_count, else gpus_needed(served); monthly =
-                  dedicated_monthly_cost(GPUs, hourly, ops + FT / amortisation)
+      dedicated:  GPUs = gpus, else x.gpu_count, else gpus_needed(served) in whole replicas;
+                  monthly = dedicated_monthly_cost(GPUs, hourly, ops + FT / amortisation)
+      owned:      the same fleet; monthly = OwnedHardware.monthly_usd(GPUs) + ops + FT / am.
       scheduled:  monthly = gpu_hours_per_month(served) × hourly + ops + FT / amortisation
       serverless: monthly = busy seconds × hourly / 3600 + cold_start_monthly_cost + ops + FT / am.
     The over-capacity volume is priced on the API (overflow_api_usd)."""
@@ -189,9 +308,9 @@ def self_host_cost(x: CostInputs, requests_per_day: float | None = None,
     over = volume - served
     overflow = api_monthly_cost(over, x.api_cost_per_request)
     u, c = x.target_utilisation, x.capacity_rps_per_gpu
-    if x.mode == "dedicated":
-        fleet = gpus or x.gpu_count or gpus_needed(served, c, u, x.peak_to_average)
-        monthly = dedicated_monthly_cost(fleet, x.gpu_hourly_usd, _fixed(x))
+    if _sized_for_peak(x):
+        fleet = gpus or x.gpu_count or gpus_needed(served, c, u, x.peak_to_average, x.gpus_per_replica)
+        monthly = _fleet_monthly_cost(x, fleet) + _fixed(x)
         hours = fleet * HOURS_PER_MONTH
         return SelfHostCost(x.mode, monthly, fleet, hours, served, over, overflow, MODE_NOTES[x.mode])
     hours = gpu_hours_per_month(served, c, u)
@@ -213,95 +332,350 @@ def payback_months(x: CostInputs) -> float | None:
     return x.fine_tuning_usd / before if before > 0 else None
 
 
+# --- where self-hosting is cheaper -------------------------------------------------------------
+
+
 @dataclass(frozen=True)
-class BreakEven:
-    """The smallest requests/day at which self-hosting costs no more than the API ('at'), the floor
-    when it already does there ('always'), or None ('never'), with the reason in words."""
-    requests_per_day: float | None
-    status: Literal["at", "never", "always"]
-    reason: str
+class Region:
+    """Volumes from `from_requests_per_day` to `to_requests_per_day` (both included) where
+    self-hosting costs no more than the API; `to_requests_per_day` None: open-ended, self-hosting
+    stays cheaper beyond the horizon too. `gpus_at_start` / `gpus_at_end`: the fleet at either end
+    (None for scheduled and serverless, and at an open end)."""
+    from_requests_per_day: float
+    to_requests_per_day: float | None
+    gpus_at_start: int | None
+    gpus_at_end: int | None
+
+    def includes(self, requests_per_day: float) -> bool:
+        """from <= volume <= to (no upper bound when open-ended)."""
+        top = self.to_requests_per_day
+        return self.from_requests_per_day <= requests_per_day and (top is None or requests_per_day <= top)
 
 
-def _first_step(margin: float, fixed: float) -> int:
-    """Smallest k >= 1 with k × margin >= fixed (margin > 0)."""
-    k = max(1, math.ceil(fixed / margin))
-    while k > 1 and (k - 1) * margin >= fixed:  # the float quotient's ceil can be one off
-        k -= 1
-    while k * margin < fixed:
-        k += 1
+def default_horizon(today_requests_per_day: float) -> float:
+    """How far up regions are listed: max(HORIZON_REQUESTS_PER_DAY = 1e8, today's volume). The
+    first crossing and where self-hosting stays cheaper are exact at any volume."""
+    return max(HORIZON_REQUESTS_PER_DAY, today_requests_per_day)
+
+
+def _smallest_in_class(predicate: Callable[[int], bool], residue: int, period: int, estimate: float,
+                       lowest: int) -> int:
+    """Smallest k >= lowest with k ≡ residue (mod period) and predicate(k), for a predicate that
+    is monotone within the class and whose real threshold is about `estimate`: start at the
+    estimate and correct the float error by a few steps either way."""
+    k = max(lowest, math.ceil(estimate))
+    k += (residue - k) % period
+    # Below ~1e15 requests/day the float estimate is at most a step or two off; beyond, exactness is moot.
+    for _ in range(64):
+        if k - period < lowest or not predicate(k - period):
+            break
+        k -= period
+    for _ in range(64):
+        if predicate(k):
+            break
+        k += period
     return k
 
 
-def breakeven(x: CostInputs, floor_requests_per_day: float = 0.0) -> BreakEven:
-    """Smallest v >= floor with self-hosting total(v) <= API(v) = v × DAYS_PER_MONTH × a (a = blended
-    API cost per request), solved exactly:
-      dedicated: on each GPU-count step k, self-hosting is the constant S_k = k × H + F (H = hourly ×
-        730, F = fixed) over volumes up to v_k = k × v₁ (v₁ = requests_per_day_served(1, ...)); the
-        API reaches S_k at S_k / (DAYS_PER_MONTH × a), inside the step iff k × (v₁ × DAYS_PER_MONTH ×
-        a − H) >= F. The first such k (from the floor's step, or the fixed count) gives the answer;
-        if the API's bill for v₁ requests/day is no more than H, no step ever qualifies: 'never'.
-      scheduled / serverless: self-hosting is linear, s × v + F with s = hourly × DAYS_PER_MONTH /
-        (3600 × capacity × utilisation), so v = F / (DAYS_PER_MONTH × a − s), 'never' if s >= that.
-    'never' also when v exceeds capacity_requests_per_day (a fixed count); 'always' when v <= floor."""
-    floor = floor_requests_per_day
-    api_slope = DAYS_PER_MONTH * x.api_cost_per_request
-    fixed, cap = _fixed(x), capacity_requests_per_day(x)
-    if self_host_cost(x, floor).total_usd <= api_monthly_cost(floor, x.api_cost_per_request):
-        return BreakEven(floor, "always", f"self-hosting already costs no more than the API at "
-                                          f"{floor:,.0f} requests/day")
-    if api_slope <= 0:
-        return BreakEven(None, "never", "the API costs nothing per request")
-    if x.mode == "dedicated":
-        hourly_month = x.gpu_hourly_usd * HOURS_PER_MONTH
-        if x.gpu_count is not None:
-            steps = x.gpu_count
+@dataclass(frozen=True)
+class _Staircase:
+    """Self-hosting on an automatically sized fleet of whole replicas. Step k (k replicas, k × r
+    GPUs) serves volumes in ((k − 1) × V, k × V], V = `_replica_volume`, for the constant
+    cost(k) = fleet cost + fixed F. The fleet cost is k × average + server × ((−k × r) mod G) / G:
+    linear in k plus the unfilled part of the last owned server (G GPUs per server; G = 1 and
+    server = 0 for rented GPUs), a pattern that repeats every P = G / gcd(G, r) steps. Within one
+    residue class of k mod P the unfilled share q = ((−k × r) mod G) / G is fixed, so the API's
+    bill at the step's top minus cost(k) is k × m − F − server × q, m = s × V − average (s = API
+    dollars per month per request/day): linear in k. Step k wins at its top from k >= (F + server × q) / m, and wins whole (the API
+    already costs more at the step's bottom) from k >= (F + server × q + s × V) / m; so from the
+    largest of those whole-step thresholds on, self-hosting stays cheaper for good."""
+    x: CostInputs
+    volume: float
+    api_slope: float
+    fixed: float
+    average: float
+    server: float
+    gpus_per_server: int
+
+    @classmethod
+    def of(cls, x: CostInputs) -> _Staircase:
+        r = x.gpus_per_replica
+        if x.mode == "owned":
+            hardware = x.owned
+            server, per_server = hardware.server_monthly_usd, hardware.gpus_per_server
+            average = r * (hardware.gpu_monthly_usd + server / per_server)
         else:
-            one_gpu = _one_gpu(x)
-            margin = one_gpu * api_slope - hourly_month
-            if margin <= 0:
-                return BreakEven(None, "never", (
-                    f"one GPU's worth of traffic ({one_gpu:,.0f} requests/day) costs "
-                    f"${one_gpu * api_slope:,.2f}/month on the API, no more than the GPU's "
-                    f"${hourly_month:,.2f}/month: the API stays cheaper at every volume"))
-            steps = max(_first_step(margin, fixed), self_host_cost(x, floor).gpus or 1)
-        cost = dedicated_monthly_cost(steps, x.gpu_hourly_usd, fixed)
-        volume = cost / api_slope
-        setup = f"self-hosting on {steps} GPU{'s' if steps > 1 else ''} (${cost:,.2f}/month)"
+            average, server, per_server = r * x.gpu_hourly_usd * HOURS_PER_MONTH, 0.0, 1
+        return cls(x, _replica_volume(x), DAYS_PER_MONTH * x.api_cost_per_request, _fixed(x), average,
+                   server, per_server)
+
+    @property
+    def margin(self) -> float:
+        """m = s × V − average: what each replica gains on the API on average."""
+        return self.api_slope * self.volume - self.average
+
+    @property
+    def period(self) -> int:
+        return self.gpus_per_server // math.gcd(self.gpus_per_server, self.x.gpus_per_replica)
+
+    def cost(self, k: int) -> float:
+        return _fleet_monthly_cost(self.x, k * self.x.gpus_per_replica) + self.fixed
+
+    def wins_at_top(self, k: int) -> bool:
+        return self.cost(k) <= self.api_slope * k * self.volume
+
+    def wins_whole(self, k: int) -> bool:
+        return self.cost(k) <= self.api_slope * (k - 1) * self.volume
+
+    def thresholds(self, predicate: Callable[[int], bool], extra: float, lowest: int) -> list[int]:
+        """Per residue class, the smallest k >= lowest where predicate holds, estimated as
+        (F + extra + server × q) / m."""
+        r, per_server = self.x.gpus_per_replica, self.gpus_per_server
+        return [_smallest_in_class(predicate, residue, self.period,
+                                   (self.fixed + extra + self.server * ((-residue * r) % per_server) / per_server)
+                                   / self.margin, lowest)
+                for residue in range(1, self.period + 1)]
+
+
+@dataclass(frozen=True)
+class _Solution:
+    regions: tuple[Region, ...]
+    first: float | None  # smallest volume >= start where self-hosting costs no more, at any volume
+    stays_from: float | None  # from here on self-hosting never costs more, at any volume
+    unlisted: tuple[float, float] | None
+    reason: str
+
+
+def _setup(x: CostInputs, gpus: int, cost: float) -> str:
+    fleet = f"{gpus} GPU{'s' if gpus > 1 else ''}"
+    if x.mode == "owned":
+        servers = x.owned.servers(gpus)
+        fleet = f"{gpus} owned GPU{'s' if gpus > 1 else ''} in {servers} server{'s' if servers > 1 else ''}"
+    return f"self-hosting on {fleet} (${cost:,.2f}/month)"
+
+
+def _crossed(setup: str, first: float, start: float) -> str:
+    if first <= start and start > 0:
+        return f"self-hosting already costs no more than the API at {start:,.0f} requests/day"
+    return f"{setup} costs what the API charges at {first:,.0f} requests/day"
+
+
+def _never(reason: str) -> _Solution:
+    return _Solution((), None, None, None, reason)
+
+
+def _solve_staircase(x: CostInputs, start: float, horizon: float) -> _Solution:
+    """The regions of an automatically sized fleet (see `_Staircase`): the first winning step from
+    start's step on and the step K from which every step wins whole come in closed form (O(P));
+    only the steps in between, where winning is intermittent, are walked, at most
+    MAX_LISTED_STEPS of them and none above the horizon."""
+    steps = _Staircase.of(x)
+    r, volume, slope = x.gpus_per_replica, steps.volume, steps.api_slope
+    if steps.margin <= 0:
+        unit = "GPU" if r == 1 else f"{r}-GPU replica"
+        share = " (with its share of the server, power and colocation)" if x.mode == "owned" else ""
+        return _never(f"one {unit}'s worth of traffic ({volume:,.0f} requests/day) costs "
+                      f"${volume * slope:,.2f}/month on the API, no more than the {unit}'s "
+                      f"${steps.average:,.2f}/month{share}: the API stays cheaper at every volume")
+    start_step = gpus_needed(start, x.capacity_rps_per_gpu, x.target_utilisation, x.peak_to_average, r) // r
+    first_step = min(steps.thresholds(steps.wins_at_top, 0.0, start_step))
+    first = max(start, steps.cost(first_step) / slope)
+    reason = _crossed(_setup(x, first_step * r, steps.cost(first_step)), first, start)
+    stays_step = max(steps.thresholds(steps.wins_whole, slope * volume, 1)) - steps.period + 1
+    stays_from = steps.cost(stays_step - 1) / slope if stays_step > 1 else 0.0
+    if stays_from <= start:
+        return _Solution((Region(start, None, start_step * r, None),), first, stays_from, None, reason)
+    regions: list[Region] = []
+    unlisted = None
+    for k in range(first_step, stays_step - 1):
+        bottom, top = (k - 1) * volume, k * volume
+        if bottom > horizon:
+            break
+        if k - first_step == MAX_LISTED_STEPS:
+            unlisted = (bottom, min(stays_from, horizon))
+            break
+        cost = steps.cost(k)
+        if cost > slope * top:
+            continue
+        if regions and regions[-1].to_requests_per_day == bottom and cost <= slope * bottom:
+            regions[-1] = replace(regions[-1], to_requests_per_day=top, gpus_at_end=k * r)
+        else:
+            regions.append(Region(max(start, bottom, cost / slope), top, k * r, k * r))
+    if stays_from <= horizon:
+        regions.append(Region(stays_from, None, (stays_step - 1) * r, None))
+    return _Solution(tuple(regions), first, stays_from, unlisted, reason)
+
+
+def _solve_linear(x: CostInputs, start: float, horizon: float) -> _Solution:
+    """Scheduled and serverless, and any fixed fleet: savings(v) = gain × min(v, capacity) − cost,
+    with gain = s − GPU dollars per month per request/day (scheduled, serverless: hourly ×
+    DAYS_PER_MONTH / (3600 × capacity × utilisation)) and cost = F, or gain = s and cost = the
+    fixed fleet's whole bill. Self-hosting wins from cost / gain on, for good (past capacity the
+    savings stay constant), if that is within capacity; else never."""
+    slope, cap = DAYS_PER_MONTH * x.api_cost_per_request, capacity_requests_per_day(x)
+    gpus = x.gpu_count if _sized_for_peak(x) else None
+    if gpus is not None:
+        gain, cost = slope, _fleet_monthly_cost(x, gpus) + _fixed(x)
+        setup = _setup(x, gpus, cost)
     else:
         per_volume = gpu_hours_per_month(1, x.capacity_rps_per_gpu, x.target_utilisation) * x.gpu_hourly_usd
-        if per_volume >= api_slope:
-            return BreakEven(None, "never", (
-                f"a request costs ${per_volume / DAYS_PER_MONTH:.6f} in GPU time, no less than the "
-                f"API's ${x.api_cost_per_request:.6f}: the API stays cheaper at every volume"))
-        volume = fixed / (api_slope - per_volume)
-        setup = f"self-hosting ({x.mode}, ${fixed:,.2f}/month fixed)"
-    if volume > cap:
-        return BreakEven(None, "never", (
-            f"{setup} only matches the API at {volume:,.0f} requests/day, beyond the {cap:,.0f} "
-            f"requests/day that the fixed {x.gpu_count} GPU(s) serve at {x.target_utilisation:.0%} "
-            "utilisation"))
-    return BreakEven(volume, "at", f"{setup} costs what the API charges at {volume:,.0f} requests/day")
+        gain, cost = slope - per_volume, _fixed(x)
+        if gain <= 0:
+            return _never(f"a request costs ${per_volume / DAYS_PER_MONTH:.6f} in GPU time, no less than "
+                          f"the API's ${x.api_cost_per_request:.6f}: the API stays cheaper at every volume")
+        setup = f"self-hosting ({x.mode}, ${cost:,.2f}/month fixed)"
+    crossing = cost / gain
+    if crossing > cap:
+        return _never(f"{setup} only matches the API at {crossing:,.0f} requests/day, beyond the {cap:,.0f} "
+                      f"requests/day that the fixed {x.gpu_count} GPU(s) serve at {x.target_utilisation:.0%} "
+                      "utilisation")
+    first = max(start, crossing)
+    regions = (Region(first, None, gpus, None),) if first <= horizon else ()
+    return _Solution(regions, first, crossing, None, _crossed(setup, first, start))
+
+
+def _solve(x: CostInputs, start: float, horizon: float) -> _Solution:
+    if x.api_cost_per_request <= 0:
+        return _never("the API costs nothing per request")
+    if _sized_for_peak(x) and x.gpu_count is None:
+        return _solve_staircase(x, start, horizon)
+    return _solve_linear(x, start, horizon)
+
+
+def cheaper_regions(x: CostInputs, start: float = 0.0, horizon: float | None = None) -> list[Region]:
+    """The volume intervals from `start` up to `horizon` (default `default_horizon` of today's
+    volume) where self-hosting costs no more than the API, solved exactly, adjacent ones merged;
+    the last is open-ended (to None) where self-hosting stays cheaper for good. An automatically
+    sized dedicated or owned fleet wins on part of each replica step ([max(S_k / s, v_{k−1}), v_k]
+    on step k, S_k its bill, s = DAYS_PER_MONTH × API cost per request, v_k = k × one replica's
+    volume), so its regions can be many; scheduled, serverless and fixed fleets give one region or
+    none. At most MAX_LISTED_STEPS intermittent steps are listed: see BreakEven.unlisted_between."""
+    return list(_solve(x, start, default_horizon(x.requests_per_day) if horizon is None else horizon).regions)
+
+
+@dataclass(frozen=True)
+class BreakEven:
+    """Where self-hosting costs no more than the API. `requests_per_day`: the first crossing, the
+    smallest volume >= the floor where it does (None: at no volume); `status`: 'always' when it
+    does at every volume from the floor on, 'never' when at none, else 'at'; `reason` in words.
+    `regions` lists every such interval up to `horizon_requests_per_day` (`cheaper_regions`);
+    `stays_cheaper_from_requests_per_day` is where self-hosting stops losing for good (None:
+    never), exact at any volume; `unlisted_between` (from, to) a stretch where the intervals
+    alternate over more than MAX_LISTED_STEPS steps and are not listed (None: the list is
+    complete)."""
+    requests_per_day: float | None
+    status: Literal["at", "never", "always"]
+    reason: str
+    regions: tuple[Region, ...]
+    stays_cheaper_from_requests_per_day: float | None
+    unlisted_between: tuple[float, float] | None
+    horizon_requests_per_day: float
+
+
+def breakeven(x: CostInputs, floor_requests_per_day: float = 0.0,
+              horizon_requests_per_day: float | None = None) -> BreakEven:
+    """The first crossing from the floor on, where self-hosting stays cheaper, and the regions up to
+    the horizon (default `default_horizon(x.requests_per_day)`), as in `cheaper_regions`:
+      dedicated / owned, automatic fleet: with s = DAYS_PER_MONTH × API cost per request, V one
+        replica's volume and S_k the bill on k replicas, step k wins where s × v >= S_k, i.e. from
+        S_k / s up to its top k × V; the first such k and the step from which every step wins whole
+        are solved per residue class (see `_Staircase`). 'never' if a replica's traffic costs no
+        more on the API than the replica (m = s × V − average cost per replica <= 0).
+      scheduled / serverless / a fixed fleet: linear, see `_solve_linear`; 'never' if the GPU time
+        per request costs no less than the API or the crossing lies beyond the fixed capacity."""
+    floor = floor_requests_per_day
+    horizon = default_horizon(x.requests_per_day) if horizon_requests_per_day is None else horizon_requests_per_day
+    solved = _solve(x, floor, horizon)
+    if solved.first is None:
+        status = "never"
+    elif solved.stays_from is not None and solved.stays_from <= floor:
+        status = "always"
+    else:
+        status = "at"
+    return BreakEven(
+        requests_per_day=solved.first,
+        status=status,
+        reason=solved.reason,
+        regions=solved.regions,
+        stays_cheaper_from_requests_per_day=solved.stays_from,
+        unlisted_between=solved.unlisted,
+        horizon_requests_per_day=horizon,
+    )
+
+
+SHOWN_REGIONS = 3
+
+
+def _interval(start: float, end: float) -> str:
+    """'68.2k–69.1k', with up to 3 decimals where both ends would read the same ('90.007k–90.014k'),
+    and one volume where they still do (an interval narrower than the rounding: '90,007')."""
+    for digits in range(1, 4):
+        if compact(start, digits) != compact(end, digits):
+            return f"{compact(start, digits)}–{compact(end, digits)}"
+    return f"{start:,.0f}" if f"{start:,.0f}" == f"{end:,.0f}" else f"{start:,.0f}–{end:,.0f}"
+
+
+def _where_cheaper(be: BreakEven) -> str:
+    """'at 68.2k–69.1k, 98.2k–103.7k, 128.2k–138.2k, 5 more intervals up to 241.9k and from
+    278.2k requests/day on'."""
+    bounded = [r for r in be.regions if r.to_requests_per_day is not None]
+    parts = [_interval(r.from_requests_per_day, r.to_requests_per_day) for r in bounded[:SHOWN_REGIONS]]
+    hidden = len(bounded) - SHOWN_REGIONS
+    if be.unlisted_between is not None:
+        parts.append(f"more intervals up to {compact(be.unlisted_between[1])}")
+    elif hidden > 0:
+        parts.append(f"{hidden} more interval{'s' if hidden > 1 else ''} up to "
+                     f"{compact(bounded[-1].to_requests_per_day)}")
+    last = be.regions[-1]
+    if last.to_requests_per_day is None:
+        parts.append(f"from {compact(last.from_requests_per_day)}")
+    listed = parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
+    prefix = "" if listed.startswith("from") else "at "
+    if last.to_requests_per_day is None:
+        return f"{prefix}{listed} requests/day on"
+    return f"{prefix}{listed} requests/day (listed up to {compact(be.horizon_requests_per_day)})"
 
 
 def headline(x: CostInputs, today_requests_per_day: float) -> str:
-    """The answer in one sentence: breakeven(x) against today's volume, e.g. "Self-hosting pays off
-    above 18.5k requests/day; today you run 10k." (or why it never / always does)."""
-    be, today = breakeven(x), compact(today_requests_per_day)
+    """The answer in two sentences, today's verdict first (from both monthly costs at today's
+    volume, so it always agrees with `monthly_savings`), then where self-hosting is cheaper, e.g.
+    "At today's 80k requests/day the API is cheaper by $1.1k/month ($4.9k vs $6k self-hosting).
+    Self-hosting is cheaper at 68.2k–69.1k, 98.2k–103.7k, 128.2k–138.2k, 4 more intervals up to
+    276.5k and from 278.2k requests/day on." Regions up to `default_horizon(today)`."""
+    today = today_requests_per_day
+    be = breakeven(x, horizon_requests_per_day=default_horizon(today))
+    api = api_monthly_cost(today, x.api_cost_per_request)
+    own = self_host_cost(x, today).total_usd
+    at = f"At today's {compact(today)} requests/day"
+    if own < api:
+        verdict = f"{at} self-hosting is cheaper by {usd(api - own)}/month ({usd(own)} vs {usd(api)} on the API)"
+    elif own == api:
+        verdict = f"{at} self-hosting costs the same as the API ({usd(own)}/month)"
+    else:
+        verdict = f"{at} the API is cheaper by {usd(own - api)}/month ({usd(api)} vs {usd(own)} self-hosting)"
     if be.status == "never":
-        return f"Self-hosting does not pay off at any volume in this setup; today you run {today} requests/day."
+        return f"{verdict}. Self-hosting is never cheaper at any volume in this setup: {be.reason}."
     if be.status == "always":
-        return f"Self-hosting costs no more than the API at any volume; today you run {today} requests/day."
-    return f"Self-hosting pays off above {compact(be.requests_per_day)} requests/day; today you run {today}."
+        return f"{verdict}; it is cheaper at every volume."
+    if not be.regions:
+        return (f"{verdict}. Self-hosting is not cheaper below {compact(be.requests_per_day)} requests/day "
+                f"in this setup: {be.reason}.")
+    stays_from = be.stays_cheaper_from_requests_per_day
+    if own <= api and stays_from is not None and stays_from <= today:
+        return f"{verdict}; it stays cheaper from {compact(stays_from)} requests/day on."
+    return f"{verdict}. Self-hosting is cheaper {_where_cheaper(be)}."
 
 
 @dataclass(frozen=True)
 class Economics:
-    """Both sides at today's volume, the break-even, savings, payback and cost per 1k requests
-    (self-hosting per 1k served requests)."""
+    """Both sides at today's volume, today's verdict (`self_hosting_cheaper`: savings >= 0), where
+    self-hosting is cheaper (`breakeven`: first crossing and regions), savings, payback and cost
+    per 1k requests (self-hosting per 1k served requests)."""
     requests_per_day: float
     api_monthly_usd: float
     self_host: SelfHostCost
     savings_monthly_usd: float
+    self_hosting_cheaper: bool
     payback_months: float | None
     api_per_1k_usd: float
     self_host_per_1k_usd: float | None
@@ -312,11 +686,13 @@ def evaluate(x: CostInputs, floor_requests_per_day: float = 0.0) -> Economics:
     """api_monthly_cost, self_host_cost, monthly_savings, payback_months, cost_per_1k on both
     sides (API: 1000 × a) and breakeven, all at x.requests_per_day."""
     own = self_host_cost(x)
+    savings = monthly_savings(x)
     return Economics(
         requests_per_day=x.requests_per_day,
         api_monthly_usd=api_monthly_cost(x.requests_per_day, x.api_cost_per_request),
         self_host=own,
-        savings_monthly_usd=monthly_savings(x),
+        savings_monthly_usd=savings,
+        self_hosting_cheaper=savings >= 0,
         payback_months=payback_months(x),
         api_per_1k_usd=1000 * x.api_cost_per_request,
         self_host_per_1k_usd=cost_per_1k(own.monthly_usd, own.served_requests_per_day),
@@ -338,9 +714,10 @@ class CurvePoint:
 def cost_curve(x: CostInputs, start: float = 10.0, stop: float = 1e8, points_per_decade: int = 10,
                max_steps: int = 200) -> list[CurvePoint]:
     """Both monthly costs on the log grid 10^(log10 start + i / points_per_decade) up to stop, plus,
-    for an automatic dedicated fleet, each GPU-step edge v_k = k × v₁ inside the range (the first
-    `max_steps`) twice, at k then k + 1 GPUs, so a chart draws the jump as a vertical line; and the
-    capacity edge of a fixed count. Sorted by volume, then GPUs."""
+    for an automatic dedicated or owned fleet, each replica-step edge v_k = k × V (V = one
+    replica's volume) inside the range (the first `max_steps`) twice, at k then k + 1 replicas, so
+    a chart draws the jump as a vertical line; and the capacity edge of a fixed count. Sorted by
+    volume, then GPUs."""
     if not 0 < start < stop:
         raise ValueError(f"need 0 < start < stop, got {start}, {stop}")
     lo, hi = math.log10(start), math.log10(stop)
@@ -349,13 +726,13 @@ def cost_curve(x: CostInputs, start: float = 10.0, stop: float = 1e8, points_per
     cap = capacity_requests_per_day(x)
     if start <= cap <= stop:
         points.append(_point(x, cap))
-    if x.mode == "dedicated" and x.gpu_count is None:
-        one_gpu = _one_gpu(x)
-        first = max(1, math.ceil(start / one_gpu))
+    if _sized_for_peak(x) and x.gpu_count is None:
+        volume, r = _replica_volume(x), x.gpus_per_replica
+        first = max(1, math.ceil(start / volume))
         for k in range(first, first + max_steps):
-            if k * one_gpu > stop:
+            if k * volume > stop:
                 break
-            points += [_point(x, k * one_gpu, k), _point(x, k * one_gpu, k + 1)]
+            points += [_point(x, k * volume, k * r), _point(x, k * volume, (k + 1) * r)]
     return sorted(points, key=lambda p: (p.requests_per_day, p.gpus or 0))
 
 

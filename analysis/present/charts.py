@@ -24,17 +24,24 @@ SENSITIVITY_LABELS = {
 
 
 def cost_curve(curve: list[economics.CurvePoint], breakeven: economics.BreakEven, today: float) -> go.Figure:
-    """Monthly cost vs requests/day (log x): the API line, the self-hosting steps, the break-even
-    and today's volume marked."""
+    """Monthly cost vs requests/day (log x): the API line, the self-hosting steps, the volumes where
+    self-hosting is cheaper shaded (`breakeven.regions`, clipped to the curve's range), the first
+    break-even and today's volume marked."""
     x = [p.requests_per_day for p in curve]
     fig = go.Figure()
+    left, right = min(x), max(x)
+    shaded = [(max(r.from_requests_per_day, left), min(r.to_requests_per_day or right, right))
+              for r in breakeven.regions]
+    for i, (start, end) in enumerate(s for s in shaded if s[0] < s[1]):
+        fig.add_vrect(x0=start, x1=end, fillcolor=LOCAL_COLOUR, opacity=0.1, line_width=0, layer="below",
+                      name="self-hosting cheaper", legendgroup="cheaper", showlegend=i == 0)
     fig.add_scatter(x=x, y=[p.api_usd for p in curve], name="API", line_color=API_COLOUR,
                     hovertemplate="%{x:,.0f} req/day<br>API $%{y:,.0f}/month<extra></extra>")
     fig.add_scatter(x=x, y=[p.self_host_usd for p in curve], name="Self-hosting", line_color=LOCAL_COLOUR,
                     customdata=[p.gpus or 0 for p in curve],
                     hovertemplate="%{x:,.0f} req/day<br>self-hosting $%{y:,.0f}/month"
                                   "<br>%{customdata} GPU(s)<extra></extra>")
-    if breakeven.requests_per_day is not None:
+    if breakeven.requests_per_day is not None and left <= breakeven.requests_per_day <= right:
         _log_x_mark(fig, breakeven.requests_per_day, f"break-even {fmt.per_day(breakeven.requests_per_day)}",
                     MARK_COLOUR, "dash", top=True)
     if today > 0:
