@@ -8,7 +8,9 @@ import pytest
 
 from analysis.economics import catalogue
 from analysis.economics.cost_model import breakeven, evaluate
+from analysis.economics.sizing import size
 from analysis.economics.scenario import QUERY_KEYS, SCHEMA_VERSION, Scenario, ScenarioError, TaskCost
+from analysis.errors import UserError
 
 
 def custom() -> Scenario:
@@ -17,7 +19,7 @@ def custom() -> Scenario:
         api_cost_per_request=0.0013,
         api_cost_by_task={"classify": TaskCost(share=0.7, cost_per_request=0.001),
                           "extract": TaskCost(share=0.3, cost_per_request=0.002)},
-        batch_discount=True, candidate_model="qwen2.5-7b-instruct", gpu="H100 80GB",
+        batch_discount=True, candidate_model="qwen3-8b", gpu="H100 80GB",
         gpu_count=3, mode="scheduled", capacity_rps_per_gpu=17.5, capacity_source="probe",
         target_utilisation=0.6, ops_usd_per_month=250.0, fine_tuning_usd=4_000.0,
         amortisation_months=6, quality_target=0.92, noninferiority_margin=0.03,
@@ -28,12 +30,13 @@ def custom() -> Scenario:
 # --- defaults and validation ----------------------------------------------------------------
 
 
-def test_defaults_come_from_the_catalogue():
+def test_defaults_come_from_the_catalogue_and_the_sizing_model():
     s = Scenario()
     entry = catalogue.gpu(s.gpu)
     assert s.gpu_hourly_usd == entry.hourly_usd
-    assert s.capacity_rps_per_gpu == entry.throughput_rps_7b
-    assert s.capacity_source == "catalogue"
+    assert s.capacity_rps_per_gpu == size(s.candidate_model, s.gpu, "bf16", None, s.token_shape,
+                                          s.latency_targets, s.token_shape_p95).requests_per_s_per_gpu
+    assert s.capacity_source == "sizing"
     assert s.noninferiority_margin == 0.02
     assert s.gpu_count is None
 
@@ -89,8 +92,8 @@ def test_probe_source_needs_a_capacity():
         Scenario.from_json('{"capacity_source": "probe"}')
 
 
-def test_scenario_error_is_a_value_error():
-    assert issubclass(ScenarioError, ValueError)
+def test_scenario_error_is_a_user_error():
+    assert issubclass(ScenarioError, UserError)
 
 
 # --- JSON -----------------------------------------------------------------------------------
@@ -100,7 +103,7 @@ def test_json_round_trip():
     s = custom()
     text = s.to_json()
     assert text == json.dumps(json.loads(text), separators=(",", ":"))  # compact
-    assert json.loads(text)["v"] == SCHEMA_VERSION == 1
+    assert json.loads(text)["v"] == SCHEMA_VERSION == 2
     assert Scenario.from_json(text) == s
     assert Scenario.from_json(Scenario().to_json()) == Scenario()
 
@@ -117,8 +120,8 @@ def test_partial_json_naming_another_gpu_rereads_its_price_and_capacity():
     base = custom()  # H100 with a probed capacity
     s = Scenario.from_json('{"gpu": "A10G"}', defaults=base)
     assert s.gpu_hourly_usd == catalogue.gpu("A10G").hourly_usd
-    assert s.capacity_rps_per_gpu == catalogue.gpu("A10G").throughput_rps_7b
-    assert s.capacity_source == "catalogue"
+    assert s.capacity_source == "sizing"  # the probe measured the H100: never the A10G's capacity
+    assert s.capacity_rps_per_gpu == s.sizing().requests_per_s_per_gpu and s.sizing().gpu == "A10G"
     same = Scenario.from_json('{"gpu": "H100 80GB"}', defaults=base)
     assert (same.capacity_rps_per_gpu, same.capacity_source) == (17.5, "probe")
     mine = Scenario.from_json('{"capacity_rps_per_gpu": 9}', defaults=base)
@@ -126,7 +129,7 @@ def test_partial_json_naming_another_gpu_rereads_its_price_and_capacity():
 
 
 @pytest.mark.parametrize("text, match", [
-    ('{"v": 2}', "unsupported scenario version 2"),
+    ('{"v": 3}', "unsupported scenario version 3"),
     ('{"v": "1"}', "unsupported scenario version '1'"),
     ('{"v": true}', "unsupported scenario version True"),
     ("{bad", "not valid JSON"),
@@ -193,3 +196,57 @@ def test_cost_inputs_apply_batch_discount_and_task_mix():
     flat = Scenario(api_cost_per_request=0.002, batch_discount=True, batch_price_ratio=0.6).to_cost_inputs()
     assert flat.api_mix == ((1.0, 0.002 * 0.6),)
     assert breakeven(flat).status in ("at", "never", "always")
+
+
+# --- capacity from the sizing model (schema 2) ----------------------------------------------
+
+
+def test_a_70b_model_on_24gb_cards_is_never_priced_as_one_gpu():
+    small = Scenario(gpu="L4")
+    large = Scenario.from_dict({"candidate_model": "llama-3.3-70b-instruct"}, small)
+    assert small.gpus_per_replica() == 1
+    assert large.gpus_per_replica() == 8 and large.to_cost_inputs().gpus_per_replica == 8
+    assert large.capacity_rps_per_gpu < small.capacity_rps_per_gpu
+    with pytest.raises(ScenarioError, match="does not fit 8 x T4: needs"):
+        Scenario.from_dict({"gpu": "T4"}, large)
+
+
+def test_short_answers_get_a_markedly_higher_capacity_than_long_ones():
+    short = Scenario(gpu="H100 80GB", output_length=5)
+    long = Scenario(gpu="H100 80GB", output_length=1000)
+    assert short.capacity_rps_per_gpu > 10 * long.capacity_rps_per_gpu
+
+
+def test_capacity_follows_its_inputs_unless_measured_or_typed():
+    base = Scenario(gpu="H100 80GB")
+    assert Scenario.from_dict({"quantisation": "fp8"}, base).capacity_rps_per_gpu > base.capacity_rps_per_gpu
+    typed = Scenario.from_dict({"capacity_rps_per_gpu": 3.0}, base)
+    assert (typed.capacity_source, typed.capacity_rps_per_gpu) == ("user", 3.0)
+    assert Scenario.from_dict({"output_length": 20}, typed).capacity_rps_per_gpu == 3.0
+    resized = Scenario.from_dict({"candidate_model": "qwen3-8b"}, typed)  # another model: sized again
+    assert resized.capacity_source == "sizing" and resized.capacity_rps_per_gpu != 3.0
+
+
+def test_old_links_open_migrated():
+    """A version-1 link's catalogue capacity (one figure per GPU) becomes the sizing model's; a
+    probed capacity and every other field are kept."""
+    old = {"v": "1", "rpd": "20000", "g": "H100 80GB", "cap": "20", "cs": "catalogue", "md": "dedicated",
+           "cm": "llama-3.1-8b-instruct"}
+    migrated = Scenario.from_query_params(old)
+    assert migrated.requests_per_day == 20_000 and migrated.gpu == "H100 80GB"
+    assert migrated.capacity_source == "sizing" and migrated.capacity_rps_per_gpu != 20
+    probed = Scenario.from_json('{"v": 1, "capacity_rps_per_gpu": 7.5, "capacity_source": "probe"}')
+    assert (probed.capacity_source, probed.capacity_rps_per_gpu) == ("probe", 7.5)
+
+
+def test_owned_mode_prices_the_cited_hardware_with_overrides():
+    owned = Scenario(mode="owned", gpu="H100 80GB", owned_pue=1.2)
+    hardware = owned.to_cost_inputs().owned
+    assert hardware.pue == 1.2 and hardware.server_price_usd > 0
+    assert Scenario(mode="dedicated").to_cost_inputs().owned is None
+
+
+def test_unknown_model_is_refused_with_the_closest_names():
+    with pytest.raises(ScenarioError, match="unknown model 'llama-9-8b'"):
+        Scenario.from_json('{"candidate_model": "llama-9-8b"}')
+    assert Scenario.from_json('{"candidate_model": "llama-9-8b", "capacity_rps_per_gpu": 2}').capacity_source == "user"

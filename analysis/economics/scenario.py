@@ -6,21 +6,32 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from analysis.economics import catalogue
-from analysis.economics.cost_model import CostInputs
+from analysis.economics.cost_model import CostInputs, OwnedHardware, default_owned_hardware
+from analysis.economics.models import find_model
+from analysis.economics.sizing import TENSOR_PARALLEL_DEGREES, LatencyTargets, Sizing, TokenShape, size
+from analysis.errors import UserError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: capacity from the sizing model (model, quantisation, tensor parallel, token shape, latency
+targets) instead of the catalogue's one figure per GPU; owned hardware. Version-1 links still open:
+their catalogue capacity becomes the sizing model's (`_migrate`)."""
 DEFAULT_GPU = "L4"
 # Fields that describe the GPU: when a partial scenario names another GPU, defaults for these
-# belong to the old GPU and are re-read from the catalogue instead.
+# belong to the old GPU and are re-read from the catalogue instead (a probe measured one GPU).
 _GPU_DERIVED = ("gpu_hourly_usd", "capacity_rps_per_gpu", "capacity_source")
+# Fields the capacity depends on: a measured or typed capacity belongs to the old values, so
+# changing one of them sizes the capacity again.
+_CAPACITY_INPUTS = ("candidate_model", "quantisation", "tensor_parallel")
+Quantisation = Literal["bf16", "fp16", "fp8", "int8", "int4", "mxfp4"]
 
 
-class ScenarioError(ValueError):
+class ScenarioError(UserError):
     """A scenario that can't be read: bad JSON, an unknown schema version or invalid values."""
 
 
@@ -33,9 +44,11 @@ class TaskCost(BaseModel):
 
 
 class Scenario(BaseModel):
-    """Every assumption of the API-vs-self-hosting comparison. GPU price and capacity default to
-    the catalogue entry of `gpu` (capacity_source 'catalogue'); a capacity given without a source
-    counts as 'user'."""
+    """Every assumption of the API-vs-self-hosting comparison. The GPU price defaults to the
+    catalogue entry of `gpu`; the capacity per GPU to the sizing model (`analysis.economics.sizing`)
+    of `candidate_model` at `quantisation` on `gpu` for the token shape and latency targets
+    (capacity_source 'sizing', recomputed whenever they change); a capacity given without a source
+    counts as 'user'; 'probe' is a measurement of the user's own endpoint on this GPU."""
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     requests_per_day: float = Field(10_000, ge=0, le=1e12, description="requests per day today")
@@ -50,16 +63,33 @@ class Scenario(BaseModel):
     batch_price_ratio: float = Field(
         0.5, gt=0, le=1, description="Batch API price / standard price (OpenAI, Anthropic, Google: 0.5)")
     candidate_model: str = Field(
-        "llama-3.1-8b-instruct", min_length=1, max_length=200, description="the model to self-host")
+        "llama-3.1-8b-instruct", min_length=1, max_length=200,
+        description="the model to self-host (a name of the model catalogue, data/models.json)")
+    quantisation: Quantisation | None = Field(
+        None, description="weights' precision; None: the model's published precision")
+    tensor_parallel: int | None = Field(
+        None, description="GPUs per replica, 1, 2, 4 or 8; None: the fewest that hold the model")
+    input_length: float = Field(500, gt=0, le=2_000_000, description="mean input (prompt) length per request, tokens")
+    output_length: float = Field(200, ge=1, le=200_000, description="mean output (answer) length per request, tokens")
+    input_length_p95: float | None = Field(
+        None, gt=0, le=2_000_000, description="p95 input length, tokens (sizes the KV cache); None: the mean")
+    output_length_p95: float | None = Field(
+        None, ge=1, le=200_000, description="p95 output length, tokens (sizes the KV cache and latency); None: the mean")
+    cached_share: float = Field(0.0, ge=0, le=1, description="share of prompt tokens read from a prefix cache")
+    ttft_p95_ms: float | None = Field(
+        2000.0, gt=0, le=3_600_000, description="time-to-first-token target, p95 ms; None: no target")
+    latency_p95_ms: float | None = Field(
+        30000.0, gt=0, le=3_600_000, description="end-to-end latency target, p95 ms; None: no target")
     gpu: str = Field(DEFAULT_GPU, description="GPU name from the catalogue")
     gpu_hourly_usd: float = Field(ge=0, le=1000, description="price of one GPU per hour, USD")
     gpu_count: int | None = Field(
         None, ge=1, le=100_000, description="fixed GPU count; None sizes it automatically")
-    mode: Literal["dedicated", "scheduled", "serverless"] = Field(
+    mode: Literal["dedicated", "scheduled", "serverless", "owned"] = Field(
         "dedicated", description="deployment mode")
-    capacity_rps_per_gpu: float = Field(gt=0, le=1e6, description="requests per second one GPU serves")
-    capacity_source: Literal["probe", "catalogue", "user"] = Field(
-        description="where the capacity comes from")
+    capacity_rps_per_gpu: float | None = Field(
+        None, gt=0, le=1e6, description="requests per second one GPU serves (filled by the sizing model)")
+    capacity_source: Literal["sizing", "probe", "user"] = Field(
+        "sizing", description="where the capacity comes from")
     target_utilisation: float = Field(
         0.7, gt=0, le=1, description="share of a GPU's capacity to plan on, in (0, 1]")
     ops_usd_per_month: float = Field(0.0, ge=0, le=1e9, description="operations cost per month, USD")
@@ -74,6 +104,20 @@ class Scenario(BaseModel):
         24.0, ge=0, le=86_400, description="serverless cold starts per day")
     cold_start_seconds: float = Field(
         30.0, ge=0, le=3600, description="seconds billed per serverless cold start")
+    owned_server_usd: float | None = Field(
+        None, ge=0, le=1e8, description="owned mode: price of one GPU server, USD; None: the cited default")
+    owned_gpus_per_server: int | None = Field(
+        None, ge=1, le=64, description="owned mode: GPUs per server; None: the cited default")
+    owned_depreciation_months: float | None = Field(
+        None, gt=0, le=240, description="owned mode: months over which a server is written off")
+    owned_power_kw_per_gpu: float | None = Field(
+        None, ge=0, le=10, description="owned mode: power per GPU at full load, kW")
+    owned_pue: float | None = Field(
+        None, ge=1, le=5, description="owned mode: power usage effectiveness of the facility, >= 1")
+    owned_electricity_usd_per_kwh: float | None = Field(
+        None, ge=0, le=10, description="owned mode: electricity price, USD per kWh")
+    owned_colocation_usd_per_server_month: float | None = Field(
+        None, ge=0, le=1e6, description="owned mode: colocation / rack cost per server and month, USD")
 
     @model_validator(mode="before")
     @classmethod
@@ -83,13 +127,32 @@ class Scenario(BaseModel):
         entry = catalogue.gpu(data.get("gpu", DEFAULT_GPU))
         data = dict(data)
         data.setdefault("gpu_hourly_usd", entry.hourly_usd)
-        if "capacity_rps_per_gpu" not in data:
-            if data.get("capacity_source", "catalogue") != "catalogue":
-                raise ValueError(f"capacity_source {data['capacity_source']!r} needs capacity_rps_per_gpu")
-            data["capacity_rps_per_gpu"] = entry.throughput_rps_7b
-            data["capacity_source"] = "catalogue"
-        data.setdefault("capacity_source", "user")
+        if data.get("capacity_rps_per_gpu") is not None:
+            data.setdefault("capacity_source", "user")
+        elif data.get("capacity_source", "sizing") != "sizing":
+            raise ValueError(f"capacity_source {data['capacity_source']!r} needs capacity_rps_per_gpu")
         return data
+
+    @model_validator(mode="after")
+    def _sized_capacity(self) -> Scenario:
+        """With capacity_source 'sizing' the capacity is the sizing model's requests/s per GPU, so
+        it always follows the model, GPU, shape and targets; a model that does not fit is refused
+        here with the sizing model's reason."""
+        if self.capacity_source != "sizing":
+            return self
+        try:
+            capacity = self.sizing().requests_per_s_per_gpu
+        except UserError as error:
+            raise ValueError(str(error)) from None
+        self.__dict__["capacity_rps_per_gpu"] = capacity  # frozen: set once, while validating
+        return self
+
+    @field_validator("tensor_parallel")
+    @classmethod
+    def _tensor_parallel_degree(cls, degree: int | None) -> int | None:
+        if degree is not None and degree not in TENSOR_PARALLEL_DEGREES:
+            raise ValueError(f"must be one of {', '.join(map(str, TENSOR_PARALLEL_DEGREES))}")
+        return degree
 
     @field_validator("gpu")
     @classmethod
@@ -102,6 +165,53 @@ class Scenario(BaseModel):
         if mix is not None and sum(t.share for t in mix.values()) <= 0:
             raise ValueError("needs at least one task type with a share > 0")
         return mix
+
+    # --- capacity ------------------------------------------------------------------------
+
+    @property
+    def token_shape(self) -> TokenShape:
+        """The mean request: input and output tokens, prefix-cache share."""
+        return TokenShape(input_tokens=self.input_length, output_tokens=self.output_length,
+                          cached_share=self.cached_share)
+
+    @property
+    def token_shape_p95(self) -> TokenShape:
+        """The p95 request (the mean where no p95 is given)."""
+        return TokenShape(input_tokens=self.input_length_p95 or self.input_length,
+                          output_tokens=self.output_length_p95 or self.output_length,
+                          cached_share=self.cached_share)
+
+    @property
+    def latency_targets(self) -> LatencyTargets:
+        return LatencyTargets(ttft_p95_ms=self.ttft_p95_ms, latency_p95_ms=self.latency_p95_ms)
+
+    def resolved_quantisation(self) -> str:
+        """`quantisation`, else the model's published precision (bf16 for an unknown model)."""
+        if self.quantisation:
+            return self.quantisation
+        card = find_model(self.candidate_model)
+        return card.native_quant if card else "bf16"
+
+    def sizing(self) -> Sizing:
+        """The sizing model's answer for this scenario (UserError when the model is unknown or
+        does not fit on 8 GPUs); cached by `analysis.economics.sizing.size`."""
+        return size(self.candidate_model, self.gpu, self.resolved_quantisation(), self.tensor_parallel,
+                    self.token_shape, self.latency_targets, self.token_shape_p95)
+
+    def gpus_per_replica(self) -> int:
+        """GPUs per serving replica: the sizing's tensor-parallel degree, or `tensor_parallel`
+        (else 1) for a probed or typed capacity."""
+        return self.sizing().tp if self.capacity_source == "sizing" else (self.tensor_parallel or 1)
+
+    def owned_hardware(self) -> OwnedHardware:
+        """The owned_* fields over the cited defaults of data/owned_hardware.json."""
+        default = default_owned_hardware()
+        given = {"server_price_usd": self.owned_server_usd, "gpus_per_server": self.owned_gpus_per_server,
+                 "depreciation_months": self.owned_depreciation_months,
+                 "power_kw_per_gpu": self.owned_power_kw_per_gpu, "pue": self.owned_pue,
+                 "electricity_usd_per_kwh": self.owned_electricity_usd_per_kwh,
+                 "colocation_usd_per_server_month": self.owned_colocation_usd_per_server_month}
+        return replace(default, **{name: value for name, value in given.items() if value is not None})
 
     # --- economics -----------------------------------------------------------------------
 
@@ -119,6 +229,8 @@ class Scenario(BaseModel):
             api_mix=mix,
             gpu_hourly_usd=self.gpu_hourly_usd,
             capacity_rps_per_gpu=self.capacity_rps_per_gpu,
+            gpus_per_replica=self.gpus_per_replica(),
+            owned=self.owned_hardware() if self.mode == "owned" else None,
             target_utilisation=self.target_utilisation,
             peak_to_average=self.peak_to_average,
             mode=self.mode,
@@ -146,15 +258,22 @@ class Scenario(BaseModel):
         ScenarioError on an unknown version or invalid values."""
         data = dict(data)
         version = data.pop("v", SCHEMA_VERSION)
-        if isinstance(version, bool) or version != SCHEMA_VERSION:
+        if isinstance(version, bool) or version not in (1, SCHEMA_VERSION):
             raise ScenarioError(
-                f"unsupported scenario version {version!r}: this tool reads version {SCHEMA_VERSION}")
+                f"unsupported scenario version {version!r}: this tool reads versions 1 and {SCHEMA_VERSION}")
+        if version == 1:
+            data = _migrate_v1(data)
         merged: dict[str, Any] = {}
         if defaults is not None:
             merged = defaults.model_dump()
             if str(data.get("gpu", defaults.gpu)).strip().casefold() != defaults.gpu.casefold():
                 for key in _GPU_DERIVED:
                     merged.pop(key)
+            if any(name in data and data[name] != merged.get(name) for name in _CAPACITY_INPUTS):
+                merged.pop("capacity_rps_per_gpu", None)
+                merged.pop("capacity_source", None)
+            if merged.get("capacity_source") == "sizing":
+                merged.pop("capacity_rps_per_gpu", None)  # recomputed from the merged values
             if "capacity_rps_per_gpu" in data and "capacity_source" not in data:
                 merged.pop("capacity_source", None)
             if "api_cost_per_request" in data and "api_cost_by_task" not in data:
@@ -209,8 +328,20 @@ QUERY_KEYS: dict[str, str] = {
     "gpu_count": "gc", "mode": "md", "capacity_rps_per_gpu": "cap", "capacity_source": "cs",
     "target_utilisation": "u", "ops_usd_per_month": "ops", "fine_tuning_usd": "ft",
     "amortisation_months": "am", "quality_target": "qt", "noninferiority_margin": "nim",
-    "cold_starts_per_day": "csd", "cold_start_seconds": "css",
+    "cold_starts_per_day": "csd", "cold_start_seconds": "css", "quantisation": "q", "tensor_parallel": "tp",
+    "input_length": "il", "output_length": "ol", "input_length_p95": "i95", "output_length_p95": "o95",
+    "cached_share": "cch", "ttft_p95_ms": "ttf", "latency_p95_ms": "lat", "owned_server_usd": "osv",
+    "owned_gpus_per_server": "ogs", "owned_depreciation_months": "odm", "owned_power_kw_per_gpu": "okw",
+    "owned_pue": "opu", "owned_electricity_usd_per_kwh": "oel", "owned_colocation_usd_per_server_month": "oco",
 }
+
+
+def _migrate_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 -> 2: a capacity from the catalogue (one rough figure per GPU for a 7-8B model)
+    becomes the sizing model's for the scenario's model and GPU; every other field is unchanged."""
+    if data.get("capacity_source") == "catalogue":
+        data = {k: v for k, v in data.items() if k not in ("capacity_source", "capacity_rps_per_gpu")}
+    return data
 
 
 def _encode(value: Any) -> str:
