@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from analysis.economics import catalogue
+from analysis.errors import NotFound
 from analysis.reference import read_json, reference_file
 
 
@@ -36,7 +37,7 @@ def test_well_known_list_prices():
 
 def test_lookup_ignores_case_and_lists_names_when_unknown():
     assert catalogue.gpu("  h100 80gb ").name == "H100 80GB"
-    with pytest.raises(ValueError, match="unknown GPU 'V100'.*L4"):
+    with pytest.raises(NotFound, match="unknown GPU 'V100'.*L4"):
         catalogue.gpu("V100")
 
 

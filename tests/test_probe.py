@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 
 import pytest
@@ -12,9 +13,10 @@ from test_replay import Proxy
 from analysis.cli import main
 from analysis.store.database import open_db, rows, scalar
 from analysis.ingest.labelled_datasets import ingest_labelled
-from analysis.replay.probe import MIN_GAIN, LevelResult, run_probe, stop_reason
+from analysis.errors import UserError
+from analysis.replay.probe import MIN_GAIN, LevelResult, probed_hardware, run_probe, stop_reason
 from analysis.replay.providers.base import UnreachableError
-from analysis.economics.workspace_defaults import probe_capacity
+from analysis.economics.workspace_defaults import probe_measurements, probe_on_catalogue_gpu
 
 
 def _spec(server) -> str:
@@ -50,13 +52,14 @@ def test_sweep_measures_every_level_and_stores_it(con, shared_dir, llama_server)
     assert stored == [(report.probe_id, llama_server.model, _spec(llama_server), lv.concurrency, 3, 0,
                        pytest.approx(lv.capacity_rps), pytest.approx(lv.p50_ms), pytest.approx(lv.p95_ms),
                        lv.within_target, 120_000.0, 6) for lv in report.levels]
-    assert probe_capacity(con) == pytest.approx(report.best.capacity_rps)
-    assert probe_capacity(con, llama_server.model) == pytest.approx(report.best.capacity_rps)
+    [measured] = probe_measurements(con)
+    assert measured.capacity_rps == pytest.approx(report.best.capacity_rps)
+    assert measured.hardware is None and probe_on_catalogue_gpu(con) is None  # unknown hardware: no GPU's capacity
 
     strict = run_probe(con, _spec(llama_server), levels=(1,), requests_per_level=2, p95_target_ms=1, max_tokens=4)
     [level] = strict.levels
     assert level.p95_ms > 1 and not level.within_target and strict.best is None
-    assert probe_capacity(con) is None  # the latest probe kept nothing under its target
+    assert probe_measurements(con)[0].capacity_rps is None  # the latest probe kept nothing under its target
     assert scalar(con, "SELECT count(DISTINCT probe_id) FROM probe_results") == 2
 
 
@@ -75,6 +78,14 @@ def test_each_level_sends_prompts_of_its_own(con, shared_dir, llama_server):
 
 def _level(concurrency: int, rps: float, p95: float) -> LevelResult:
     return LevelResult(concurrency, 10, 10, 0, 10 / rps, rps, rps * 20, p95 / 2, p95, p95 <= 1000, True)
+
+
+def test_a_probe_records_the_hardware_it_measured():
+    assert probed_hardware("local", None) == f"this computer ({os.cpu_count()} CPU cores)"
+    assert probed_hardware("openai-compat:http://gpu-box:8000/v1:llama3.1:8b", None) is None
+    assert probed_hardware("openai-compat:http://gpu-box:8000/v1:llama3.1:8b", "h100 80gb") == "H100 80GB"
+    with pytest.raises(UserError, match="unknown GPU"):
+        probed_hardware("local", "Z80")
 
 
 def test_stop_rule_needs_flat_throughput_and_p95_over_target():
@@ -98,7 +109,7 @@ def test_cli_prints_the_levels_as_json_and_as_a_table(shared_dir, llama_server, 
     assert report["best"]["capacity_rps"] == max(lv["capacity_rps"] for lv in report["levels"])
     assert report["candidate"] == _spec(llama_server) and "2/2 done" in captured.err
     con = open_db(None)
-    assert probe_capacity(con) == pytest.approx(report["best"]["capacity_rps"])  # stored in the workspace
+    assert probe_measurements(con)[0].capacity_rps == pytest.approx(report["best"]["capacity_rps"])  # stored
     con.close()
 
     assert main(["probe", _spec(llama_server), "--levels", "1", "--requests-per-level", "1", "--max-tokens", "4",

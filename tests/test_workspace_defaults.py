@@ -10,12 +10,14 @@ from analysis.store.database import scalar
 from analysis.economics.cost_model import DAYS_PER_MONTH
 from analysis.economics.prices import unit_prices
 from analysis.economics.scenario import Scenario
+from analysis.economics.token_shape import workload_shape
 from analysis.store.summary import summarise
 from analysis.economics.workspace_defaults import (
     api_costs,
     growth_per_month,
     peak_to_average,
-    probe_capacity,
+    probe_measurements,
+    probe_on_catalogue_gpu,
     scenario_defaults,
 )
 
@@ -60,7 +62,7 @@ def test_defaults_from_a_workspace_with_rhythm_and_growth(con):
     assert by_task["extraction"].share == approx(scalar(con, "SELECT avg((task_type = 'extraction')::INT) FROM requests"))
     assert s.api_cost_per_request == approx(by_task["extraction"].share * extraction
                                             + by_task["classification"].share * 0.001)
-    assert s.batch_discount is False and s.capacity_source == "catalogue"
+    assert s.batch_discount is False and s.capacity_source == "sizing"
 
 
 def test_failed_calls_cost_nothing_so_the_api_bill_is_the_logged_spend(con):
@@ -117,29 +119,51 @@ def test_mostly_batch_traffic_turns_the_batch_discount_on(con):
     assert costs[("classification", "gpt-4o-mini")].cost_per_request == approx(logged / 0.5)
 
 
-def _probe_row(probe_id: str, when: str, model: str, concurrency: int, rps: float, ok: bool) -> list:
+def _probe_row(probe_id: str, when: str, model: str, concurrency: int, rps: float, ok: bool,
+               hardware: str | None = "H100 80GB") -> list:
     return [probe_id, when, model, f"openai-compat:http://gpu-box:8000/v1:{model}", concurrency, 32, 0, 10.0,
-            rps, rps * 50, 800.0, 1500.0 if ok else 12_000.0, ok, 10_000.0, 256]
+            rps, rps * 50, 800.0, 1500.0 if ok else 12_000.0, ok, 10_000.0, 256, hardware]
 
 
-def test_capacity_from_the_latest_probe(con):
+def _insert(con, *probes) -> None:
+    con.executemany("INSERT INTO probe_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", probes)
+
+
+def test_a_probe_is_the_capacity_of_the_gpu_it_measured_only(con):
+    """A measurement stands for the capacity of the catalogue model and GPU it measured: the
+    defaults take that model, that GPU and the measured figure; a probe of unknown hardware or of
+    this computer's CPU is never any GPU's capacity."""
     fill(con, days=2)
-    assert probe_capacity(con) is None  # the table exists (migration m005) but holds no probe
-    probes = [_probe_row("old", "2026-01-01 10:00", "qwen", 8, 9.0, True),
-             _probe_row("new", "2026-02-01 10:00", "qwen", 1, 1.5, True),
-             _probe_row("new", "2026-02-01 10:01", "qwen", 4, 4.2, True),
-             _probe_row("new", "2026-02-01 10:02", "qwen", 16, 7.0, False),
-             _probe_row("other", "2026-01-15 10:00", "llama", 2, 2.5, True)]
-    con.executemany("INSERT INTO probe_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", probes)
-    assert probe_capacity(con) == approx(4.2)  # newest probe, best within-target level
-    assert probe_capacity(con, "llama") == approx(2.5)  # the model's own latest probe is preferred
-    assert probe_capacity(con, "mistral") == approx(4.2)  # no probe of that model: the latest one
+    assert probe_measurements(con) == [] and scenario_defaults(con).capacity_source == "sizing"
+    _insert(con, _probe_row("cpu", "2026-03-01 10:00", "llama3.1:8b", 1, 0.9, True, "this computer (2 CPU cores)"),
+            _probe_row("unknown", "2026-02-15 10:00", "llama3.1:8b", 1, 3.0, True, None))
+    assert [p.probe_id for p in probe_measurements(con)] == ["cpu", "unknown"]
+    assert probe_on_catalogue_gpu(con) is None and scenario_defaults(con).capacity_source == "sizing"
+    _insert(con, _probe_row("old", "2026-01-01 10:00", "meta-llama/Llama-3.1-8B-Instruct", 8, 9.0, True),
+            _probe_row("new", "2026-02-01 10:00", "qwen3:8b", 1, 1.5, True),
+            _probe_row("new", "2026-02-01 10:01", "qwen3:8b", 4, 4.2, True),
+            _probe_row("new", "2026-02-01 10:02", "qwen3:8b", 16, 7.0, False))
+    probe, model, gpu = probe_on_catalogue_gpu(con)
+    assert (probe.probe_id, probe.capacity_rps, model, gpu) == ("new", approx(4.2), "qwen3-8b", "H100 80GB")
     s = scenario_defaults(con)
-    assert (s.capacity_rps_per_gpu, s.capacity_source) == (approx(4.2), "probe")
-    con.execute("INSERT INTO probe_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                _probe_row("slow", "2026-03-01 10:00", "qwen", 1, 0.3, False))
-    assert probe_capacity(con) is None  # the latest probe kept no level under its target
-    assert scenario_defaults(con).capacity_source == "catalogue"
+    assert (s.candidate_model, s.gpu, s.capacity_rps_per_gpu, s.capacity_source) == (
+        "qwen3-8b", "H100 80GB", approx(4.2), "probe")
+    assert Scenario.from_dict({"gpu": "L4"}, s).capacity_source == "sizing"  # never another GPU's capacity
+    _insert(con, _probe_row("slow", "2026-03-02 10:00", "qwen3:8b", 1, 0.3, False))
+    assert probe_measurements(con)[0].capacity_rps is None  # the latest probe kept no level under its target
+    assert probe_on_catalogue_gpu(con)[0].probe_id == "new"
+
+
+def test_token_shape_and_batch_traffic_reach_the_defaults(con):
+    fill(con, days=3)
+    shape = workload_shape(con)
+    s = scenario_defaults(con)
+    assert (s.input_length, s.output_length) == (approx(shape.input_tokens_mean), approx(shape.output_tokens_mean))
+    assert s.output_length_p95 == approx(shape.output_tokens_p95) and s.mode == "dedicated"
+    con.execute("UPDATE requests SET is_batch = true")
+    batch = scenario_defaults(con)
+    assert (batch.mode, batch.peak_to_average, batch.ttft_p95_ms, batch.latency_p95_ms, batch.batch_discount) == (
+        "scheduled", 1.0, None, None, True)
 
 
 def test_fast_growth_over_three_weeks(con):

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from analysis.errors import NotFound
 from analysis.reference import read_json
 
 
@@ -94,14 +95,14 @@ def _number(value: float | int | None) -> float | None:
 
 
 def gpu(name: str) -> Gpu:
-    """The catalogue entry called `name` (case and surrounding spaces ignored); ValueError listing
+    """The catalogue entry called `name` (case and surrounding spaces ignored); NotFound listing
     the known names otherwise."""
     wanted = name.strip().casefold()
     for entry in gpus():
         if entry.name.casefold() == wanted:
             return entry
     known = ", ".join(g.name for g in gpus())
-    raise ValueError(f"unknown GPU {name!r}; the catalogue has: {known}")
+    raise NotFound(f"unknown GPU {name!r}; the catalogue has: {known}")
 
 
 @lru_cache(maxsize=1)

@@ -15,7 +15,7 @@ from analysis.economics import catalogue
 from analysis.economics.cost_model import CostInputs, OwnedHardware, default_owned_hardware
 from analysis.economics.models import find_model
 from analysis.economics.sizing import TENSOR_PARALLEL_DEGREES, LatencyTargets, Sizing, TokenShape, size
-from analysis.errors import UserError
+from analysis.errors import NotFound, UserError
 
 SCHEMA_VERSION = 2
 """2: capacity from the sizing model (model, quantisation, tensor parallel, token shape, latency
@@ -124,7 +124,10 @@ class Scenario(BaseModel):
     def _catalogue_defaults(cls, data: Any) -> Any:
         if not isinstance(data, dict) or not isinstance(data.get("gpu", DEFAULT_GPU), str):
             return data
-        entry = catalogue.gpu(data.get("gpu", DEFAULT_GPU))
+        try:
+            entry = catalogue.gpu(data.get("gpu", DEFAULT_GPU))
+        except NotFound:
+            return data  # the gpu field's validator names the problem
         data = dict(data)
         data.setdefault("gpu_hourly_usd", entry.hourly_usd)
         if data.get("capacity_rps_per_gpu") is not None:
@@ -157,7 +160,10 @@ class Scenario(BaseModel):
     @field_validator("gpu")
     @classmethod
     def _known_gpu(cls, name: str) -> str:
-        return catalogue.gpu(name).name
+        try:
+            return catalogue.gpu(name).name
+        except NotFound as error:
+            raise ValueError(str(error)) from None
 
     @field_validator("api_cost_by_task")
     @classmethod

@@ -23,23 +23,36 @@ traffic (the `traffic` view: requests without labelled dataset rows; fast on 10M
   Batch requests and with every ok request priced at ingest, this mean × requests/day is the
   Overview's monthly spend. Shares are request counts. batch_discount is set when most requests went through a
   Batch API.
-- capacity_rps_per_gpu: the latest probe's best within-target level (`breakeven probe`, see
-  `probe_capacity`), capacity_source 'probe'; else the catalogue default stays.
+- input/output length (mean and p95) and cached_share: the workload's token shape
+  (`analysis.economics.token_shape.workload_shape`), which the sizing model turns into capacity.
+- Batch traffic (most requests through a Batch API): batch_discount, and BATCH_TRAFFIC: scheduled
+  mode, no peak factor, no latency target (a mixed workspace takes the majority's; splitting the
+  two is not modelled yet).
+- capacity_rps_per_gpu: the newest probe that measured a catalogue model on a catalogue GPU
+  (`breakeven probe --gpu NAME`, see `probe_on_catalogue_gpu`), with that model and GPU,
+  capacity_source 'probe'; else the sizing model's capacity of the base scenario's model and GPU.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import datetime
 
 import duckdb
 
 from analysis.store.database import rows, scalar
+from analysis.economics import catalogue
 from analysis.economics.cost_model import DAYS_PER_MONTH
+from analysis.economics.models import find_model
 from analysis.economics.prices import unit_prices
 from analysis.economics.scenario import Scenario
+from analysis.economics.token_shape import workload_shape
 from analysis.store.summary import summarise
 
+BATCH_TRAFFIC = {"mode": "scheduled", "peak_to_average": 1.0, "ttft_p95_ms": None, "latency_p95_ms": None}
+"""Defaults for Batch API traffic: work that waits up to a day has no busy hour to size for and no
+latency target, so it runs in scheduled windows at the fleet's full throughput."""
 MIN_GROWTH_DAYS = 14
 MIN_GROWTH_WEEKLY_REQUESTS = 20  # sparser logs say too little about growth
 
@@ -130,20 +143,46 @@ def peak_to_average(con: duckdb.DuckDBPyConnection) -> float | None:
     return max(1.0, min(1000.0, peak * 24 / total)) if total else None
 
 
-def probe_capacity(con: duckdb.DuckDBPyConnection, model: str | None = None) -> float | None:
-    """Requests/s one GPU serves, from the latest probe (`analysis.replay.probe`): the probe_id of the
-    newest `probe_results` row by measured_at, among the rows of `model` when it is given and has
-    any; its capacity is the largest capacity_rps among its within_target levels. None without the
-    table, without rows, or when no level of that probe kept p95 under its target."""
+@dataclass(frozen=True)
+class ProbeMeasurement:
+    """One capacity probe (`analysis.replay.probe`): its best within-target requests/s (None when no
+    level kept p95 under the target), the model it measured and the hardware it ran on."""
+    probe_id: str
+    measured_at: datetime
+    model: str
+    candidate: str
+    hardware: str | None
+    capacity_rps: float | None
+    p95_target_ms: float
+    max_tokens: int
+
+
+def probe_measurements(con: duckdb.DuckDBPyConnection) -> list[ProbeMeasurement]:
+    """Every probe, newest first; [] without the table."""
     if not scalar(con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'probe_results'"):
-        return None
-    value = scalar(con, """
-        WITH pool AS (SELECT * FROM probe_results WHERE model = ?
-                      OR NOT EXISTS (SELECT 1 FROM probe_results WHERE model = ?)),
-        latest AS (SELECT probe_id FROM pool ORDER BY measured_at DESC LIMIT 1)
-        SELECT max(capacity_rps) FILTER (WHERE within_target) FROM pool
-        WHERE probe_id = (SELECT probe_id FROM latest)""", [model, model])
-    return float(value) if value is not None else None
+        return []
+    found = rows(con, """
+        SELECT probe_id, max(measured_at), any_value(model), any_value(candidate), any_value(hardware),
+               max(capacity_rps) FILTER (WHERE within_target), any_value(p95_target_ms), any_value(max_tokens)
+        FROM probe_results GROUP BY probe_id ORDER BY 2 DESC""")
+    return [ProbeMeasurement(probe_id=probe_id, measured_at=at, model=model, candidate=candidate, hardware=hardware,
+                             capacity_rps=None if best is None else float(best), p95_target_ms=float(target),
+                             max_tokens=int(tokens))
+            for probe_id, at, model, candidate, hardware, best, target, tokens in found]
+
+
+def probe_on_catalogue_gpu(con: duckdb.DuckDBPyConnection) -> tuple[ProbeMeasurement, str, str] | None:
+    """The newest probe with a within-target capacity that measured a catalogue model on a catalogue
+    GPU, with those two names: the only measurement that can stand for a GPU's capacity. A probe
+    of this computer's CPU, of unknown hardware or of a model outside the catalogue calibrates
+    nothing here (the pages show it beside the sizing model's figure)."""
+    gpu_names = {g.name.casefold(): g.name for g in catalogue.gpus()}
+    for probe in probe_measurements(con):
+        card = find_model(probe.model) or find_model(probe.candidate)
+        gpu = gpu_names.get((probe.hardware or "").casefold())
+        if probe.capacity_rps is not None and card is not None and gpu is not None:
+            return probe, card.name, gpu
+    return None
 
 
 def scenario_defaults(con: duckdb.DuckDBPyConnection, base: Scenario | None = None) -> Scenario:
@@ -169,9 +208,18 @@ def scenario_defaults(con: duckdb.DuckDBPyConnection, base: Scenario | None = No
         data["api_cost_by_task"] = {
             task: {"share": n / summary.requests, "cost_per_request": usd / p if p else overall}
             for task, (n, p, usd) in sorted(by_task.items())}
+    shape = workload_shape(con)
+    if shape is not None:
+        data |= {"input_length": max(1.0, shape.input_tokens_mean), "output_length": max(1.0, shape.output_tokens_mean),
+                 "input_length_p95": max(1.0, shape.input_tokens_p95),
+                 "output_length_p95": max(1.0, shape.output_tokens_p95), "cached_share": shape.cached_share}
     batch = scalar(con, "SELECT avg(is_batch::INT) FROM traffic")
     data["batch_discount"] = bool(batch is not None and batch > 0.5)
-    capacity = probe_capacity(con, base.candidate_model)
-    if capacity is not None:
-        data |= {"capacity_rps_per_gpu": capacity, "capacity_source": "probe"}
+    if data["batch_discount"]:
+        data |= BATCH_TRAFFIC
+    probed = probe_on_catalogue_gpu(con)
+    if probed is not None:
+        probe, model, gpu = probed
+        data |= {"candidate_model": model, "gpu": gpu, "capacity_rps_per_gpu": probe.capacity_rps,
+                 "capacity_source": "probe"}
     return Scenario.from_dict(data, defaults=base)

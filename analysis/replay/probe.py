@@ -23,11 +23,15 @@ Rules:
 - Early stop: after a level (not the first) whose p95 is over the target and whose capacity_rps
   is below (1 + MIN_GAIN) x the best capacity_rps of the levels before it, the sweep ends: more
   concurrency only queues requests.
-- Every level is stored in `probe_results` as soon as it is measured (one probe_id per sweep).
+- Every level is stored in `probe_results` as soon as it is measured (one probe_id per sweep),
+  with the hardware it ran on: the catalogue GPU the user names, else 'this computer (N CPU
+  cores)' for the embedded engine, else unknown. Economics uses a measurement as the capacity only
+  of the GPU it was measured on (`analysis.economics.workspace_defaults.probe_on_catalogue_gpu`).
 """
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -38,6 +42,8 @@ from functools import partial
 import duckdb
 import numpy as np
 
+from analysis.economics import catalogue
+from analysis.errors import UserError
 from analysis.replay import sampling
 from analysis.store.database import rows, utcnow
 from analysis.replay.prompt_adapter import PromptAdapter, build_messages, logged_messages
@@ -84,6 +90,7 @@ class ProbeReport:
     model: str
     p95_target_ms: float
     max_tokens: int
+    hardware: str | None = None  # a catalogue GPU name, 'this computer (N CPU cores)', or unknown
     levels: list[LevelResult] = field(default_factory=list)
     stopped_early: str | None = None  # why the sweep ended before its last level
 
@@ -100,8 +107,8 @@ def _sample(con: duckdb.DuckDBPyConnection, size: int, seed: int) -> list[list[d
     """The messages of `size` requests: the seeded sample, repeated when the logs hold fewer."""
     ids = sampling.draw(con, sampling.SampleSpec(size=size, seed=seed))
     if not ids:
-        raise ValueError("no replayable logged request in this workspace (status ok, with logged messages): "
-                         "ingest some logs before probing")
+        raise UserError("no replayable logged request in this workspace (status ok, with logged messages): "
+                        "ingest some logs before probing")
     found = {rid: logged_messages(m) for rid, m in rows(
         con, "SELECT request_id, input_messages FROM requests WHERE request_id IN (SELECT unnest(?::VARCHAR[]))", [ids])}
     messages = [build_messages(PromptAdapter(), found[i], []) for i in ids]
@@ -136,32 +143,44 @@ def _measure(provider, requests: list[CompletionRequest], concurrency: int, p95_
 
 
 def _store(con: duckdb.DuckDBPyConnection, report: ProbeReport, level: LevelResult) -> None:
-    con.execute("INSERT INTO probe_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+    con.execute("INSERT INTO probe_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
         report.probe_id, utcnow(), report.model, report.candidate, level.concurrency, level.requests,
         level.errors, level.duration_s, level.capacity_rps, level.output_tokens_per_s, level.p50_ms,
-        level.p95_ms, level.within_target, report.p95_target_ms, report.max_tokens]).fetchall()
+        level.p95_ms, level.within_target, report.p95_target_ms, report.max_tokens, report.hardware]).fetchall()
+
+
+def probed_hardware(candidate_spec: str, gpu: str | None) -> str | None:
+    """What a probe of `candidate_spec` measures (module rule): the catalogue name of `gpu` when
+    given; the embedded engine runs on this computer's CPU; anything else is unknown (None)."""
+    if gpu:
+        return catalogue.gpu(gpu).name
+    if registry.parse_candidate_spec(candidate_spec).provider == "local":
+        return f"this computer ({os.cpu_count()} CPU cores)"
+    return None
 
 
 def run_probe(con: duckdb.DuckDBPyConnection, candidate_spec: str, levels: Sequence[int] = DEFAULT_LEVELS,
               requests_per_level: int = 32, p95_target_ms: float = 10_000.0, max_tokens: int = 256,
               on_progress: Callable[[ProbeProgress], None] | None = None, timeout_s: float = 120.0,
-              seed: int = 0) -> ProbeReport:
+              seed: int = 0, gpu: str | None = None) -> ProbeReport:
     """Sweep `levels` of concurrency against the candidate (module rules), store each level in
-    `probe_results` and return the report. Raises ValueError on bad arguments or a workspace
+    `probe_results` with the hardware it ran on (`gpu`: the catalogue GPU serving the endpoint,
+    see `probed_hardware`) and return the report. Raises UserError on bad arguments or a workspace
     without replayable requests, and the provider's error (UnreachableError, FatalError...) when
     the warm-up request fails."""
     levels = sorted(set(levels))
     if not levels or levels[0] < 1:
-        raise ValueError("concurrency levels must be positive integers")
+        raise UserError("concurrency levels must be positive integers")
     if requests_per_level < 1 or max_tokens < 1 or p95_target_ms <= 0:
-        raise ValueError("requests_per_level, max_tokens and p95_target_ms must be positive")
+        raise UserError("requests_per_level, max_tokens and p95_target_ms must be positive")
     candidate = registry.parse_candidate_spec(candidate_spec)
     sizes = [max(requests_per_level, c) for c in levels]
     messages = _sample(con, 1 + sum(sizes), seed)
     requests = [CompletionRequest(messages=m, max_tokens=max_tokens, temperature=0.0, timeout_s=timeout_s)
                 for m in messages]
     starts = [1 + sum(sizes[:i]) for i in range(len(levels))]  # request 0 is the warm-up
-    report = ProbeReport(uuid.uuid4().hex[:12], candidate.spec, candidate.model, float(p95_target_ms), max_tokens)
+    report = ProbeReport(uuid.uuid4().hex[:12], candidate.spec, candidate.model, float(p95_target_ms), max_tokens,
+                         hardware=probed_hardware(candidate_spec, gpu))
     with registry.build_provider(candidate) as provider:
         provider.complete(requests[0])  # warm-up: loads the model, fails fast when unreachable
         for index, concurrency in enumerate(levels, start=1):

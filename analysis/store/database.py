@@ -18,10 +18,11 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from analysis.errors import UserError
 from analysis.settings import Settings, get_settings
 
 
-class SchemaTooNewError(RuntimeError):
+class SchemaTooNewError(UserError):
     """The database was migrated by a newer llm-breakeven than this one."""
 
 
@@ -221,6 +222,13 @@ def m007_traffic_view(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("CREATE VIEW traffic AS SELECT * FROM requests WHERE provider IS DISTINCT FROM 'labelled'")
 
 
+def m008_probe_hardware(con: duckdb.DuckDBPyConnection) -> None:
+    # What the probed endpoint ran on: a catalogue GPU name, or a description such as 'this
+    # computer (2 CPU cores)'. A measurement is the capacity of that hardware only (never another
+    # GPU's); rows probed before this column read NULL (unknown hardware).
+    con.execute("ALTER TABLE probe_results ADD COLUMN hardware VARCHAR")
+
+
 MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [
     m001_initial,
     m002_replay,
@@ -229,6 +237,7 @@ MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [
     m005_probe_results,
     m006_run_errors,
     m007_traffic_view,
+    m008_probe_hardware,
 ]
 
 
