@@ -7,8 +7,8 @@ import sys
 import pytest
 
 from analysis.cli import main
-from analysis.store.database import open_db, rows
 from analysis.present.formatting import usd
+from analysis.store.database import open_db, rows
 
 
 def _batch(shared_dir):
@@ -263,3 +263,195 @@ def test_mistakes_get_one_line_not_a_traceback(shared_dir, data_dir, capsys):
                                "PATH": "/usr/bin:/bin"})
     assert (done.returncode, done.stderr.strip()) == (
         2, "refused: Settings: local_engine_port: Input should be a valid integer, unable to parse string as an integer")
+
+
+# --- per-candidate figures of replay and runs, the run quality and route used ---------------------------
+
+
+def _expected_figures(run_id: str, candidate: str) -> dict:
+    """The candidate's figures computed here from its stored results (numpy's quantiles)."""
+    import numpy as np
+
+    con = open_db(None)
+    try:
+        stored = rows(con, "SELECT status, latency_ms, ttft_ms, input_tokens, output_tokens, cost_usd FROM results "
+                           "WHERE run_id = ? AND candidate = ?", [run_id, candidate])
+    finally:
+        con.close()
+    ok = [r for r in stored if r[0] == "ok"]
+    latencies = [r[1] for r in ok if r[1] is not None]
+    ttfts = [r[2] for r in ok if r[2] is not None]
+    return {"run_id": run_id, "candidate": candidate, "ok": len(ok), "failed": len(stored) - len(ok),
+            "latency_p50_ms": float(np.quantile(latencies, 0.5)), "latency_p95_ms": float(np.quantile(latencies, 0.95)),
+            "ttft_p50_ms": float(np.quantile(ttfts, 0.5)) if ttfts else None,
+            "input_tokens": sum(r[3] or 0 for r in stored), "output_tokens": sum(r[4] or 0 for r in stored),
+            "cost_usd": sum(r[5] for r in stored)}
+
+
+def _same_figures(got: dict, expected: dict) -> None:
+    assert got.keys() == expected.keys()
+    for key, value in expected.items():
+        assert got[key] == (pytest.approx(value) if isinstance(value, float) else value), key
+
+
+def test_replay_and_runs_give_each_candidates_figures(shared_dir, llama_server, capsys):
+    """Against the real engine: calls ok/failed, latency p50/p95, TTFT p50, tokens in/out and cost
+    per candidate, in replay's and runs' JSON and text alike; quality and route name their run."""
+    from analysis.present.formatting import duration_ms
+    from analysis.quality.verdicts import latency_table
+
+    main(["ingest-labelled", _tickets(shared_dir), "--text", "subject", "--label", "queue", "--limit", "4"])
+    capsys.readouterr()
+    spec = f"openai-compat:{llama_server.base_url}/v1:{llama_server.model}"
+    assert main(["replay", "--candidate", spec, "--sample", "4", "--max-tokens", "8", "--auto-labels",
+                 "--concurrency", "2", "--json"]) == 0
+    run = json.loads(capsys.readouterr().out)
+    [figures] = run["by_candidate"]
+    expected = _expected_figures(run["run_id"], spec)
+    _same_figures(figures, expected)
+    assert (figures["ok"], figures["failed"], figures["cost_usd"]) == (4, 0, 0)  # local: no cost per call
+    assert figures["input_tokens"] > 0 and 0 < figures["output_tokens"] <= 4 * 8
+    assert 0 < figures["ttft_p50_ms"] <= figures["latency_p50_ms"] <= figures["latency_p95_ms"]
+    con = open_db(None)
+    [measured] = [r for r in latency_table(con, run["run_id"]).to_dicts() if r["candidate"] == spec]
+    con.close()  # the same point estimates as the Quality page's latency table
+    assert (figures["latency_p50_ms"], figures["latency_p95_ms"], figures["ttft_p50_ms"]) == pytest.approx(
+        (measured["p50_ms"], measured["p95_ms"], measured["ttft_p50_ms"]))
+
+    assert main(["runs", "--json"]) == 0
+    [listed] = json.loads(capsys.readouterr().out)
+    _same_figures(listed["by_candidate"][0], expected)
+    assert len(listed["by_candidate"]) == 1
+
+    assert main(["runs"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split()[0] == "run_id" and out[1].split()[0] == run["run_id"] and out[2] == ""
+    assert out[3].split() == ["run_id", "candidate", "ok", "failed", "latency", "p50", "latency", "p95", "TTFT", "p50",
+                              "tokens", "in", "tokens", "out", "cost"]
+    row = out[4]
+    assert row.split()[:4] == [run["run_id"], spec, "4", "0"] and row.split()[-1] == "$0"
+    for ms in ("latency_p50_ms", "latency_p95_ms", "ttft_p50_ms"):
+        assert duration_ms(figures[ms]) in row
+    assert f"{figures['input_tokens']:,}" in row
+
+    assert main(["replay", "--resume", run["run_id"]]) == 0  # nothing left to send: the same figures, as text
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1] == f"run {run['run_id']}: done, 4 ok, 0 failed, spent $0.0000 of estimated $0.0000"
+    assert lines[2].split()[:2] == ["candidate", "ok"] and lines[3].split()[:3] == [spec, "4", "0"]
+
+    assert main(["score", "--run", run["run_id"]]) == 0
+    capsys.readouterr()
+    assert main(["quality", "--run", run["run_id"]]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == f"run {run['run_id']}"
+    assert main(["route", "--json"]) == 0  # default: the newest scored run and its most scored candidate
+    rec = json.loads(capsys.readouterr().out)
+    assert (rec["run_id"], rec["candidate"]) == (run["run_id"], spec)
+    assert main(["route"]) == 0
+    assert f"quality from run {run['run_id']}, candidate {spec}" in capsys.readouterr().out.splitlines()
+
+
+def test_a_candidate_without_results_is_listed_with_zeros(shared_dir, capsys):
+    """A run not executed yet (or a candidate given up before any call) still lists each candidate."""
+    from analysis.replay import runs as replay
+    from analysis.replay.sampling import SampleSpec
+
+    main(["ingest", *_batch(shared_dir)])
+    capsys.readouterr()
+    con = open_db(None)
+    run_id = replay.create_run(con, ["local:gemma-3-270m", "openai-compat:http://127.0.0.1:9/v1:m"],
+                               SampleSpec(size=2))
+    con.close()
+    assert main(["runs", "--json"]) == 0
+    figures = json.loads(capsys.readouterr().out)[0]["by_candidate"]
+    assert [(f["candidate"], f["ok"], f["failed"], f["latency_p50_ms"], f["cost_usd"]) for f in figures] == [
+        ("local:gemma-3-270m", 0, 0, None, 0.0), ("openai-compat:http://127.0.0.1:9/v1:m", 0, 0, None, 0.0)]
+    assert all(f["run_id"] == run_id for f in figures)
+    assert main(["route", "--json"]) == 0  # no scored run: quality unknown, and it says so
+    assert (json.loads(capsys.readouterr().out)["run_id"]) is None
+    assert main(["route"]) == 0
+    assert "quality: no scored replay run, so nothing goes local on merit" in capsys.readouterr().out
+
+
+# --- errors: the user's in one line with their code, a bug with its traceback --------------------------
+
+
+def test_an_internal_error_is_not_a_refusal(data_dir, monkeypatch, capsys):
+    """A bug is said to be one (exit 70) and its traceback kept in the data directory's log."""
+    import analysis.cli as cli
+
+    def broken(args):
+        return 1 / 0
+
+    open_db().close()
+    monkeypatch.setitem(cli.COMMANDS, "summary", (broken, "broken"))
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret-0123456789")
+    assert main(["summary"]) == cli.INTERNAL_ERROR == 70
+    err = capsys.readouterr().err
+    log = data_dir / cli.ERROR_LOG
+    assert err == f"internal error, please report: ZeroDivisionError: division by zero (traceback in {log.resolve()})\n"
+    assert "refused" not in err
+    logged = log.read_text()
+    assert "breakeven summary" in logged and "Traceback (most recent call last)" in logged
+    assert "in broken" in logged and logged.rstrip().endswith("ZeroDivisionError: division by zero")
+
+    monkeypatch.setenv("BREAKEVEN_DATA_DIR", str(log))  # the log cannot be written: the traceback on stderr
+    assert main(["summary"]) == 70
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and err.splitlines()[-1] == (
+        "internal error, please report: ZeroDivisionError: division by zero")
+
+
+def test_an_internal_error_in_a_subprocess_keeps_its_traceback_in_the_log(data_dir, tmp_path):
+    """`python -m analysis.cli` with a command that fails inside: exit 70, one line, the log."""
+    code = ("import sys, analysis.cli as cli\n"
+            "cli.COMMANDS['summary'] = (lambda args: {}['missing'], 'broken')\n"
+            "sys.exit(cli.main())\n")
+    done = subprocess.run([sys.executable, "-c", code, "summary"], capture_output=True, text=True,
+                          env={"BREAKEVEN_DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 70 and done.stderr.count("\n") == 1
+    assert done.stderr.startswith("internal error, please report: KeyError: 'missing' (traceback in ")
+    assert "KeyError: 'missing'" in (data_dir / "cli-errors.log").read_text()
+
+
+def test_each_user_error_is_one_line_with_its_exit_code(shared_dir, tmp_path, monkeypatch, capsys):
+    """Every refusal goes through main's one path: "refused: ..." on one line, exit 2 for a usage
+    or value the command cannot take, else 1; never a traceback or an internal error."""
+    from analysis.replay.providers import local_engine
+
+    main(["ingest", *_batch(shared_dir)])
+    capsys.readouterr()
+    labels = tmp_path / "nomatch.csv"
+    labels.write_text("request_id,label\nnope,urgent\n")
+    bad_scenario = tmp_path / "bad.json"
+    bad_scenario.write_text('{"gpu_hourly_usd": -1}')
+    binary = tmp_path / "binary.json"
+    binary.write_bytes(b"\xff\xfe\x00bad")
+
+    def engine_refuses(**kwargs):
+        raise local_engine.LocalEngineError("port 1 is taken by another process")
+
+    monkeypatch.setattr(local_engine, "start", engine_refuses)
+    closed = "openai-compat:http://127.0.0.1:9/v1:m"
+    for argv, code, text in [
+        (["replay"], 2, "give at least one --candidate SPEC (or --resume RUN_ID)"),
+        (["replay", "--resume", "nope"], 1, "no run 'nope' in this workspace"),
+        (["probe", closed, "--levels", "one,two"], 2, "--levels must be integers separated by commas, got 'one,two'"),
+        (["probe", closed, "--levels", "1", "--requests-per-level", "1"], 1, "probe failed: cannot reach"),
+        (["attach-labels", str(labels)], 1, "nope"),
+        (["local-model", "start"], 1, "port 1 is taken by another process"),
+        (["score", "--run", "nosuch"], 1, "no run 'nosuch' in this workspace"),
+        (["economics", "--scenario", str(bad_scenario)], 1, "gpu_hourly_usd"),
+        (["economics", "--scenario", str(tmp_path / "none.json")], 1, "none.json"),
+        (["economics", "--scenario", str(binary)], 1, "not a text file"),
+        (["route", "--segment-by", "nope"], 1, "segment_by must be"),
+        (["report", "--scenario", str(bad_scenario), "--saved", "abcdefghij"], 2, "not both"),
+        (["report", "--saved", "abcdefghij"], 1, "no saved scenario 'abcdefghij'"),
+        (["report", "--out", str(tmp_path)], 1, str(tmp_path)),
+        (["scenarios", "show", "nope"], 1, "scenario link id 'nope' is malformed"),
+        (["scenarios", "save", str(bad_scenario)], 1, "gpu_hourly_usd"),
+        (["scenarios", "list", "--workspace", "nosuch"], 1, "no workspace 'nosuch'"),
+    ]:
+        assert main(argv) == code, argv
+        err = capsys.readouterr().err
+        lines = [line for line in err.split("\n") if line and not line.startswith("\r")]  # less progress lines
+        assert len(lines) == 1 and lines[0].startswith("refused: ") and text in lines[0], (argv, err)

@@ -1,0 +1,230 @@
+"""Commands about money: economics, route, report, scenarios (list, show, save)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+from analysis.cli.common import (
+    Refused,
+    known_run,
+    open_workspace,
+    print_json,
+    print_lines,
+    workspace_exists,
+    workspace_name,
+)
+from analysis.present import tables
+from analysis.store.database import open_db, scalar
+
+REPORT_FILE = "llm-breakeven-report.html"  # the name the Scenarios & report page downloads it as
+
+
+def _scenario(con, path: str | None):
+    """The scenario file's fields over the workspace's defaults (the whole file is optional; no
+    workspace: the base scenario's). The file's candidate_model picks that model's probe."""
+    from analysis.economics.scenario import Scenario
+    from analysis.economics.workspace_defaults import scenario_defaults
+
+    try:
+        text = Path(path).read_text(encoding="utf-8") if path else None
+    except UnicodeDecodeError:
+        raise Refused(f"{path}: not a text file (a scenario file is JSON)") from None
+    base = Scenario()
+    try:
+        named = json.loads(text).get("candidate_model") if text else None
+    except (json.JSONDecodeError, AttributeError):
+        named = None  # Scenario.from_json below says what is wrong with the file
+    if isinstance(named, str):
+        base = base.model_copy(update={"candidate_model": named})
+    defaults = scenario_defaults(con, base) if con is not None else base
+    return Scenario.from_json(text, defaults) if text else defaults
+
+
+def _assumption_note(con, args) -> str | None:
+    """Said when the scenario's volume and prices cannot come from logs."""
+    if con is None or not scalar(con, "SELECT count(*) FROM traffic"):
+        return (f"no logged traffic in workspace {workspace_name(args)!r}: requests/day and API prices are the "
+                "base scenario's assumptions (set them in a --scenario file)")
+    return None
+
+
+def _figures(scenario) -> dict:
+    """The headline figures of a scenario, for JSON next to it."""
+    from analysis.economics import cost_model as economics
+
+    result = economics.evaluate(scenario.to_cost_inputs())
+    return {"api_monthly_usd": result.api_monthly_usd, "self_host_monthly_usd": result.self_host.total_usd,
+            "savings_monthly_usd": result.savings_monthly_usd, "gpus": result.self_host.gpus,
+            "breakeven_requests_per_day": result.breakeven.requests_per_day}
+
+
+def cmd_economics(args) -> int:
+    """Both monthly costs, break-even, GPUs, savings, payback and the cost curve for a scenario."""
+    from analysis.economics import cost_model as economics
+
+    con = open_db(args.workspace) if workspace_exists(args) else None
+    try:
+        scenario = _scenario(con, args.scenario)
+        notes = [note] if (note := _assumption_note(con, args)) else []
+    finally:
+        if con is not None:
+            con.close()
+    inputs = scenario.to_cost_inputs()
+    result = economics.evaluate(inputs)
+    if args.json:
+        print_json({"scenario": scenario.model_dump(mode="json"), **asdict(result),
+                    "self_host_monthly_usd": result.self_host.total_usd, "gpus": result.self_host.gpus,
+                    "breakeven_requests_per_day": result.breakeven.requests_per_day, "notes": notes,
+                    "curve": [asdict(p) for p in economics.cost_curve(inputs)]})
+        return 0
+    print(economics.headline(inputs, scenario.requests_per_day))
+    print(tables.economics_line(scenario, inputs, result))
+    print_lines(f"  note: {line}" for line in notes)
+    return 0
+
+
+def cmd_route(args) -> int:
+    """The recommended local/API split per segment, shares, blended figures and the frontier, and
+    the run and candidate whose quality it used (default: as the Routing page, the newest scored
+    run and its most scored candidate)."""
+    from analysis.economics import routing
+    from analysis.economics import routing_segments as routing_data
+    from analysis.quality.verdicts import scored_runs
+
+    policy = routing.RoutingPolicy(mode=args.mode, in_house=frozenset(args.in_house or []))
+    con = open_workspace(args)
+    try:
+        known_run(con, args.run)
+        scenario = _scenario(con, args.scenario)
+        traffic = routing_data.segment_traffic(con, args.segment_by, args.context_window,
+                                               tuple(args.residency_tag or []))
+        scored = scored_runs(con)
+        run_id = args.run or next(iter(scored), None)
+        candidate = args.candidate or next(iter(scored.get(run_id) or []), None)
+        quality = routing_data.segment_quality(con, run_id, candidate, args.segment_by) if run_id else {}
+    finally:
+        con.close()
+    rec = routing.recommend(traffic, quality, scenario, policy)
+    if args.json:
+        print_json({**rec.to_dict(), "run_id": run_id, "candidate": candidate})
+        return 0
+    print(tables.text_table(tables.route_rows(rec), tables.ROUTE_COLUMNS))
+    print(tables.route_line(rec))
+    print(tables.routing_source_line(run_id, candidate))
+    print_lines(f"  note: {note}" for note in rec.notes)
+    return 0
+
+
+def _chosen_scenario(con, args) -> tuple[object, str, str | None]:
+    """(scenario, where it came from, saved id) for --scenario FILE, --saved ID or the defaults."""
+    from analysis.economics import scenario_store
+
+    if args.saved and args.scenario:
+        raise Refused("give --scenario FILE or --saved ID, not both", 2)
+    if args.saved:
+        item = scenario_store.load(con, args.saved)
+        return item.scenario, f"saved scenario {item.scenario_id}" + (f" ({item.name})" if item.name else ""), \
+            item.scenario_id
+    if args.scenario:
+        return _scenario(con, args.scenario), f"{args.scenario} over the workspace defaults", None
+    return _scenario(con, None), "the workspace defaults", None
+
+
+def cmd_report(args) -> int:
+    """Write the HTML report of a scenario, as the Scenarios & report page's download (the same
+    function, title and file name)."""
+    from analysis.present.report import html_report
+
+    con = open_workspace(args)
+    try:
+        scenario, source, saved_id = _chosen_scenario(con, args)
+        notes = [note] if not args.saved and (note := _assumption_note(con, args)) else []
+        document = html_report(con, scenario, title=f"llm-breakeven: {workspace_name(args)}")
+    finally:
+        con.close()
+    out = Path(args.out or REPORT_FILE)
+    out.write_text(document, encoding="utf-8")
+    if args.json:
+        print_json({"path": str(out.resolve()), "bytes": len(document.encode()), "workspace": workspace_name(args),
+                    "source": source, "scenario_id": saved_id, "scenario": scenario.model_dump(mode="json"),
+                    **_figures(scenario), "notes": notes})
+        return 0
+    print(f"report written to {out} (scenario: {source})")
+    print_lines(f"  note: {line}" for line in notes)
+    return 0
+
+
+def _saved_record(item, workspace: str) -> dict:
+    return {"scenario_id": item.scenario_id, "name": item.name, "created_at": item.created_at.isoformat(),
+            "link": tables.share_path(workspace, item.scenario_id), "problem": item.problem,
+            "scenario": item.scenario.model_dump(mode="json") if item.scenario is not None else None,
+            **(_figures(item.scenario) if item.scenario is not None else {})}
+
+
+def cmd_scenarios(args) -> int:
+    """The saved scenarios of a workspace: list them, show one, or save a scenario file."""
+    from analysis.economics import cost_model as economics
+    from analysis.economics import scenario_store
+
+    workspace = workspace_name(args)
+    con = open_workspace(args)
+    try:
+        if args.action == "list":
+            items = scenario_store.saved(con)
+        elif args.action == "show":
+            items = [scenario_store.load(con, args.id)]
+        else:
+            scenario = _scenario(con, args.file)
+            items = [scenario_store.load(con, scenario_store.save(con, scenario, args.name))]
+    finally:
+        con.close()
+    if args.json:
+        records = [_saved_record(item, workspace) for item in items]
+        print_json(records if args.action == "list" else records[0])
+        return 0
+    if args.action == "list":
+        if not items:
+            print("no saved scenarios yet: save one with breakeven scenarios save FILE "
+                  "(or Save scenario on the Economics page)")
+            return 0
+        rows = [tables.saved_scenario_row(item, economics.evaluate(item.scenario.to_cost_inputs())
+                                          if item.scenario is not None else None) for item in items]
+        print(tables.text_table(rows, tables.SCENARIO_COLUMNS))
+        return 0
+    item = items[0]
+    result = economics.evaluate(item.scenario.to_cost_inputs())
+    print(f"{'saved' if args.action == 'save' else 'scenario'} {item.scenario_id}"
+          + (f" ({item.name})" if item.name else "") + f": {tables.scenario_line(item.scenario, result)}")
+    print(f"link: {tables.share_path(workspace, item.scenario_id)} (after the dashboard's address)")
+    if args.action == "show":
+        print(tables.text_table(tables.assumption_rows(item.scenario), ["assumption", "value"]))
+    return 0
+
+
+def add_arguments(parsers: dict) -> None:
+    for name in ("economics", "route", "report"):
+        parsers[name].add_argument("--scenario", metavar="FILE",
+                                   help="scenario JSON; fields left out take the workspace defaults")
+    p = parsers["route"]
+    p.add_argument("--mode", choices=["pre-routing", "cascade"], default="pre-routing")
+    p.add_argument("--segment-by", default="task_complexity",
+                   help="task_complexity (task type x complexity bucket, default) or a column such as model")
+    p.add_argument("--run", metavar="RUN_ID", help="quality from this run (default: the newest scored)")
+    p.add_argument("--candidate", metavar="SPEC", help="the local candidate (default: the run's most scored)")
+    p.add_argument("--context-window", type=int, default=8192, help="local model's context, tokens")
+    p.add_argument("--in-house", action="append", metavar="SEGMENT", help="segment that must stay in-house")
+    p.add_argument("--residency-tag", action="append", metavar="TAG", help="requests with this tag stay in-house")
+    p = parsers["report"]
+    p.add_argument("--saved", metavar="ID", help="a saved scenario (see breakeven scenarios list)")
+    p.add_argument("--out", metavar="PATH", help=f"where to write the HTML (default: ./{REPORT_FILE})")
+    actions = parsers["scenarios"].add_subparsers(dest="action", required=True, metavar="{list,show,save}")
+    shown = actions.add_parser("show", help="one saved scenario: its figures, link and assumptions")
+    shown.add_argument("id", metavar="ID")
+    saving = actions.add_parser("save", help="save a scenario file (fields left out: the workspace defaults)")
+    saving.add_argument("file", metavar="FILE")
+    saving.add_argument("--name", help="a name to list it by")
+    for p in (actions.add_parser("list", help="the saved scenarios, newest first"), shown, saving):
+        p.add_argument("--workspace", default=None, help="workspace name (default: settings)")
+        p.add_argument("--json", action="store_true", help="print JSON")
