@@ -10,12 +10,17 @@ from __future__ import annotations
 import streamlit as st
 
 from analysis.economics import catalogue
+from analysis.economics.cost_model import MODE_NOTES, default_owned_hardware
+from analysis.economics.models import find_model, model_cards
+from analysis.economics.sizing import TENSOR_PARALLEL_DEGREES
 
 from analysis.economics import scenario_store
 from analysis.economics.scenario import QUERY_KEYS, Scenario, ScenarioError
 from dashboard import components
 
 PREFIX = "sc_"
+QUANTISATIONS = ("bf16", "fp8", "int8", "int4", "mxfp4")
+CAPACITY_SOURCES = {"sizing": "sizing model", "probe": "your probe", "user": "my own figure"}
 LOADED_FROM = "sc__loaded_from"
 PROBLEM = "sc__problem"
 
@@ -36,12 +41,14 @@ def _from_url(defaults: Scenario) -> tuple[Scenario, str | None]:
         try:
             return scenario_store.load(components.cursor(), params["scenario"]).scenario, None
         except ScenarioError as exc:
-            return defaults, f"This scenario link could not be opened: {exc}. Showing the defaults."
+            return defaults, (f"This scenario link could not be opened: {components.as_text(str(exc))}. "
+                              "Showing the defaults.")
     if any(k in params for k in QUERY_KEYS.values()):
         try:
             return Scenario.from_query_params(params, defaults), None
         except ScenarioError as exc:
-            return defaults, f"The link's scenario settings are invalid ({exc}). Showing the defaults."
+            return defaults, (f"The link's scenario settings are invalid ({components.as_text(str(exc))}). "
+                              "Showing the defaults.")
     return defaults, None
 
 
@@ -72,10 +79,12 @@ def current(defaults: Scenario) -> Scenario:
     """The scenario the controls describe (fields without a control keep their default)."""
     values = {f: st.session_state[key(f)] for f in Scenario.model_fields if key(f) in st.session_state}
     values["gpu_count"] = values.get("gpu_count") or None
+    if values.get("capacity_source") == "probe":
+        values["capacity_rps_per_gpu"] = defaults.capacity_rps_per_gpu  # the measurement, not an edit
     try:
         return Scenario.from_dict(values, defaults)
     except ScenarioError as exc:
-        st.error(str(exc))
+        components.show_user_error(exc)
         return defaults
 
 
@@ -94,11 +103,18 @@ def publish(scenario: Scenario, extra: dict[str, str] | None = None) -> None:
 
 
 def _gpu_changed() -> None:
-    """Picking another GPU loads its catalogue price and capacity into the controls."""
+    """Picking another GPU loads its catalogue price; its capacity is sized again (a probe or a
+    typed figure belonged to the old GPU)."""
     gpu = catalogue.gpu(st.session_state[key("gpu")])
     st.session_state[key("gpu_hourly_usd")] = gpu.hourly_usd
-    st.session_state[key("capacity_rps_per_gpu")] = gpu.throughput_rps_7b
-    st.session_state[key("capacity_source")] = "catalogue"
+    st.session_state[key("capacity_source")] = "sizing"
+
+
+def _model_changed() -> None:
+    """Another model: its own published precision and tensor-parallel choice, sized again."""
+    st.session_state[key("quantisation")] = None
+    st.session_state[key("tensor_parallel")] = None
+    st.session_state[key("capacity_source")] = "sizing"
 
 
 def _api_cost_changed() -> None:
@@ -107,8 +123,9 @@ def _api_cost_changed() -> None:
     st.session_state[key("api_cost_by_task")] = None
 
 
-def economics_controls() -> None:
-    """The Economics page's controls (values live in session_state under `sc_<field>`)."""
+def economics_controls(defaults: Scenario) -> None:
+    """The Economics page's controls (values live in session_state under `sc_<field>`). 'your
+    probe' is offered only while the GPU and model are the ones the defaults' probe measured."""
     c = st.columns(3)
     c[0].number_input("Requests per day (today)", min_value=0.0, step=1000.0, format="%.0f",
                       **control("requests_per_day"), help="Default: logged requests / days covered.")
@@ -120,15 +137,79 @@ def economics_controls() -> None:
                       **control("api_cost_per_request"), on_change=_api_cost_changed,
                       help="Default: logged or genai-prices cost per request (per task type until you change it).")
     c[0].toggle("Price the API at Batch rates", **control("batch_discount"))
+    c[1].selectbox("Model to self-host", [m.name for m in model_cards()], **control("candidate_model"),
+                   format_func=_model_label, on_change=_model_changed,
+                   help="From the model catalogue (data/models.json): its size and shape decide the capacity.")
     c[1].selectbox("GPU", [g.name for g in catalogue.gpus()], **control("gpu"), on_change=_gpu_changed)
     c[1].number_input("GPU price per hour (USD)", min_value=0.0, step=0.05, **control("gpu_hourly_usd"))
-    c[1].radio("Deployment", ["dedicated", "scheduled", "serverless"], **control("mode"), horizontal=True,
-               help="Scheduled (batch windows) is only valid for work that can wait.")
-    c[1].number_input("Capacity per GPU (requests/s)", min_value=0.01, step=0.5, **control("capacity_rps_per_gpu"),
-                      help="Measured by `breakeven probe` when available, else the catalogue's typical figure.")
+    c[1].radio("Deployment", list(MODE_NOTES), **control("mode"), horizontal=True,
+               help=" ".join(f"{mode}: {note}" for mode, note in MODE_NOTES.items()))
+    sources = [s for s in CAPACITY_SOURCES if s != "probe" or _probe_applies(defaults)]
+    if st.session_state.get(key("capacity_source")) not in sources:
+        st.session_state[key("capacity_source")] = "sizing"
+    c[1].radio("Capacity per GPU from", sources, **control("capacity_source"),
+               format_func=CAPACITY_SOURCES.get, horizontal=True,
+               help="The sizing model computes it from the model, GPU and your requests' lengths; a probe "
+                    "measures your own endpoint on that GPU; or type a figure you trust.")
+    if st.session_state.get(key("capacity_source")) == "user":
+        c[1].number_input("Capacity per GPU (requests/s)", min_value=0.001, step=0.5,
+                          **control("capacity_rps_per_gpu"))
     c[1].slider("Target utilisation", min_value=0.05, max_value=1.0, step=0.05, **control("target_utilisation"))
     c[2].number_input("Fixed GPU count (0 = size automatically)", min_value=0, step=1, **control("gpu_count"))
     c[2].number_input("Ops cost per month (USD)", min_value=0.0, step=100.0, **control("ops_usd_per_month"))
     c[2].number_input("Fine-tuning, one-off (USD)", min_value=0.0, step=100.0, **control("fine_tuning_usd"))
     c[2].number_input("Amortise fine-tuning over (months)", min_value=1, max_value=120, step=1,
                       **control("amortisation_months"))
+    with st.expander("Model serving and request shape (sized from your logs)"):
+        _serving_controls()
+    if st.session_state.get(key("mode")) == "owned":
+        with st.expander("Owned hardware (empty: the cited defaults)", expanded=True):
+            _owned_controls()
+
+
+def _probe_applies(defaults: Scenario) -> bool:
+    return defaults.capacity_source == "probe" and all(
+        st.session_state.get(key(field)) == getattr(defaults, field) for field in ("gpu", "candidate_model"))
+
+
+def _model_label(name: str) -> str:
+    card = find_model(name)
+    return f"{card.display_name} ({card.params_total_b:g}B, {card.licence})" if card else name
+
+
+def _serving_controls() -> None:
+    """Quantisation, tensor parallel, latency targets and the request shape behind the capacity."""
+    c = st.columns(3)
+    c[0].selectbox("Weights' precision", [None, *QUANTISATIONS], **control("quantisation"),
+                   format_func=lambda q: "as published" if q is None else q,
+                   help="Fewer bytes per weight: more room for requests and faster decoding, some quality risk.")
+    c[0].selectbox("GPUs per replica", [None, *TENSOR_PARALLEL_DEGREES], **control("tensor_parallel"),
+                   format_func=lambda n: "fewest that fit" if n is None else str(n),
+                   help="Tensor parallel: a model too large for one GPU is split over 2, 4 or 8.")
+    c[1].number_input("Time to first token target, p95 (ms)", min_value=1.0, step=250.0, value=None,
+                      **control("ttft_p95_ms"), help="Empty: no target (batch work).")
+    c[1].number_input("End-to-end latency target, p95 (ms)", min_value=1.0, step=1000.0, value=None,
+                      **control("latency_p95_ms"), help="Empty: no target (batch work).")
+    c[1].slider("Share of prompt tokens from a prefix cache", 0.0, 1.0, step=0.05, **control("cached_share"))
+    c[2].number_input("Input tokens per request (mean)", min_value=1.0, step=50.0, **control("input_length"))
+    c[2].number_input("Output tokens per request (mean)", min_value=1.0, step=10.0, **control("output_length"))
+    c[2].number_input("Input tokens (p95)", min_value=1.0, step=50.0, value=None, **control("input_length_p95"))
+    c[2].number_input("Output tokens (p95)", min_value=1.0, step=10.0, value=None, **control("output_length_p95"))
+
+
+def _owned_controls() -> None:
+    default = default_owned_hardware()
+    c = st.columns(3)
+    c[0].number_input(f"Server price (USD; default {default.server_price_usd:,.0f})", min_value=0.0, step=1000.0,
+                      value=None, **control("owned_server_usd"))
+    c[0].number_input(f"GPUs per server (default {default.gpus_per_server})", min_value=1, step=1, value=None,
+                      **control("owned_gpus_per_server"))
+    c[1].number_input(f"Depreciation (months; default {default.depreciation_months:g})", min_value=1.0, step=6.0,
+                      value=None, **control("owned_depreciation_months"))
+    c[1].number_input(f"Power per GPU (kW; default {default.power_kw_per_gpu:g})", min_value=0.0, step=0.05,
+                      value=None, **control("owned_power_kw_per_gpu"))
+    c[1].number_input(f"PUE (default {default.pue:g})", min_value=1.0, step=0.05, value=None, **control("owned_pue"))
+    c[2].number_input(f"Electricity (USD/kWh; default {default.electricity_usd_per_kwh:g})", min_value=0.0,
+                      step=0.01, value=None, **control("owned_electricity_usd_per_kwh"))
+    c[2].number_input(f"Colocation per server and month (USD; default {default.colocation_usd_per_server_month:,.0f})",
+                      min_value=0.0, step=100.0, value=None, **control("owned_colocation_usd_per_server_month"))

@@ -150,7 +150,7 @@ def test_economics_issue_example_from_a_partial_scenario_file(shared_dir, tmp_pa
     capsys.readouterr()
     scenario = tmp_path / "scenario.json"
     scenario.write_text(json.dumps({"requests_per_day": 10_000, "api_cost_per_request": 0.0013,
-                                    "gpu_hourly_usd": 1.0, "capacity_rps_per_gpu": 1000.0, "gpu_count": None,
+                                    "gpu_hourly_usd": 1.0, "capacity_rps_per_gpu": 1000.0, "gpu_count": None, "mode": "dedicated",
                                     "ops_usd_per_month": 0, "fine_tuning_usd": 0, "batch_discount": False}))
     assert main(["economics", "--scenario", str(scenario), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
@@ -158,7 +158,7 @@ def test_economics_issue_example_from_a_partial_scenario_file(shared_dir, tmp_pa
     assert 18_450 < out["breakeven_requests_per_day"] < 18_470
     assert out["gpus"] == 1 and len(out["curve"]) > 50
     assert main(["economics", "--scenario", str(scenario)]) == 0
-    assert "pays off above 18.5k requests/day" in capsys.readouterr().out
+    assert "Self-hosting is cheaper from 18.5k requests/day on" in capsys.readouterr().out
     scenario.write_text('{"gpu_hourly_usd": -1}')
     assert main(["economics", "--scenario", str(scenario)]) == 1
     assert "gpu_hourly_usd" in capsys.readouterr().err

@@ -30,13 +30,15 @@ traffic (the `traffic` view: requests without labelled dataset rows; fast on 10M
   two is not modelled yet).
 - capacity_rps_per_gpu: the newest probe that measured a catalogue model on a catalogue GPU
   (`breakeven probe --gpu NAME`, see `probe_on_catalogue_gpu`), with that model and GPU,
-  capacity_source 'probe'; else the sizing model's capacity of the base scenario's model and GPU.
+  capacity_source 'probe'; else the sizing model's, on the GPU `analysis.economics.gpu_choice`
+  recommends for the base scenario's model and mode (the cheapest feasible one at today's volume;
+  the base's GPU when none is feasible or a base scenario was given).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import duckdb
@@ -44,9 +46,12 @@ import duckdb
 from analysis.store.database import rows, scalar
 from analysis.economics import catalogue
 from analysis.economics.cost_model import DAYS_PER_MONTH
+from analysis.economics.gpu_choice import gpu_options, recommended
 from analysis.economics.models import find_model
 from analysis.economics.prices import unit_prices
 from analysis.economics.scenario import Scenario
+from analysis.economics.sizing import LatencyTargets, Sizing, size
+from analysis.errors import UserError
 from analysis.economics.token_shape import workload_shape
 from analysis.store.summary import summarise
 
@@ -185,10 +190,31 @@ def probe_on_catalogue_gpu(con: duckdb.DuckDBPyConnection) -> tuple[ProbeMeasure
     return None
 
 
+def probe_prediction(probe: ProbeMeasurement, scenario: Scenario) -> Sizing | None:
+    """The sizing model's answer for what the probe measured, to set beside the measurement: its
+    model at its published precision on the probed catalogue GPU, the scenario's request shape with
+    answers cut at the probe's max_tokens, and the probe's p95 target as the end-to-end target.
+    None when the probe ran on no catalogue GPU, measured a model outside the catalogue, or the
+    model does not fit there."""
+    card = find_model(probe.model) or find_model(probe.candidate)
+    gpu = {g.name.casefold(): g for g in catalogue.gpus()}.get((probe.hardware or "").casefold())
+    if card is None or gpu is None:
+        return None
+    shape, p95 = scenario.token_shape, scenario.token_shape_p95
+    try:
+        return size(card, gpu, card.native_quant, None,
+                    replace(shape, output_tokens=min(shape.output_tokens, probe.max_tokens)),
+                    LatencyTargets(ttft_p95_ms=None, latency_p95_ms=probe.p95_target_ms),
+                    replace(p95, output_tokens=min(p95.output_tokens, probe.max_tokens)))
+    except UserError:
+        return None
+
+
 def scenario_defaults(con: duckdb.DuckDBPyConnection, base: Scenario | None = None) -> Scenario:
     """`base` (default: Scenario()) with the fields the logs can give replaced by the module's
-    rules. An empty workspace returns `base` unchanged."""
-    base = base or Scenario()
+    rules; the GPU is the recommended one only without a `base` (a given base keeps its GPU). An
+    empty workspace returns `base` unchanged."""
+    choose_gpu, base = base is None, base or Scenario()
     summary = summarise(con, by_day_limit=1)
     if not summary.requests:
         return base
@@ -222,4 +248,7 @@ def scenario_defaults(con: duckdb.DuckDBPyConnection, base: Scenario | None = No
         probe, model, gpu = probed
         data |= {"candidate_model": model, "gpu": gpu, "capacity_rps_per_gpu": probe.capacity_rps,
                  "capacity_source": "probe"}
-    return Scenario.from_dict(data, defaults=base)
+        return Scenario.from_dict(data, defaults=base)
+    scenario = Scenario.from_dict(data, defaults=base)
+    best = recommended(gpu_options(scenario, modes=(scenario.mode,))) if choose_gpu else None
+    return scenario if best is None else Scenario.from_dict({"gpu": best.gpu}, scenario)

@@ -65,8 +65,7 @@ def html_report(con: duckdb.DuckDBPyConnection, scenario: Scenario, title: str =
         f"<h3>{html.escape(name)}</h3>" + pio.to_html(fig, full_html=False, include_plotlyjs="inline" if i == 0 else False)
         for i, (name, fig) in enumerate(figures)
     )
-    headline = (f"Self-hosting pays off above {fmt.per_day(be.requests_per_day)}; today you run "
-                f"{fmt.per_day(scenario.requests_per_day)}." if be.requests_per_day is not None else be.reason)
+    headline = economics.headline(inputs, scenario.requests_per_day)
     kpis = [
         ("Requests logged", f"{s.requests:,}"), ("Requests per day", fmt.compact(s.requests_per_day)),
         ("API per month", fmt.usd(result.api_monthly_usd)), ("Self-hosting per month", fmt.usd(result.self_host.total_usd)),

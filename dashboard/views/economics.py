@@ -1,16 +1,24 @@
-"""Economics: API cost vs self-hosting at any volume, the break-even, savings and sensitivity."""
+"""Economics: API cost vs self-hosting at any volume, where self-hosting is cheaper, the capacity
+behind it, savings and sensitivity."""
 
 import streamlit as st
 
-from analysis.economics import catalogue
-
-from analysis.present import charts
-
+from analysis.economics import catalogue, scenario_store
 from analysis.economics import cost_model as economics
-
-from analysis.economics import scenario_store
+from analysis.economics.gpu_choice import gpu_options, recommended
+from analysis.economics.workspace_defaults import probe_measurements, probe_prediction
+from analysis.errors import UserError
+from analysis.present import capacity, charts
 from analysis.present import formatting as fmt
 from dashboard import components, scenario_state
+
+SELF_HOST_FORMULA = {
+    "dedicated": "replicas x GPUs per replica x hourly x 730 + ops + fine-tuning / amortisation months",
+    "scheduled": "GPU-hours the volume needs x hourly + ops + fine-tuning / amortisation months",
+    "serverless": "busy GPU-seconds x hourly / 3600 + cold starts + ops + fine-tuning / amortisation months",
+    "owned": "servers x (price / depreciation months + colocation) + energy at full power x PUE + ops "
+             "+ fine-tuning / amortisation months",
+}
 
 st.title("Economics")
 if not components.workspace_summary().requests:
@@ -21,40 +29,68 @@ if not components.workspace_summary().requests:
 defaults = components.scenario_defaults()
 scenario_state.seed(defaults)
 with st.expander("Scenario", expanded=True):
-    scenario_state.economics_controls()
+    scenario_state.economics_controls(defaults)
 scenario = scenario_state.current(defaults)
-gpu = catalogue.gpu(scenario.gpu)
-st.caption(f"Catalogue price of the {gpu.name} ({gpu.memory_gb:g} GB): {fmt.usd(gpu.hourly_usd)}/hour on demand "
-           f"({gpu.price_citation}). Capacity: {scenario.capacity_source} figure"
-           + (f" (catalogue: {gpu.throughput_source})." if scenario.capacity_source == "catalogue" else "."))
-with st.expander(f"Which model sizes fit on one {gpu.name}?"):
-    st.dataframe([{"model size": size, **{q: "fits" if gpu.name in names else "–" for q, names in by_quant.items()}}
-                  for size, by_quant in catalogue.fit_table().items()], hide_index=True, key="econ_fit")
-    st.caption("Parameters x bytes per parameter x 1.2 overhead (analysis.economics.catalogue.required_gb) against the "
-               "GPU's memory; one GPU, no sharding.")
 scenario_state.publish(scenario)
+gpu = catalogue.gpu(scenario.gpu)
 
 inputs = scenario.to_cost_inputs()
 result = economics.evaluate(inputs)
 be = result.breakeven
+st.markdown(f"#### {components.as_text(economics.headline(inputs, scenario.requests_per_day))}")
+st.caption("Cost only, before quality: whether the self-hosted model answers as well as the API is on the "
+           "Quality and Routing pages.")
 cards = components.kpi_row()
 components.kpi(cards, "API per month", fmt.usd(result.api_monthly_usd),
-               "requests/day x 30.4167 x API cost per request (analysis.economics.cost_model.api_monthly_cost)")
+               "Requests per day x 30.4 days x the API cost per request.")
 components.kpi(cards, "Self-hosting per month", fmt.usd(result.self_host.total_usd),
-               ({"dedicated": "GPUs x hourly x 730 + ops + fine-tuning / amortisation months",
-                 "scheduled": "GPU-hours the volume needs x hourly + ops + fine-tuning / amortisation months",
-                 "serverless": "busy GPU-seconds x hourly / 3600 + cold starts + ops + fine-tuning / amortisation "
-                               "months"}[scenario.mode]
-                + " (analysis.economics.cost_model.self_host_cost). " + result.self_host.note).strip())
-components.kpi(cards, "Break-even", f"{fmt.compact(be.requests_per_day)}/day" if be.requests_per_day is not None
-               else be.status, be.reason)
+               f"{SELF_HOST_FORMULA[scenario.mode]}. {result.self_host.note}".strip())
 components.kpi(cards, "Savings per month", fmt.usd(result.savings_monthly_usd),
-               "API - self-hosting at today's volume")
+               "API minus self-hosting at today's volume (negative: the API is cheaper).")
+components.kpi(cards, "Self-hosting first cheaper at",
+               f"{fmt.compact(be.requests_per_day)}/day" if be.requests_per_day is not None else be.status,
+               "The smallest volume where self-hosting costs no more than the API. On whole GPUs it can be "
+               "cheaper on some volume ranges and not on others: the shaded ranges of the chart. " + be.reason)
 components.kpi(cards, "GPUs", str(result.self_host.gpus or "–"),
-               f"payback of fine-tuning: {fmt.compact(result.payback_months)} months"
-               if result.payback_months is not None else "no fine-tuning to pay back")
-if scenario.mode == "scheduled":
-    st.caption("Scheduled (batch-window) hosting is only valid for work that can wait.")
+               f"{scenario.gpus_per_replica()} GPU(s) per replica; payback of fine-tuning: "
+               f"{fmt.compact(result.payback_months)} months" if result.payback_months is not None
+               else f"{scenario.gpus_per_replica()} GPU(s) per replica; no fine-tuning to pay back")
+st.caption(f"{gpu.name}: {fmt.usd(gpu.hourly_usd)}/hour on demand ({gpu.price_citation}). "
+           f"{economics.MODE_NOTES[scenario.mode]}")
+
+st.subheader("Capacity per GPU")
+if scenario.capacity_source == "sizing":
+    st.write(capacity.sizing_sentence(scenario.sizing()))
+elif scenario.capacity_source == "probe":
+    st.write(f"{fmt.compact(scenario.capacity_rps_per_gpu, 2)} requests/s per GPU, measured by your probe of this "
+             "model on this GPU (it wins over the sizing model).")
+else:
+    st.write(f"{fmt.compact(scenario.capacity_rps_per_gpu, 2)} requests/s per GPU: your own figure.")
+for probe in components.query(probe_measurements)[:1]:
+    st.caption(capacity.probe_sentence(probe, probe_prediction(probe, scenario)))
+with st.expander("Why this capacity"):
+    try:
+        sizing = scenario.sizing()
+    except UserError as exc:
+        components.show_user_error(exc)
+    else:
+        st.dataframe(capacity.sizing_rows(sizing), hide_index=True, key="econ_sizing")
+        st.caption("The sizing model (analysis/economics/sizing.py) is a roofline of one replica, calibrated on "
+                   "published benchmarks (median error 1.27x, worst 2.2x); a probe of your own endpoint on this GPU "
+                   "replaces it. Its constants and their sources:")
+        st.dataframe(capacity.constant_rows(sizing), hide_index=True, key="econ_constants")
+options = gpu_options(scenario)
+best = recommended(options)
+with st.expander("Which GPU: every GPU and deployment at today's volume"
+                 + (f" (cheapest feasible: {best.gpu}, {best.mode})" if best else " (none feasible)")):
+    st.dataframe(capacity.gpu_option_rows(options, best), hide_index=True, key="econ_gpus")
+    st.caption("Feasible: the model fits on at most 8 of the GPU, one request at a time meets your latency "
+               "targets, and the deployment suits the work (batch windows only without a latency target). "
+               "The recommendation is the feasible row cheapest at today's volume; the defaults start there.")
+with st.expander(f"Which models fit on {gpu.name}s"):
+    st.dataframe(capacity.fit_rows(gpu.name, scenario.token_shape_p95), hide_index=True, key="econ_fit")
+    st.caption("GPUs per replica each catalogue model needs at its published precision and at 4 bits, with "
+               "your request shape; beyond 8 GPUs it does not fit one server.")
 
 st.subheader("Monthly cost vs volume")
 st.plotly_chart(charts.cost_curve(economics.cost_curve(inputs), be, scenario.requests_per_day), key="econ_curve")
