@@ -28,20 +28,22 @@ class BillDay:
     gpus: int | None
 
 
-def counterfactual_bill(days: Sequence[DayTraffic], rec: Recommendation, quality: Mapping[str, SegmentQuality],
-                        scenario: Scenario) -> list[BillDay]:
-    """Each logged day under `rec`'s sides: API dollars of the requests left on the API (logged
+def counterfactual_bill(days: Sequence[DayTraffic], recommendation: Recommendation,
+                        quality: Mapping[str, SegmentQuality], scenario: Scenario) -> list[BillDay]:
+    """Each logged day under `recommendation`'s sides: API dollars of the requests left on the API (logged
     prices; a cascade's escalations at the segment's mean), plus that day's GPU cost =
     self-hosting's monthly cost at the day's local volume / 30.4167 (a dedicated fleet sized for
     that day with the scenario's peak ratio; ops and amortised fine-tuning included)."""
-    x, sides = scenario.to_cost_inputs(), rec.sides()
-    price, bill = gpu_pricer(x), []
-    for d in days:
-        segs = scale_segments(d.segments, quality, 1.0, 1.0, 0.0)
-        out = sum((outcome(s, sides.get(s.key, "api")) for s in segs), Outcome())
-        saved = sum(s.api_usd for s in segs) - out.api_usd
-        gpu, gpus, _ = price(out.local * DAYS_PER_MONTH, saved / out.local if out.local else 0.0)
-        bill.append(BillDay(d.day.isoformat() if d.day else None, int(sum(s.requests for s in segs)),
-                            sum(s.api_usd for s in segs), out.api_usd, gpu / DAYS_PER_MONTH,
-                            out.api_usd + gpu / DAYS_PER_MONTH, out.local, gpus))
+    sides, price, bill = recommendation.sides(), gpu_pricer(scenario.to_cost_inputs()), []
+    for day in days:
+        segments = scale_segments(day.segments, quality, 1.0, 1.0, 0.0)
+        result = sum((outcome(segment, sides.get(segment.key, "api")) for segment in segments), Outcome())
+        logged_usd = sum(segment.api_usd for segment in segments)
+        local, saved = result.local_requests, logged_usd - result.api_usd
+        gpu_usd_per_month, gpus, _ = price(local * DAYS_PER_MONTH, saved / local if local else 0.0)
+        gpu_usd = gpu_usd_per_month / DAYS_PER_MONTH
+        bill.append(BillDay(day=day.day.isoformat() if day.day else None,
+                            requests=int(sum(segment.requests for segment in segments)), logged_usd=logged_usd,
+                            api_usd=result.api_usd, gpu_usd=gpu_usd, total_usd=result.api_usd + gpu_usd,
+                            local_requests=local, gpus=gpus))
     return bill
