@@ -94,11 +94,24 @@ def test_an_impossible_workspace_in_the_link_falls_back_with_a_message(app):
     assert app.metric and not app.error  # the default (demo) workspace is shown
 
 
-def test_economics_cites_the_gpu_price_and_shows_what_fits(app):
+def test_economics_cites_the_gpu_price_and_explains_the_capacity(app):
+    """The GPU's cited price, the capacity in words from the sizing model, its breakdown, which
+    models fit, and every GPU x deployment with the recommended one (where the defaults start)."""
     _open(app, "economics")
     gpu = catalogue.gpu(app.selectbox(key="sc_gpu").value)
+    model = app.selectbox(key="sc_candidate_model").value
     assert any(gpu.price_citation in c.value for c in app.caption)
-    assert any(e.label.startswith(f"Which model sizes fit on one {gpu.name}") for e in app.expander)
+    assert app.radio(key="sc_capacity_source").value == "sizing"
+    assert any(f"on 1 {gpu.name} per replica" in m.value and "requests/s per GPU" in m.value for m in app.markdown)
+    labels = [e.label for e in app.expander]
+    assert "Why this capacity" in labels and f"Which models fit on {gpu.name}s" in labels
+    mode = app.radio(key="sc_mode").value
+    assert any(label.startswith("Which GPU") and f"cheapest feasible: {gpu.name}, {mode}" in label for label in labels)
+    gpus = next(d.value for d in app.dataframe if "deployment" in d.value.columns)
+    assert len(gpus) == 4 * len(catalogue.gpus())
+    assert gpus[gpus[""] == "recommended"][["GPU", "deployment"]].values.tolist() == [[gpu.name, mode]]
+    sizing = next(d.value for d in app.dataframe if "how" in d.value.columns)
+    assert sizing["what"].iloc[0] == "GPUs per replica (tensor parallel)" and model
 
 
 def test_overview_of_a_labelled_dataset_alone_says_it_is_no_traffic(tmp_path, monkeypatch):

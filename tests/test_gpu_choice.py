@@ -46,6 +46,6 @@ def test_workspace_defaults_start_on_the_recommended_gpu(con, shared_dir):
     batch = shared_dir / "samples" / "openai-batch"
     ingest_paths(con, [batch / "genai_navirag_batch_output.jsonl", batch / "genai_navirag_batch_input.jsonl"])
     defaults = scenario_defaults(con)
-    chosen = recommended(gpu_options(defaults, modes=(defaults.mode,)))
-    assert chosen is not None and defaults.gpu == chosen.gpu
-    assert defaults.mode == "scheduled" and defaults.peak_to_average == 1  # Batch API traffic
+    chosen = recommended(gpu_options(defaults))
+    assert chosen is not None and (defaults.gpu, defaults.mode) == (chosen.gpu, chosen.mode)
+    assert defaults.peak_to_average == 1 and defaults.latency_p95_ms is None  # Batch API traffic

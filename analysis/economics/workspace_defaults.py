@@ -30,9 +30,9 @@ traffic (the `traffic` view: requests without labelled dataset rows; fast on 10M
   two is not modelled yet).
 - capacity_rps_per_gpu: the newest probe that measured a catalogue model on a catalogue GPU
   (`breakeven probe --gpu NAME`, see `probe_on_catalogue_gpu`), with that model and GPU,
-  capacity_source 'probe'; else the sizing model's, on the GPU `analysis.economics.gpu_choice`
-  recommends for the base scenario's model and mode (the cheapest feasible one at today's volume;
-  the base's GPU when none is feasible or a base scenario was given).
+  capacity_source 'probe'; else the sizing model's, on the GPU and deployment mode that
+  `analysis.economics.gpu_choice` recommends for the base scenario's model (the cheapest feasible
+  at today's volume; the base's when none is feasible or a base scenario was given).
 """
 
 from __future__ import annotations
@@ -250,5 +250,5 @@ def scenario_defaults(con: duckdb.DuckDBPyConnection, base: Scenario | None = No
                  "capacity_source": "probe"}
         return Scenario.from_dict(data, defaults=base)
     scenario = Scenario.from_dict(data, defaults=base)
-    best = recommended(gpu_options(scenario, modes=(scenario.mode,))) if choose_gpu else None
-    return scenario if best is None else Scenario.from_dict({"gpu": best.gpu}, scenario)
+    best = recommended(gpu_options(scenario)) if choose_gpu else None
+    return scenario if best is None else Scenario.from_dict({"gpu": best.gpu, "mode": best.mode}, scenario)
