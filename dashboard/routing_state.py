@@ -15,6 +15,7 @@ import streamlit as st
 
 from analysis.economics.routing import RoutingPolicy
 from analysis.economics.routing_segments import DEFAULT_CONTEXT_WINDOW, DEFAULT_SEGMENT, SEGMENT_COLUMNS
+from analysis.replay.demo_run import default_run, is_demo_run
 from dashboard import components
 
 PREFIX = "rt_"
@@ -23,7 +24,7 @@ QUERY = {"segment_by": "seg", "mode": "rm", "run": "run", "candidate": "cand", "
 MODES = ("pre-routing", "cascade")
 SEGMENT_CHOICES = (DEFAULT_SEGMENT, *SEGMENT_COLUMNS)
 MAX_CONTEXT_WINDOW = 10_000_000
-LOADED_FROM, PROBLEM = "rt__loaded_from", "rt__problem"
+LOADED_FROM, PROBLEM, AUTO_RUN = "rt__loaded_from", "rt__problem", "rt__auto_run"  # AUTO_RUN: the run picked by default
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,9 @@ def _from_url(runs: dict[str, list[str]]) -> tuple[Choice, list[str]]:
 
 def seed(runs: dict[str, list[str]]) -> None:
     """Load the controls from the URL the first time the page sees this workspace; call it before
-    drawing them. `runs`: the scored runs, newest first, with their candidates (most scored first)."""
+    drawing them. `runs`: the scored runs, newest first, with their candidates (most scored first).
+    A run the link does not name is `analysis.replay.demo_run.default_run`'s, and the demo's run
+    picked that way gives way to a real one as soon as one is scored."""
     workspace = components.current_workspace()
     if st.session_state.get(LOADED_FROM) != workspace:
         choice, problems = _from_url(runs)
@@ -104,8 +107,9 @@ def seed(runs: dict[str, list[str]]) -> None:
         st.session_state[LOADED_FROM] = workspace
         st.session_state[PROBLEM] = ("Some routing settings of this link were not understood and show their "
                                      f"defaults: {'; '.join(problems)}.") if problems else None
-    if st.session_state[key("run")] not in runs:
-        st.session_state[key("run")] = next(iter(runs), None)
+    run = st.session_state[key("run")]
+    if run not in runs or (is_demo_run(run) and run == st.session_state.get(AUTO_RUN)):  # a real run replaces it
+        st.session_state[key("run")] = st.session_state[AUTO_RUN] = default_run(runs)
     if st.session_state.get(PROBLEM):
         st.warning(st.session_state[PROBLEM])
 

@@ -1,7 +1,15 @@
-"""Shared fixtures. Every test gets its own data directory; ../shared must exist (no skips)."""
+"""Shared fixtures. Every test gets its own data directory; ../shared must exist (no skips).
+
+Test tiers, marked here at collection so nobody has to remember: `engine` for a test that uses the
+`llama_server` fixture (directly or through another fixture) or needs the [local] extra installed
+(NEEDS_LOCAL_EXTRA), `browser` for one in a module driving Chromium through tests/browser.py.
+`make test-fast` deselects them (and the `wheel` test); `make test` runs everything, and there a
+missing engine or browser FAILS, never skips.
+"""
 
 from __future__ import annotations
 
+import shutil
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +20,33 @@ from analysis.store.database import open_db
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
+ENGINE_FIXTURES = frozenset({"llama_server"})
+# Tests that need the [local] extra installed (an engine that is installed but stopped) without
+# starting the server; the fixture rule cannot see them.
+NEEDS_LOCAL_EXTRA = frozenset({
+    "tests/test_candidates.py::test_nothing_reachable_says_what_to_do",
+    "tests/test_dashboard_replay.py::test_renders_and_lists_the_local_engine",
+    "tests/test_local_engine.py::test_install_is_a_no_op_when_installed",
+    "tests/test_local_engine.py::test_port_in_use_is_refused",
+    "tests/test_local_engine.py::test_server_command_sizes_context_per_slot",
+    "tests/test_local_engine.py::test_stale_pid_file_never_kills_another_process",
+})
+
+
+def _drives_a_browser(item: pytest.Item) -> bool:
+    """The test's module uses the helpers of tests/browser.py (Chromium, a served dashboard)."""
+    module = getattr(item, "module", None)
+    return module is not None and any(getattr(value, "__module__", None) == "browser"
+                                      for value in vars(module).values())
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the tiers (module docstring): `engine` by fixture or NEEDS_LOCAL_EXTRA, `browser` by module."""
+    for item in items:
+        if ENGINE_FIXTURES & set(getattr(item, "fixturenames", ())) or item.nodeid.split("[")[0] in NEEDS_LOCAL_EXTRA:
+            item.add_marker(pytest.mark.engine)
+        if _drives_a_browser(item):
+            item.add_marker(pytest.mark.browser)
 
 
 @pytest.fixture(autouse=True)
@@ -36,15 +71,24 @@ def shared_dir() -> Path:
     return SHARED
 
 
-@pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory) -> Path:
-    """A data directory holding the demo workspace, one per test module (building it takes a few
-    seconds; modules that run replays or probes in it do not disturb each other)."""
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory) -> Path:
+    """The demo workspace, built once per session (about ten seconds: 72k requests and the demo's
+    replay run); tests use `demo_dir`, a copy of it."""
     from analysis.ingest.demo import ensure_demo_workspace
     from analysis.settings import get_settings
 
-    folder = tmp_path_factory.mktemp("demo") / "workspaces"
+    folder = tmp_path_factory.mktemp("demo-template") / "workspaces"
     ensure_demo_workspace(get_settings(data_dir=folder))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def demo_dir(demo_template, tmp_path_factory) -> Path:
+    """A data directory holding the demo workspace, one copy per test module (modules that run
+    replays or probes in it do not disturb each other)."""
+    folder = tmp_path_factory.mktemp("demo") / "workspaces"
+    shutil.copytree(demo_template, folder)
     return folder
 
 

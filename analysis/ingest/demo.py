@@ -5,7 +5,8 @@ Shape: DAYS days ending END_DAY; BASE_PER_DAY requests on weekdays, WEEKEND_FACT
 weekends; hours drawn from a daily profile peaking mid-afternoon UTC; five task types with their
 own models, token sizes and latencies; ticket classifications carry a ground-truth label that the
 incumbent model gets right INCUMBENT_ACCURACY of the time. Costs are left out, so ingest prices
-them with genai-prices (`cost_source = 'computed'`).
+them with genai-prices (`cost_source = 'computed'`). The workspace also holds the demo's synthetic
+replay run, scored (`analysis.replay.demo_run`), so Quality and Routing have something to show.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ import random
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from analysis.store.database import open_db, scalar
+from analysis.errors import UserError
 from analysis.ingest import ingest_file
 from analysis.reference import read_json
 from analysis.settings import Settings, get_settings
+from analysis.store.database import open_db, scalar
 
 DEMO_FILE_NAME = "demo-synthetic-log.jsonl"
 DEMO_WORKSPACE = "demo"
@@ -133,9 +135,12 @@ def generate(path: Path, seed: int = SEED, days: int = DAYS, base_per_day: int =
 
 
 def ensure_demo_workspace(settings: Settings | None = None, force: bool = False) -> Path:
-    """Create the demo workspace (generate + ingest) unless it already has data; return its path.
-    `force` rebuilds it, but never deletes files of the user's own that were ingested into it
-    (ValueError)."""
+    """Create the demo workspace (generate + ingest, then the demo's replay run, see
+    `analysis.replay.demo_run.ensure_demo_run`) unless it already has data (a demo workspace built
+    before that run existed gets it); return its path. `force` rebuilds it, but never deletes
+    files of the user's own that were ingested into it (UserError)."""
+    from analysis.replay.demo_run import ensure_demo_run  # the replay side of the demo builds on this module
+
     settings = settings or get_settings()
     db_path = settings.workspace_path(DEMO_WORKSPACE)
     if force and db_path.exists():
@@ -145,19 +150,19 @@ def ensure_demo_workspace(settings: Settings | None = None, force: bool = False)
         finally:
             con.close()
         if own:
-            raise ValueError(f"the {DEMO_WORKSPACE!r} workspace also holds {own} file(s) of your own: not rebuilt "
+            raise UserError(f"the {DEMO_WORKSPACE!r} workspace also holds {own} file(s) of your own: not rebuilt "
                              f"(ingest them into another workspace, then delete {db_path})")
         db_path.unlink()
     con = open_db(DEMO_WORKSPACE, settings=settings)
     try:
-        if scalar(con, "SELECT count(*) FROM requests"):
-            return db_path
-        log = settings.data_dir / DEMO_FILE_NAME
-        generate(log)
-        result = ingest_file(con, log, format="generic")
-        if not result.ok:
-            raise RuntimeError(f"demo workspace could not be built: {result.error}")
-        log.unlink()
+        if not scalar(con, "SELECT count(*) FROM requests"):
+            log = settings.data_dir / DEMO_FILE_NAME
+            generate(log)
+            result = ingest_file(con, log, format="generic")
+            if not result.ok:
+                raise RuntimeError(f"demo workspace could not be built: {result.error}")
+            log.unlink()
+        ensure_demo_run(con)
     finally:
         con.close()
     return db_path

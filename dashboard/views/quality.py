@@ -8,6 +8,7 @@ from analysis.present import charts
 from analysis.quality import verdicts as quality
 
 from analysis.replay import runs as replay
+from analysis.replay.demo_run import default_run, is_demo_run
 from analysis.present import formatting as fmt
 from analysis.quality.scoring.judge import judge_agreement
 from analysis.quality.scoring.runner import INCUMBENT, run_context, score_run
@@ -23,8 +24,12 @@ if runs.is_empty():
 run_labels = {r["run_id"]: f"{r['created_at']:%Y-%m-%d %H:%M} UTC · {r['status']} · {r['sample_size']} requests · "
                            f"{r['ok']} answers ok, {r['failed']} failed · {r['run_id']}"
               for r in runs.iter_rows(named=True)}
-run_id = st.selectbox("Run", list(run_labels), format_func=run_labels.get, key="q_run",
-                      help="Replay runs, newest first.")
+run_id = st.selectbox("Run", list(run_labels), index=list(run_labels).index(default_run(run_labels)),
+                      format_func=run_labels.get, key="q_run",
+                      help="Replay runs, newest first; the demo's synthetic run is the default only while there is no other.")
+if is_demo_run(run_id):
+    st.caption("The demo's synthetic replay run: made-up answers of a made-up candidate, scored like a real run. "
+               "Replay a sample on the **Replay** page to measure a model of your own.")
 
 
 def score(run_id: str) -> None:

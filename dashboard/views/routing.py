@@ -10,6 +10,7 @@ from analysis.present import charts
 from analysis.economics import counterfactual
 
 from analysis.replay import runs as replay
+from analysis.replay.demo_run import is_demo_run
 
 from analysis.economics import router_export
 
@@ -61,6 +62,8 @@ with st.expander("Routing controls", expanded=True):
                       help="Requests with more input tokens than this stay on the API.")
     if runs:
         c[2].selectbox("Replay run (quality)", list(runs), **control("run"), format_func=lambda r: run_labels.get(r, r))
+        if is_demo_run(st.session_state[key("run")]):
+            c[2].caption("The demo's synthetic run (made-up answers): replay your own sample to measure yours.")
         routing_state.fit_candidate(runs)
         c[2].selectbox("Candidate", runs[st.session_state[key("run")]], **control("candidate"))
     else:
