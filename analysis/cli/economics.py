@@ -15,7 +15,7 @@ from analysis.cli.common import (
     workspace_exists,
     workspace_name,
 )
-from analysis.present import tables
+from analysis.present import capacity, tables
 from analysis.store.database import open_db, scalar
 
 REPORT_FILE = "llm-breakeven-report.html"  # the name the Scenarios & report page downloads it as
@@ -73,15 +73,63 @@ def cmd_economics(args) -> int:
             con.close()
     inputs = scenario.to_cost_inputs()
     result = economics.evaluate(inputs)
+    sizing = scenario.sizing() if scenario.capacity_source == "sizing" else None
     if args.json:
         print_json({"scenario": scenario.model_dump(mode="json"), **asdict(result),
+                    "headline": economics.headline(inputs, scenario.requests_per_day),
                     "self_host_monthly_usd": result.self_host.total_usd, "gpus": result.self_host.gpus,
-                    "breakeven_requests_per_day": result.breakeven.requests_per_day, "notes": notes,
-                    "curve": [asdict(p) for p in economics.cost_curve(inputs)]})
+                    "gpus_per_replica": inputs.gpus_per_replica,
+                    "breakeven_requests_per_day": result.breakeven.requests_per_day,
+                    "regions": [asdict(r) for r in result.breakeven.regions],
+                    "capacity": {"source": scenario.capacity_source, "rps_per_gpu": scenario.capacity_rps_per_gpu,
+                                 "sizing": None if sizing is None else _sizing_record(sizing)},
+                    "notes": notes, "curve": [asdict(p) for p in economics.cost_curve(inputs)]})
         return 0
     print(economics.headline(inputs, scenario.requests_per_day))
     print(tables.economics_line(scenario, inputs, result))
+    if sizing is not None:
+        print(f"  capacity: {capacity.sizing_sentence(sizing)}")
     print_lines(f"  note: {line}" for line in notes)
+    return 0
+
+
+def _sizing_record(sizing) -> dict:
+    """A Sizing as JSON: every figure, what bounds it, and each constant with its source."""
+    record = asdict(sizing)
+    record["constants"] = [{"name": name, "value": value, "source": source} for name, value, source in sizing.constants]
+    return record
+
+
+def cmd_size(args) -> int:
+    """Fit, GPUs per replica, concurrency, requests/s per replica and per GPU, what bounds them and
+    single-stream speed for a model on a GPU, from the sizing model; the request shape from
+    --input-tokens/--output-tokens, else the workspace's logs, else the base scenario's."""
+    from analysis.economics.scenario import Scenario
+    from analysis.economics.workspace_defaults import scenario_defaults
+
+    given = {name: value for name, value in (
+        ("candidate_model", args.model), ("gpu", args.gpu), ("quantisation", args.quant),
+        ("tensor_parallel", args.tp), ("input_length", args.input_tokens), ("output_length", args.output_tokens),
+        ("ttft_p95_ms", args.ttft_p95_ms), ("latency_p95_ms", args.latency_p95_ms)) if value is not None}
+    shaped = {"input_length", "output_length"} & given.keys()
+    base = Scenario()
+    if args.workspace is not None or workspace_exists(args):
+        con = open_workspace(args)
+        try:
+            base = scenario_defaults(con, base)
+        finally:
+            con.close()
+    if shaped:  # a shape given here replaces the logs' p95 too
+        given |= {"input_length_p95": None, "output_length_p95": None}
+    scenario = Scenario.from_dict({**given, "capacity_source": "sizing", "capacity_rps_per_gpu": None}, base)
+    sizing = scenario.sizing()
+    if args.json:
+        print_json(_sizing_record(sizing))
+        return 0
+    print(capacity.sizing_sentence(sizing))
+    print(tables.text_table(capacity.sizing_rows(sizing), ["what", "value", "how"]))
+    print()
+    print(tables.text_table(capacity.constant_rows(sizing), ["constant", "value", "source"]))
     return 0
 
 
@@ -204,6 +252,16 @@ def cmd_scenarios(args) -> int:
 
 
 def add_arguments(parsers: dict) -> None:
+    p = parsers["size"]
+    p.add_argument("--model", required=True, help="a model of the catalogue (data/models.json), e.g. llama-3.1-8b-instruct")
+    p.add_argument("--gpu", required=True, help="a GPU of the catalogue (data/gpus.json), e.g. 'H100 80GB'")
+    p.add_argument("--quant", choices=["bf16", "fp16", "fp8", "int8", "int4", "mxfp4"],
+                   help="weights' precision (default: the model's published one)")
+    p.add_argument("--tp", type=int, choices=[1, 2, 4, 8], help="GPUs per replica (default: the fewest that fit)")
+    p.add_argument("--input-tokens", type=float, help="mean prompt tokens (default: the workspace's logs)")
+    p.add_argument("--output-tokens", type=float, help="mean answer tokens (default: the workspace's logs)")
+    p.add_argument("--ttft-p95-ms", type=float, help="time-to-first-token target, p95 ms (default 2000)")
+    p.add_argument("--latency-p95-ms", type=float, help="end-to-end latency target, p95 ms (default 30000)")
     for name in ("economics", "route", "report"):
         parsers[name].add_argument("--scenario", metavar="FILE",
                                    help="scenario JSON; fields left out take the workspace defaults")

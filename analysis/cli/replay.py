@@ -110,7 +110,7 @@ def cmd_probe(args) -> int:
     con = open_workspace(args)
     try:
         report = run_probe(con, args.spec, levels, args.requests_per_level, args.p95_ms, args.max_tokens,
-                           on_progress=progress)
+                           on_progress=progress, gpu=args.gpu)
     except ProviderError as exc:  # the endpoint: unreachable, refused the key, unknown model
         raise Refused(f"probe failed: {exc}") from exc
     finally:
@@ -174,6 +174,8 @@ def add_arguments(parsers: dict) -> None:
     p.add_argument("--requests-per-level", type=int, default=32, help="requests sent at each level")
     p.add_argument("--p95-ms", type=float, default=10_000.0, help="p95 latency target in milliseconds")
     p.add_argument("--max-tokens", type=int, default=256)
+    p.add_argument("--gpu", metavar="NAME", help="the catalogue GPU serving the endpoint: only then does the "
+                   "measurement become that GPU's capacity in the economics")
     p = parsers["local-model"]
     p.add_argument("action", choices=["start", "stop", "status"])
     p.add_argument("--parallel", type=int, default=None, help="parallel slots (start)")
