@@ -40,6 +40,8 @@ from analysis.economics.cost_model import (
     requests_per_day_served,
     self_host_cost,
     sensitivity,
+    serverless_billed_seconds_per_day,
+    serverless_usd_per_second,
 )
 from analysis.errors import UserError
 from analysis.present import charts
@@ -262,6 +264,132 @@ def test_serverless_cost():
     assert own.monthly_usd == approx(262.80 + 6.0833, rel=1e-4)
     # Break-even: fixed $6.083 / (D × 0.001 − 3.6 × D / (3600 × 5)) = 6.083 / 0.0243333 = 250.
     assert breakeven(x).requests_per_day == approx(250, rel=1e-6)
+
+
+def serverless(**changes) -> CostInputs:
+    """864 requests/day (λ = 0.01/s), a GPU serving 0.5 requests/s at full use (2 busy seconds a
+    request), $0.0005 per GPU-second serverless (the on-demand price, $0.90/h, is not used), a
+    100 s idle window, 10 cold starts a day of 30 s, $100/month of ops; the API charges $0.002."""
+    base = CostInputs(requests_per_day=864, api_mix=((1.0, 0.002),), gpu_hourly_usd=0.9,
+                      capacity_rps_per_gpu=0.5, mode="serverless", serverless_usd_per_second=0.0005,
+                      serverless_idle_timeout_s=100.0, cold_starts_per_day=10, cold_start_seconds=30,
+                      ops_usd_per_month=100.0)
+    return replace(base, **changes)
+
+
+def test_serverless_month_by_hand():
+    # Busy: 864 × 2 s = 1,728 GPU-s a day, ρ = 1,728 / 86,400 = 0.02. λT = 0.01 × 100 = 1, so the
+    # idle tail is 86,400 × 0.98 × (1 − e^−1) = 84,672 × 0.632121 = 53,522.9 s: 55,250.9 s billed a
+    # day, = 1 − 0.98 × e^−1 = 63.95% of the day. Month: 55,250.9 × D × $0.0005 = $840.27; cold
+    # starts 10 × 30 s × $0.0005 × D = $4.5625; ops $100: $944.84.
+    billed = 1_728 + 86_400 * 0.98 * (1 - math.exp(-1))
+    assert billed == approx(55_250.9, abs=0.1)
+    assert serverless_billed_seconds_per_day(864, 0.5, 1.0, 100.0) == approx(billed, rel=1e-12)
+    own = self_host_cost(serverless())
+    assert own.gpu_hours == approx(billed * D / 3600, rel=1e-6)
+    assert own.monthly_usd == approx(840.274 + 4.5625 + 100, rel=1e-6)
+    assert own.note == MODE_NOTES["serverless"]
+    # Without the idle window only the busy seconds are billed: 1,728 × D × $0.0005 = $26.28.
+    assert self_host_cost(serverless(serverless_idle_timeout_s=0.0)).monthly_usd == approx(26.28 + 4.5625 + 100,
+                                                                                           rel=1e-4)
+    # A 2-GPU container (tensor parallel): the same 1,728 busy GPU-seconds (capacity is per GPU), but
+    # the container is busy 1% of its day and idles on both GPUs; cold starts bill both GPUs.
+    pair = self_host_cost(serverless(gpus_per_replica=2))
+    assert pair.monthly_usd == approx((1_728 + 2 * 86_400 * 0.99 * (1 - math.exp(-1))) * D * 0.0005
+                                      + 2 * 4.5625 + 100, rel=1e-6)
+
+
+def test_serverless_price_replaces_the_hourly_rate():
+    x = serverless(serverless_idle_timeout_s=0.0)
+    assert serverless_usd_per_second(x) == 0.0005 != x.gpu_hourly_usd / 3600
+    assert self_host_cost(x).monthly_usd == self_host_cost(replace(x, gpu_hourly_usd=99.0)).monthly_usd
+    fallback = replace(x, serverless_usd_per_second=None)
+    assert serverless_usd_per_second(fallback) == 0.9 / 3600
+    assert self_host_cost(fallback).monthly_usd == approx(1_728 * D * 0.00025 + 10 * 30 * 0.00025 * D + 100)
+    assert "on-demand hourly rate / 3600" in self_host_cost(fallback).note
+    with pytest.raises(CostInputError, match="serverless_idle_timeout_s"):
+        serverless(serverless_idle_timeout_s=-1.0)
+    with pytest.raises(CostInputError, match="serverless_usd_per_second"):
+        serverless(serverless_usd_per_second=-0.1)
+
+
+def test_serverless_idle_tail_matches_a_simulated_queue():
+    """The formula 1 − (1 − ρ) e^(−λT) for the billed share of the day against a simulated single
+    container: Poisson arrivals, 2 s of work each, first come first served, up T seconds after its
+    last piece of work."""
+    rng = random.Random(5)
+    for rate, idle in ((0.01, 100.0), (0.05, 20.0), (0.2, 3.0)):
+        clock = free_at = billed = 0.0
+        for _ in range(100_000):
+            clock += rng.expovariate(rate)
+            if clock > free_at:
+                billed += min(clock - free_at, idle)  # idle spell, billed up to the timeout
+                free_at = clock
+            billed += 2.0
+            free_at += 2.0
+        share = serverless_billed_seconds_per_day(rate * 86_400, 0.5, 1.0, idle) / 86_400
+        assert billed / free_at == approx(share, rel=0.02), (rate, idle)
+
+
+def test_serverless_at_high_volume_costs_a_container_around_the_clock():
+    """The property: serverless GPU-seconds lie between the busy seconds and the dedicated fleet's
+    (the same GPUs sized for the average, peak 1, at the same utilisation), and never undercut that
+    fleet by a whole replica; once the traffic keeps a container warm (λT >= 10) it costs at least a
+    replica running 24/7 × (1 − e^(−λT)) at the serverless price, however little work there is."""
+    rng = random.Random(3)
+    for _ in range(500):
+        volume, capacity = 10 ** rng.uniform(0, 8), 10 ** rng.uniform(-1, 1.5)
+        u, idle, r = rng.uniform(0.3, 1.0), rng.uniform(0, 600), rng.choice([1, 2, 4])
+        billed = serverless_billed_seconds_per_day(volume, capacity, u, idle, r)
+        busy = volume / (capacity * u)
+        fleet = gpus_needed(volume, capacity, u, 1.0, r) * 86_400
+        assert busy * (1 - 1e-12) <= billed <= fleet * (1 + 1e-12)
+        assert billed >= fleet - r * 86_400
+        if volume / 86_400 * idle >= 10:
+            assert billed >= r * 86_400 * (1 - math.exp(-volume / 86_400 * idle)) * (1 - 1e-12)
+    # So at the same price per GPU-second a busy endpoint costs what a dedicated replica does:
+    # 8,640/day with a 60 s window (λT = 6) keeps the container up 99.8% of the day.
+    x = serverless(requests_per_day=8_640, serverless_idle_timeout_s=60.0, cold_starts_per_day=0, ops_usd_per_month=0)
+    dedicated = replace(x, mode="dedicated", gpu_hourly_usd=0.0005 * 3600)
+    assert self_host_cost(x).monthly_usd == approx(self_host_cost(dedicated).monthly_usd, rel=0.003)
+    assert self_host_cost(x).monthly_usd <= self_host_cost(dedicated).monthly_usd
+
+
+def test_serverless_breakeven_with_an_idle_window():
+    # The API: D × $0.002 = $0.060833 per request/day a month; busy time D × 0.0005 × 2 = $0.030417:
+    # margin m = $0.030417. One container is busy all day from V = 43,200/day. Fixed F = $104.5625.
+    x = serverless()
+    be = breakeven(x)
+    first = be.requests_per_day
+    assert be.status == "at" and be.regions == (Region(first, None, None, None),)
+    assert be.stays_cheaper_from_requests_per_day == first
+    assert monthly_savings(x, first) >= 0 > monthly_savings(x, first * (1 - 1e-9))
+    assert 864 < first < 43_200  # the idle tail, not the busy time, is what 864/day loses on
+    assert monthly_savings(x, 864) < 0 <= monthly_savings(x, 43_200)
+    # At $0.00098/s a request's busy time costs $0.00196: m = D × $0.00004 = $0.0012167, and F =
+    # $100 + 10 × 30 × $0.00098 × D = $108.94 is not won back before V: the crossing is on the
+    # linear stretch, at F / m = 89,542 requests/day, as without an idle window.
+    far = serverless(serverless_usd_per_second=0.00098)
+    assert monthly_savings(far, 43_200) < 0
+    assert breakeven(far).requests_per_day == approx(108.9425 / (D * 0.00004), rel=1e-6)
+    assert breakeven(far).requests_per_day == approx(breakeven(replace(far, serverless_idle_timeout_s=0.0))
+                                                     .requests_per_day, rel=1e-12)
+    # Busy time alone dearer than the API: never, whatever the idle window.
+    assert breakeven(serverless(serverless_usd_per_second=0.001)).status == "never"
+    # A fixed count: what it cannot serve stays on the API, and too small a count never wins.
+    assert breakeven(serverless(gpu_count=1, peak_to_average=10.0)).status == "never"
+    assert "never" not in headline(x, 100_000) and "self-hosting is cheaper" in headline(x, 100_000)
+    # With no fixed costs and a request cheaper on the API than a lone request's busy + idle time,
+    # the savings dip first: volume 0 (both sides $0) is not listed as a region.
+    free = serverless(ops_usd_per_month=0.0, cold_starts_per_day=0.0)
+    assert breakeven(free).requests_per_day > 0 and breakeven(free).regions[0].from_requests_per_day > 0
+
+
+def test_serverless_sensitivity_swings_the_serverless_price():
+    rows = {r.param: r for r in sensitivity(serverless())}
+    gpu = rows["gpu_hourly_usd"]
+    assert (gpu.low_value, gpu.high_value) == (approx(0.0005 * 0.5 * 3600), approx(0.0005 * 1.5 * 3600))
+    assert gpu.savings_low > gpu.savings_high
 
 
 # --- savings, payback, per 1k -------------------------------------------------------------
@@ -516,33 +644,59 @@ def random_inputs(rng: random.Random) -> CostInputs:
     )
 
 
+def check_headline_and_regions(x: CostInputs, rng: random.Random, case: int) -> bool:
+    """The headline's verdict, the first crossing and the regions all agree with monthly_savings
+    (at today's volume and 20 random ones); True when self-hosting is no dearer today."""
+    e = evaluate(x)
+    be, today, savings = e.breakeven, x.requests_per_day, e.savings_monthly_usd
+    text = headline(x, today)
+    verdict = text.split(")")[0]
+    assert "pays off above" not in text
+    assert e.self_hosting_cheaper == (savings >= 0)
+    if savings > 0:
+        assert "self-hosting is cheaper" in verdict, (case, x, text)
+    elif savings < 0:
+        assert "the API is cheaper" in verdict, (case, x, text)
+    if be.regions:
+        assert be.requests_per_day == be.regions[0].from_requests_per_day
+    if be.requests_per_day:
+        assert monthly_savings(x, be.requests_per_day) >= -1e-6 * api_monthly_cost(be.requests_per_day, 1)
+        assert monthly_savings(x, be.requests_per_day * (1 - 1e-9)) < 0
+    skip = be.unlisted_between or (math.inf, math.inf)
+    for volume in [today] + [10 ** rng.uniform(0, 8) for _ in range(20)]:
+        if not skip[0] <= volume <= skip[1]:
+            inside = any(r.includes(volume) for r in be.regions)
+            assert inside == (monthly_savings(x, volume) >= 0), (case, x, volume)
+    return savings >= 0
+
+
 def test_headline_and_regions_never_contradict_the_savings():
     rng = random.Random(13)
     verdicts = {"self-hosting": 0, "API": 0}
     for case in range(300):
-        x = random_inputs(rng)
-        e = evaluate(x)
-        be, today, savings = e.breakeven, x.requests_per_day, e.savings_monthly_usd
-        text = headline(x, today)
-        verdict = text.split(")")[0]
-        assert "pays off above" not in text
-        assert e.self_hosting_cheaper == (savings >= 0)
-        if savings > 0:
-            assert "self-hosting is cheaper" in verdict, (case, x, text)
-        elif savings < 0:
-            assert "the API is cheaper" in verdict, (case, x, text)
-        verdicts["self-hosting" if savings >= 0 else "API"] += 1
-        if be.regions:
-            assert be.requests_per_day == be.regions[0].from_requests_per_day
-        if be.requests_per_day:
-            assert monthly_savings(x, be.requests_per_day) >= -1e-6 * api_monthly_cost(be.requests_per_day, 1)
-            assert monthly_savings(x, be.requests_per_day * (1 - 1e-9)) < 0
-        skip = be.unlisted_between or (math.inf, math.inf)
-        for volume in [today] + [10 ** rng.uniform(0, 8) for _ in range(20)]:
-            if not skip[0] <= volume <= skip[1]:
-                inside = any(r.includes(volume) for r in be.regions)
-                assert inside == (monthly_savings(x, volume) >= 0), (case, x, volume)
+        cheaper = check_headline_and_regions(random_inputs(rng), rng, case)
+        verdicts["self-hosting" if cheaper else "API"] += 1
     assert min(verdicts.values()) > 50  # both verdicts well represented
+
+
+def test_serverless_with_an_idle_window_never_contradicts_the_savings():
+    """Random serverless setups with a per-second price and an idle window (nonlinear in volume,
+    crossing found by bisection), fixed GPU counts and no fixed costs included."""
+    rng = random.Random(17)
+    verdicts = {"self-hosting": 0, "API": 0}
+    for case in range(300):
+        x = replace(random_inputs(rng), mode="serverless", owned=None,
+                    serverless_usd_per_second=rng.uniform(0.3, 6.0) / 3600,
+                    serverless_idle_timeout_s=rng.choice([1.0, 5.0, 60.0, 300.0, rng.uniform(0, 1200)]))
+        if rng.random() < 0.15:
+            x = replace(x, ops_usd_per_month=0.0, fine_tuning_usd=0.0, cold_starts_per_day=0.0)
+        cheaper = check_headline_and_regions(x, rng, case)
+        verdicts["self-hosting" if cheaper else "API"] += 1
+        be = breakeven(x)
+        assert len(be.regions) <= 1 and be.unlisted_between is None
+        if be.regions:
+            assert be.regions[0].to_requests_per_day is None  # once cheaper, cheaper for good
+    assert min(verdicts.values()) > 50
 
 
 # --- whole replicas ---------------------------------------------------------------------------

@@ -250,3 +250,47 @@ def test_unknown_model_is_refused_with_the_closest_names():
     with pytest.raises(ScenarioError, match="unknown model 'llama-9-8b'"):
         Scenario.from_json('{"candidate_model": "llama-9-8b"}')
     assert Scenario.from_json('{"candidate_model": "llama-9-8b", "capacity_rps_per_gpu": 2}').capacity_source == "user"
+
+
+# --- serverless prices ------------------------------------------------------------------------
+
+
+def test_serverless_price_and_idle_timeout_default_to_the_cited_offer():
+    from analysis.reference import read_json
+
+    cited = {g["gpu"]: g for g in read_json("serverless_prices.json")["gpus"]}
+    h100 = Scenario(gpu="H100 80GB", mode="serverless").to_cost_inputs()
+    assert h100.serverless_usd_per_second == cited["H100 80GB"]["usd_per_second"] == 0.001097  # Modal
+    assert h100.serverless_usd_per_second != h100.gpu_hourly_usd / 3600  # not the on-demand rate
+    assert h100.serverless_idle_timeout_s == 60  # Modal's default
+    rtx = Scenario(gpu="RTX 4090", mode="serverless").to_cost_inputs()
+    assert (rtx.serverless_usd_per_second, rtx.serverless_idle_timeout_s) == (0.00031, 5)  # RunPod
+    # The cost model bills that price: busy seconds + idle tail at $0.001097/s, not $2.49/h / 3600.
+    assert "on-demand" not in evaluate(h100).self_host.note
+
+
+def test_typed_serverless_price_and_idle_timeout_win_and_travel_in_links():
+    s = Scenario(gpu="L4", mode="serverless", serverless_usd_per_second=0.0003, serverless_idle_timeout_s=0)
+    x = s.to_cost_inputs()
+    assert (x.serverless_usd_per_second, x.serverless_idle_timeout_s) == (0.0003, 0)
+    params = s.to_query_params()
+    assert (params["sps"], params["sit"]) == ("0.0003", "0")
+    assert Scenario.from_query_params(params) == s
+    assert all(len(QUERY_KEYS[k]) <= 3 for k in ("serverless_usd_per_second", "serverless_idle_timeout_s"))
+    # Another GPU: the typed price was for the old card, so the new card's cited price applies.
+    moved = Scenario.from_dict({"gpu": "H100 80GB"}, s)
+    assert moved.serverless_usd_per_second is None and moved.to_cost_inputs().serverless_usd_per_second == 0.001097
+    with pytest.raises(ScenarioError, match="serverless_usd_per_second"):
+        Scenario.from_dict({"serverless_usd_per_second": -1})
+
+
+def test_serverless_on_a_gpu_without_an_offer_is_refused_unless_priced():
+    """Decision: no cited serverless offer (MI300X) means mode 'serverless' is refused with what to
+    do, rather than falling back to the on-demand hourly rate / 3600, which would understate it; a
+    typed price is accepted, with the default provider's idle timeout (Modal, 60 s)."""
+    with pytest.raises(UserError, match=r"mode 'serverless' on MI300X: no serverless offer .* set "
+                                        r"serverless_usd_per_second"):
+        Scenario(gpu="MI300X", mode="serverless").to_cost_inputs()
+    priced = Scenario(gpu="MI300X", mode="serverless", serverless_usd_per_second=0.001).to_cost_inputs()
+    assert (priced.serverless_usd_per_second, priced.serverless_idle_timeout_s) == (0.001, 60)
+    assert Scenario(gpu="MI300X").to_cost_inputs().serverless_usd_per_second is None  # other modes: fine

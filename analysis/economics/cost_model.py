@@ -33,8 +33,9 @@ MODE_NOTES: dict[Mode, str] = {
     "dedicated": "Dedicated GPUs running 24/7, sized for the peak hour.",
     "scheduled": "Scheduled batch windows: only valid for work that can wait for the next window "
     "(no interactive latency).",
-    "serverless": "Serverless per-second GPU billing: requests after an idle spell wait for a cold "
-    "start.",
+    "serverless": "Serverless per-second GPU billing at the provider's serverless price: busy GPU-seconds, "
+    "plus the idle window each container stays billed after its last request, plus cold starts; requests "
+    "after an idle spell wait for a cold start.",
     "owned": "Owned GPU servers (on premises or in colocation, e.g. for data sovereignty), sized for "
     "the peak hour: depreciation and colocation per server plus energy at full rated power 24/7 x PUE; "
     "the GPU hourly price is not used.",
@@ -125,7 +126,11 @@ class CostInputs:
     """Every number the cost model needs. `api_mix` is ((share, USD per request), ...), one pair per
     task type (shares need not sum to 1); `gpu_count` None sizes the fleet automatically, in whole
     replicas of `gpus_per_replica` GPUs (tensor parallelism; capacity stays per GPU, so a replica
-    serves gpus_per_replica × capacity_rps_per_gpu); `owned` prices mode "owned"."""
+    serves gpus_per_replica × capacity_rps_per_gpu); `owned` prices mode "owned". Mode
+    "serverless" bills `serverless_usd_per_second` per GPU-second (None: gpu_hourly_usd / 3600, an
+    on-demand rate and not a serverless price, which `SelfHostCost.note` then says) and keeps each
+    container billed `serverless_idle_timeout_s` after its last request (see
+    `serverless_billed_seconds_per_day`; 0: busy seconds only)."""
     requests_per_day: float
     api_mix: tuple[tuple[float, float], ...]
     gpu_hourly_usd: float
@@ -142,6 +147,8 @@ class CostInputs:
     growth_per_month: float = 0.0
     cold_starts_per_day: float = 0.0
     cold_start_seconds: float = 0.0
+    serverless_usd_per_second: float | None = None
+    serverless_idle_timeout_s: float = 0.0
 
     def __post_init__(self) -> None:
         mix, replica = self.api_mix, self.gpus_per_replica
@@ -161,6 +168,9 @@ class CostInputs:
             (self.mode != "owned" or self.owned is not None, "mode 'owned' needs `owned` (OwnedHardware)"),
             (min(self.gpu_hourly_usd, self.ops_usd_per_month, self.fine_tuning_usd, self.cold_starts_per_day,
                  self.cold_start_seconds) >= 0, "prices, costs and cold starts must be >= 0"),
+            (self.serverless_usd_per_second is None or self.serverless_usd_per_second >= 0,
+             "serverless_usd_per_second must be >= 0 or None (the hourly price / 3600)"),
+            (self.serverless_idle_timeout_s >= 0, "serverless_idle_timeout_s must be >= 0"),
             (self.amortisation_months > 0, "amortisation_months must be > 0"),
             (self.growth_per_month > -1, "growth_per_month must be > -1"),
         ]
@@ -225,8 +235,48 @@ def gpu_hours_per_month(requests_per_day: float, capacity_rps_per_gpu: float, ut
 
 def cold_start_monthly_cost(cold_starts_per_day: float, cold_start_seconds: float,
                             gpu_hourly_usd: float) -> float:
-    """cold starts/day × DAYS_PER_MONTH × cold-start seconds × price per second (hourly / 3600)."""
+    """cold starts/day × DAYS_PER_MONTH × cold-start seconds × price per second (hourly / 3600).
+    The cost model passes a container's price: serverless price per GPU-second × 3600 × GPUs per
+    replica."""
     return cold_starts_per_day * DAYS_PER_MONTH * cold_start_seconds * gpu_hourly_usd / 3600
+
+
+def serverless_billed_seconds_per_day(requests_per_day: float, capacity_rps_per_gpu: float,
+                                      utilisation: float, idle_timeout_s: float,
+                                      gpus_per_replica: int = 1) -> float:
+    """GPU-seconds a serverless deployment bills per day: busy seconds plus the idle tail.
+
+    Busy GPU-seconds B = requests/day / (capacity × utilisation), as `gpu_hours_per_month`. One
+    container holds r = gpus_per_replica GPUs, so it is busy a share ρ = B / (r × 86,400) of the
+    day. Requests arrive as a Poisson process at the day's average rate λ = requests/day / 86,400
+    per second, and a container stays up, billed, for the idle timeout T after its work is done.
+    Treated as one queue serving one request at a time (M/G/1), its busy spells end λ(1 − ρ) times
+    a second, and after each the wait for the next request is exponential (memoryless), so each
+    idle spell bills E[min(wait, T)] = (1 − e^(−λT)) / λ before the next request comes or the
+    container scales down. The billed share of the day is then
+
+        ρ + (1 − ρ)(1 − e^(−λT)) = 1 − (1 − ρ) e^(−λT),
+
+    i.e. billed = B + r × 86,400 × (1 − ρ)(1 − e^(−λT)) GPU-seconds a day while ρ < 1: the
+    container is off only while idle with no request in the last T seconds. T = 0 gives B (busy
+    seconds only); λT >> 1 gives r × 86,400, the container up 24/7 (one replica's dedicated cost at
+    the serverless price). From ρ >= 1 the work alone fills one container all day and billed = B:
+    the idle tails of containers started for peaks are not counted. A daily rhythm lowers the idle
+    tail (the warm share 1 − e^(−λT) is concave in λ), so the day's average rate gives this model's
+    upper bound. Cold starts and minimum billing per start are not in this figure."""
+    busy = requests_per_day / (capacity_rps_per_gpu * utilisation)
+    container_day = gpus_per_replica * SECONDS_PER_DAY
+    busy_share = busy / container_day
+    if busy_share >= 1 or idle_timeout_s <= 0:
+        return busy
+    warm_share = -math.expm1(-requests_per_day / SECONDS_PER_DAY * idle_timeout_s)
+    return busy + container_day * (1 - busy_share) * warm_share
+
+
+def serverless_usd_per_second(x: CostInputs) -> float:
+    """The price of one GPU-second in mode serverless: x.serverless_usd_per_second, else the
+    on-demand gpu_hourly_usd / 3600 (not a serverless price)."""
+    return x.gpu_hourly_usd / 3600 if x.serverless_usd_per_second is None else x.serverless_usd_per_second
 
 
 def cost_per_1k(monthly_usd: float, requests_per_day: float) -> float | None:
@@ -282,7 +332,9 @@ def _fixed(x: CostInputs) -> float:
     # The part of the self-hosting bill that doesn't move with volume.
     fixed = fixed_monthly_cost(x.ops_usd_per_month, x.fine_tuning_usd, x.amortisation_months)
     if x.mode == "serverless":
-        fixed += cold_start_monthly_cost(x.cold_starts_per_day, x.cold_start_seconds, x.gpu_hourly_usd)
+        # A cold start bills the whole container (gpus_per_replica GPUs) at the serverless price.
+        container_hourly = serverless_usd_per_second(x) * 3600 * x.gpus_per_replica
+        fixed += cold_start_monthly_cost(x.cold_starts_per_day, x.cold_start_seconds, container_hourly)
     return fixed
 
 
@@ -301,7 +353,11 @@ def self_host_cost(x: CostInputs, requests_per_day: float | None = None,
                   monthly = dedicated_monthly_cost(GPUs, hourly, ops + FT / amortisation)
       owned:      the same fleet; monthly = OwnedHardware.monthly_usd(GPUs) + ops + FT / am.
       scheduled:  monthly = gpu_hours_per_month(served) × hourly + ops + FT / amortisation
-      serverless: monthly = busy seconds × hourly / 3600 + cold_start_monthly_cost + ops + FT / am.
+      serverless: monthly = serverless_billed_seconds_per_day(served) (busy + idle tail) ×
+                  DAYS_PER_MONTH × serverless price per GPU-second + cold starts (per day ×
+                  seconds × the container's price per second) + ops + FT / am.; gpu_hours = the
+                  billed GPU-hours. Without a serverless price the hourly price / 3600 is used
+                  and the note says so.
     The over-capacity volume is priced on the API (overflow_api_usd)."""
     volume = x.requests_per_day if requests_per_day is None else requests_per_day
     served = min(volume, capacity_requests_per_day(x))
@@ -313,9 +369,22 @@ def self_host_cost(x: CostInputs, requests_per_day: float | None = None,
         monthly = _fleet_monthly_cost(x, fleet) + _fixed(x)
         hours = fleet * HOURS_PER_MONTH
         return SelfHostCost(x.mode, monthly, fleet, hours, served, over, overflow, MODE_NOTES[x.mode])
+    if x.mode == "serverless":
+        billed = serverless_billed_seconds_per_day(served, c, u, x.serverless_idle_timeout_s, x.gpus_per_replica)
+        monthly = billed * DAYS_PER_MONTH * serverless_usd_per_second(x) + _fixed(x)
+        return SelfHostCost(x.mode, monthly, None, billed * DAYS_PER_MONTH / 3600, served, over, overflow,
+                            _serverless_note(x))
     hours = gpu_hours_per_month(served, c, u)
     monthly = hours * x.gpu_hourly_usd + _fixed(x)
     return SelfHostCost(x.mode, monthly, None, hours, served, over, overflow, MODE_NOTES[x.mode])
+
+
+def _serverless_note(x: CostInputs) -> str:
+    note = MODE_NOTES["serverless"]
+    if x.serverless_usd_per_second is None:
+        note += (f" Priced at the on-demand hourly rate / 3600 (${x.gpu_hourly_usd:,.2f}/h): no serverless "
+                 "price was given, and a serverless offer's price per GPU-second differs (for most GPUs it is higher).")
+    return note
 
 
 def monthly_savings(x: CostInputs, requests_per_day: float | None = None) -> float:
@@ -506,19 +575,26 @@ def _solve_staircase(x: CostInputs, start: float, horizon: float) -> _Solution:
     return _Solution(tuple(regions), first, stays_from, unlisted, reason)
 
 
+def _busy_cost_per_volume(x: CostInputs) -> float:
+    """GPU dollars per month per request/day of busy time: scheduled hourly × DAYS_PER_MONTH /
+    (3600 × capacity × utilisation); serverless the same at its price per GPU-second × 3600."""
+    hourly = serverless_usd_per_second(x) * 3600 if x.mode == "serverless" else x.gpu_hourly_usd
+    return gpu_hours_per_month(1, x.capacity_rps_per_gpu, x.target_utilisation) * hourly
+
+
 def _solve_linear(x: CostInputs, start: float, horizon: float) -> _Solution:
-    """Scheduled and serverless, and any fixed fleet: savings(v) = gain × min(v, capacity) − cost,
-    with gain = s − GPU dollars per month per request/day (scheduled, serverless: hourly ×
-    DAYS_PER_MONTH / (3600 × capacity × utilisation)) and cost = F, or gain = s and cost = the
-    fixed fleet's whole bill. Self-hosting wins from cost / gain on, for good (past capacity the
-    savings stay constant), if that is within capacity; else never."""
+    """Scheduled, serverless without an idle window, and any fixed fleet: savings(v) = gain ×
+    min(v, capacity) − cost, with gain = s − GPU dollars per month per request/day
+    (`_busy_cost_per_volume`) and cost = F, or gain = s and cost = the fixed fleet's whole bill.
+    Self-hosting wins from cost / gain on, for good (past capacity the savings stay constant), if
+    that is within capacity; else never."""
     slope, cap = DAYS_PER_MONTH * x.api_cost_per_request, capacity_requests_per_day(x)
     gpus = x.gpu_count if _sized_for_peak(x) else None
     if gpus is not None:
         gain, cost = slope, _fleet_monthly_cost(x, gpus) + _fixed(x)
         setup = _setup(x, gpus, cost)
     else:
-        per_volume = gpu_hours_per_month(1, x.capacity_rps_per_gpu, x.target_utilisation) * x.gpu_hourly_usd
+        per_volume = _busy_cost_per_volume(x)
         gain, cost = slope - per_volume, _fixed(x)
         if gain <= 0:
             return _never(f"a request costs ${per_volume / DAYS_PER_MONTH:.6f} in GPU time, no less than "
@@ -534,11 +610,104 @@ def _solve_linear(x: CostInputs, start: float, horizon: float) -> _Solution:
     return _Solution(regions, first, crossing, None, _crossed(setup, first, start))
 
 
+# Bisection steps for a serverless crossing: enough to pin it to 1e-13 of its value from any bracket.
+_BISECTION_STEPS = 200
+
+
+def _first_nonnegative(savings: Callable[[float], float], low: float, high: float) -> float:
+    """The smallest volume in (low, high] with savings >= 0, for savings < 0 at low and >= 0 at
+    high that change sign once in between: bisection down to 1e-13 of the volume (or adjacent
+    floats), returning the end where savings >= 0 holds as computed."""
+    for _ in range(_BISECTION_STEPS):
+        if high - low <= 1e-13 * high:
+            break
+        middle = (low + high) / 2
+        if middle in (low, high):
+            break
+        if savings(middle) >= 0:
+            high = middle
+        else:
+            low = middle
+    return high
+
+
+def _solve_serverless(x: CostInputs, start: float, horizon: float) -> _Solution:
+    """Serverless with an idle window T > 0 (`serverless_billed_seconds_per_day`), solved exactly
+    up to a bisection to 1e-13. With s = DAYS_PER_MONTH × API cost per request, p the price per
+    GPU-second, F the fixed costs (cold starts, ops, fine-tuning), V = r × 86,400 × capacity ×
+    utilisation the volume that keeps one container busy all day, k = 1 / V and a = T / 86,400:
+
+      savings(v) = s × v − p × DAYS_PER_MONTH × r × 86,400 × (1 − (1 − k v) e^(−a v)) − F   (v < V)
+      savings(v) = m × v − F,  m = s − p × DAYS_PER_MONTH / (capacity × utilisation)          (v >= V)
+
+    and constant past a fixed count's capacity. The first line is convex (the idle tail grows ever
+    slower), the second linear with the busy-time margin m, no more than the first line's slope at V
+    (the idle tail stops growing there). So with m <= 0 self-hosting never wins (savings <= max(−F, m V − F) <= 0 before V,
+    falling after; only v = 0 can tie with F = 0). With m > 0 savings fall to a minimum at v*
+    (0 when they rise from the start; found by bisecting the sign of the closed-form slope) and
+    rise from there: self-hosting wins from the one crossing β >= v* on, for good, found by
+    bisection on [v*, V] if savings(V) >= 0 and else β = F / m as in `_solve_linear` (never when
+    that lies beyond a fixed count's capacity). Where F = 0 and savings dip first, the isolated
+    v = 0 (both sides cost nothing) is not listed."""
+    api = x.api_cost_per_request
+    slope, cap = DAYS_PER_MONTH * api, capacity_requests_per_day(x)
+    price, idle, fixed = serverless_usd_per_second(x), x.serverless_idle_timeout_s, _fixed(x)
+    per_volume = _busy_cost_per_volume(x)
+    setup = f"serverless at ${price:.6f}/GPU-second with a {idle:g} s idle window (${fixed:,.2f}/month fixed)"
+    margin = slope - per_volume
+    if margin <= 0:
+        return _never(f"a request costs ${per_volume / DAYS_PER_MONTH:.6f} in serverless GPU time before any idle "
+                      f"tail, no less than the API's ${api:.6f}: the API stays cheaper at every volume")
+    container_day = x.gpus_per_replica * SECONDS_PER_DAY
+    full = container_day * x.capacity_rps_per_gpu * x.target_utilisation  # V: one container busy all day
+    k, a = 1 / full, idle / SECONDS_PER_DAY
+
+    def savings(volume: float) -> float:
+        return monthly_savings(x, volume)
+
+    def rising(volume: float) -> bool:
+        # d savings / dv > 0 below V: s − p × D × r × 86,400 × e^(−a v) × (k + a (1 − k v)).
+        return slope - price * DAYS_PER_MONTH * container_day * math.exp(-a * volume) * (k + a * (1 - k * volume)) > 0
+
+    top = min(full, cap)
+    if rising(0.0):
+        bottom = 0.0
+    elif not rising(top):
+        bottom = top
+    else:
+        low, high = 0.0, top
+        for _ in range(_BISECTION_STEPS):
+            middle = (low + high) / 2
+            if middle in (low, high):
+                break
+            low, high = (low, middle) if rising(middle) else (middle, high)
+        bottom = high
+    if savings(bottom) >= 0:
+        crossing = bottom
+    elif savings(top) >= 0:
+        crossing = _first_nonnegative(savings, bottom, top)
+    elif cap > full:
+        crossing = fixed / margin
+        if crossing > cap:
+            crossing = math.inf
+    else:
+        crossing = math.inf
+    if crossing == math.inf:
+        return _never(f"{setup} costs more than the API up to the {cap:,.0f} requests/day that the fixed "
+                      f"{x.gpu_count} GPU(s) serve at {x.target_utilisation:.0%} utilisation; above that "
+                      "the volume stays on the API")
+    first = max(start, crossing)
+    regions = (Region(first, None, None, None),) if first <= horizon else ()
+    return _Solution(regions, first, crossing, None, _crossed(setup, first, start))
+
+
 def _solve(x: CostInputs, start: float, horizon: float) -> _Solution:
     if x.api_cost_per_request <= 0:
         return _never("the API costs nothing per request")
     if _sized_for_peak(x) and x.gpu_count is None:
         return _solve_staircase(x, start, horizon)
+    if x.mode == "serverless" and x.serverless_idle_timeout_s > 0:
+        return _solve_serverless(x, start, horizon)
     return _solve_linear(x, start, horizon)
 
 
@@ -581,8 +750,11 @@ def breakeven(x: CostInputs, floor_requests_per_day: float = 0.0,
         S_k / s up to its top k × V; the first such k and the step from which every step wins whole
         are solved per residue class (see `_Staircase`). 'never' if a replica's traffic costs no
         more on the API than the replica (m = s × V − average cost per replica <= 0).
-      scheduled / serverless / a fixed fleet: linear, see `_solve_linear`; 'never' if the GPU time
-        per request costs no less than the API or the crossing lies beyond the fixed capacity."""
+      scheduled / serverless without an idle window / a fixed fleet: linear, see `_solve_linear`;
+        'never' if the GPU time per request costs no less than the API or the crossing lies beyond
+        the fixed capacity.
+      serverless with an idle window: convex then linear in volume, one crossing found by
+        bisection, see `_solve_serverless`."""
     floor = floor_requests_per_day
     horizon = default_horizon(x.requests_per_day) if horizon_requests_per_day is None else horizon_requests_per_day
     solved = _solve(x, floor, horizon)
@@ -770,7 +942,8 @@ def growth_projection(x: CostInputs, months: int = 12) -> list[GrowthPoint]:
 @dataclass(frozen=True)
 class SensitivityRow:
     """One bar of a tornado chart: the parameter at low/high and the break-even (None: never) and
-    monthly savings there."""
+    monthly savings there. In mode serverless with a serverless price, 'gpu_hourly_usd' swings that
+    price per GPU-second and reports it per hour (× 3600)."""
     param: str
     low_value: float
     high_value: float
@@ -781,6 +954,10 @@ class SensitivityRow:
 
 
 def _scaled(x: CostInputs, param: str, factor: float) -> tuple[CostInputs, float]:
+    if param == "gpu_hourly_usd" and x.mode == "serverless" and x.serverless_usd_per_second is not None:
+        # The GPU price serverless pays is its price per second: reported per hour (× 3600).
+        price = x.serverless_usd_per_second * factor
+        return replace(x, serverless_usd_per_second=price, gpu_hourly_usd=x.gpu_hourly_usd * factor), price * 3600
     if param == "api_cost_per_request":
         scaled = replace(x, api_mix=tuple((s, c * factor) for s, c in x.api_mix))
         return scaled, scaled.api_cost_per_request

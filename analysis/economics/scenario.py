@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from analysis.economics import catalogue
 from analysis.economics.cost_model import CostInputs, OwnedHardware, default_owned_hardware
 from analysis.economics.models import find_model
+from analysis.economics.serverless import default_provider, priced_gpus, serverless_price
 from analysis.economics.sizing import TENSOR_PARALLEL_DEGREES, LatencyTargets, Sizing, TokenShape, size
 from analysis.errors import NotFound, UserError
 
@@ -24,7 +25,7 @@ their catalogue capacity becomes the sizing model's (`_migrate`)."""
 DEFAULT_GPU = "L4"
 # Fields that describe the GPU: when a partial scenario names another GPU, defaults for these
 # belong to the old GPU and are re-read from the catalogue instead (a probe measured one GPU).
-_GPU_DERIVED = ("gpu_hourly_usd", "capacity_rps_per_gpu", "capacity_source")
+_GPU_DERIVED = ("gpu_hourly_usd", "capacity_rps_per_gpu", "capacity_source", "serverless_usd_per_second")
 # Fields the capacity depends on: a measured or typed capacity belongs to the old values, so
 # changing one of them sizes the capacity again.
 _CAPACITY_INPUTS = ("candidate_model", "quantisation", "tensor_parallel")
@@ -104,6 +105,12 @@ class Scenario(BaseModel):
         24.0, ge=0, le=86_400, description="serverless cold starts per day")
     cold_start_seconds: float = Field(
         30.0, ge=0, le=3600, description="seconds billed per serverless cold start")
+    serverless_usd_per_second: float | None = Field(
+        None, ge=0, le=1, description="serverless mode: price of one GPU-second, USD; None: the cited "
+        "serverless price of the GPU (data/serverless_prices.json)")
+    serverless_idle_timeout_s: float | None = Field(
+        None, ge=0, le=86_400, description="serverless mode: seconds a container stays up, billed, after "
+        "its last request; None: the GPU's serverless provider's default")
     owned_server_usd: float | None = Field(
         None, ge=0, le=1e8, description="owned mode: price of one GPU server, USD; None: the cited default")
     owned_gpus_per_server: int | None = Field(
@@ -223,13 +230,28 @@ class Scenario(BaseModel):
 
     def to_cost_inputs(self) -> CostInputs:
         """The economics inputs. API costs per request × batch_price_ratio when batch_discount; the
-        per-task mix, when set, replaces the flat api_cost_per_request."""
+        per-task mix, when set, replaces the flat api_cost_per_request. Serverless price and idle
+        timeout: the fields, else the cited offer for the GPU and its provider's default idle timeout
+        (data/serverless_prices.json); a GPU without a cited offer takes the default provider's
+        idle timeout, and mode 'serverless' on it needs serverless_usd_per_second (ScenarioError)."""
         ratio = self.batch_price_ratio if self.batch_discount else 1.0
         if self.api_cost_by_task:
             tasks = sorted(self.api_cost_by_task.items())
             mix = tuple((t.share, t.cost_per_request * ratio) for _, t in tasks)
         else:
             mix = ((1.0, self.api_cost_per_request * ratio),)
+        offer = serverless_price(self.gpu)
+        serverless_usd = self.serverless_usd_per_second
+        if serverless_usd is None and offer is not None:
+            serverless_usd = offer.usd_per_second
+        if serverless_usd is None and self.mode == "serverless":
+            raise ScenarioError(
+                f"mode 'serverless' on {self.gpu}: no serverless offer for this GPU in data/serverless_prices.json "
+                f"(priced: {', '.join(priced_gpus())}); set serverless_usd_per_second to your provider's price "
+                "per GPU-second, or choose another GPU or mode")
+        idle = self.serverless_idle_timeout_s
+        if idle is None:
+            idle = (offer.provider if offer is not None else default_provider()).idle_timeout_s
         return CostInputs(
             requests_per_day=self.requests_per_day,
             api_mix=mix,
@@ -247,6 +269,8 @@ class Scenario(BaseModel):
             growth_per_month=self.growth_per_month,
             cold_starts_per_day=self.cold_starts_per_day,
             cold_start_seconds=self.cold_start_seconds,
+            serverless_usd_per_second=serverless_usd,
+            serverless_idle_timeout_s=idle,
         )
 
     # --- JSON --------------------------------------------------------------------------
@@ -339,6 +363,7 @@ QUERY_KEYS: dict[str, str] = {
     "cached_share": "cch", "ttft_p95_ms": "ttf", "latency_p95_ms": "lat", "owned_server_usd": "osv",
     "owned_gpus_per_server": "ogs", "owned_depreciation_months": "odm", "owned_power_kw_per_gpu": "okw",
     "owned_pue": "opu", "owned_electricity_usd_per_kwh": "oel", "owned_colocation_usd_per_server_month": "oco",
+    "serverless_usd_per_second": "sps", "serverless_idle_timeout_s": "sit",
 }
 
 
