@@ -107,6 +107,7 @@ def _gpu_changed() -> None:
     typed figure belonged to the old GPU)."""
     gpu = catalogue.gpu(st.session_state[key("gpu")])
     st.session_state[key("gpu_hourly_usd")] = gpu.hourly_usd
+    st.session_state[key("serverless_usd_per_second")] = None  # the new GPU's cited serverless price
     st.session_state[key("capacity_source")] = "sizing"
 
 
@@ -162,6 +163,13 @@ def economics_controls(defaults: Scenario) -> None:
                       **control("amortisation_months"))
     with st.expander("Model serving and request shape (sized from your logs)"):
         _serving_controls()
+    if st.session_state.get(key("mode")) == "serverless":
+        with st.expander("Serverless billing (empty: the cited price and idle window)", expanded=True):
+            s = st.columns(2)
+            s[0].number_input("Serverless price per GPU-second (USD)", min_value=0.0, step=0.0001, format="%.6f",
+                              value=None, **control("serverless_usd_per_second"))
+            s[1].number_input("Idle seconds billed after the last request", min_value=0.0, step=5.0, value=None,
+                              **control("serverless_idle_timeout_s"))
     if st.session_state.get(key("mode")) == "owned":
         with st.expander("Owned hardware (empty: the cited defaults)", expanded=True):
             _owned_controls()

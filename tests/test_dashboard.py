@@ -57,10 +57,10 @@ def test_overview_shows_the_demo_numbers(app, demo_dir):
 def test_economics_control_changes_the_numbers_and_the_url(app, demo_dir):
     _open(app, "economics")
     before = {m.label: m.value for m in app.metric}
-    app.number_input(key="sc_gpu_hourly_usd").set_value(8.0).run()
+    app.number_input(key="sc_ops_usd_per_month").set_value(800.0).run()
     after = {m.label: m.value for m in app.metric}
     assert after["Self-hosting per month"] != before["Self-hosting per month"]
-    assert app.query_params["gh"] == ["8"] or app.query_params["gh"] == "8"
+    assert app.query_params["ops"] == ["800"] or app.query_params["ops"] == "800"
 
 
 def test_economics_restores_from_query_params(app, demo_dir):

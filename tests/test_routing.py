@@ -8,6 +8,7 @@ from datetime import date
 import pytest
 from test_score_runner import build_run
 
+from analysis.errors import UserError
 from analysis.economics.counterfactual import counterfactual_bill
 from analysis.economics.cost_model import DAYS_PER_MONTH as D
 from analysis.economics.routing import RoutingPolicy, cpt_apgr, recommend
@@ -159,10 +160,12 @@ def test_exhaustive_and_greedy_agree_on_linear_costs():
     segs = [SegmentStats(f"s{i:02d}", 1000, 1000 * (0.0001 * i)) for i in range(1, 15)]
     quality = {s.key: GOOD for s in segs}
     # one GPU-second serves 0.1 requests: $0.2/h / 3600 / 0.1 = $0.000556 per request.
-    greedy = route(segs, quality, mode="serverless", cold_starts_per_day=0)
+    greedy = route(segs, quality, mode="serverless", cold_starts_per_day=0, serverless_usd_per_second=0.2 / 3600,
+                   serverless_idle_timeout_s=0)
     assert greedy.search == "greedy"
     assert {k for k, v in greedy.sides().items() if v == "local"} == {f"s{i:02d}" for i in range(6, 15)}
-    exhaustive = route(segs[:10], quality, mode="serverless", cold_starts_per_day=0)
+    exhaustive = route(segs[:10], quality, mode="serverless", cold_starts_per_day=0, serverless_usd_per_second=0.2 / 3600,
+                       serverless_idle_timeout_s=0)
     assert exhaustive.search == "exhaustive"
     assert {k for k, v in exhaustive.sides().items() if v == "local"} == {f"s{i:02d}" for i in range(6, 11)}
 
@@ -227,7 +230,7 @@ def test_segment_traffic_counts_long_and_in_house_requests(con):
     days = daily_traffic(con, residency_tags=("pii",))
     assert [d.day for d in days] == [date(2026, 3, 2), date(2026, 3, 3)]
     assert sum(s.requests for d in days for s in d.segments) == 100
-    with pytest.raises(ValueError, match="segment_by"):
+    with pytest.raises(UserError, match="segment_by"):
         segment_traffic(con, segment_by="input_text; DROP TABLE requests")
 
 

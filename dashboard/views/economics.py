@@ -15,7 +15,8 @@ from dashboard import components, scenario_state
 SELF_HOST_FORMULA = {
     "dedicated": "replicas x GPUs per replica x hourly x 730 + ops + fine-tuning / amortisation months",
     "scheduled": "GPU-hours the volume needs x hourly + ops + fine-tuning / amortisation months",
-    "serverless": "busy GPU-seconds x hourly / 3600 + cold starts + ops + fine-tuning / amortisation months",
+    "serverless": "(busy GPU-seconds + the idle time a container stays up after a request) x the serverless "
+                  "price per second + cold starts + ops + fine-tuning / amortisation months",
     "owned": "servers x (price / depreciation months + colocation) + energy at full power x PUE + ops "
              "+ fine-tuning / amortisation months",
 }
