@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from analysis.errors import UserError
+
 WORKSPACE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -47,7 +49,7 @@ class Endpoint(BaseModel):
         return check_base_url(value)
 
 
-class WorkspaceNameError(ValueError):
+class WorkspaceNameError(UserError):
     """A workspace name that cannot name a file under the data directory."""
 
 

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from analysis.errors import UserError
 from dashboard import components
 
 st.set_page_config(page_title="llm-breakeven", page_icon=":material/balance:", layout="wide")
@@ -20,5 +21,5 @@ navigation = st.navigation(PAGES)
 try:
     components.sidebar()
     navigation.run()
-except Exception as exc:  # noqa: BLE001 - shown on the page instead of a traceback
-    components.show_error(exc)
+except UserError as exc:  # any other error is a bug: Streamlit shows it (without details, see its config)
+    components.show_user_error(exc)

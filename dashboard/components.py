@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import functools
 import importlib
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import duckdb
 import streamlit as st
 
+from analysis.errors import UserError
 from analysis.store import database as db
 
 from analysis.ingest import demo
@@ -169,21 +171,27 @@ def cached_report(workspace: str, version: str, scenario_json: str) -> tuple[str
 
 
 def errors_on_page(function):
-    """Wrap a fragment or callback (which run outside app.py's try) so that its errors show on
-    the page too, never as a traceback."""
+    """Wrap a fragment or callback (which run outside app.py's try) so that a user's mistake shows
+    on the page there too; any other error is a bug and goes on to Streamlit."""
     @functools.wraps(function)
     def wrapped(*args, **kwargs):
         try:
             return function(*args, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - Streamlit's rerun/stop are BaseExceptions and pass
-            show_error(exc)
+        except UserError as exc:
+            show_user_error(exc)
     return wrapped
 
 
-def show_error(exc: Exception) -> None:
-    """An unexpected error as a message on the page (the details go to the server log)."""
-    import logging
+def show_user_error(exc: UserError) -> None:
+    """A user's mistake on the page: its message, as text."""
+    st.error(as_text(str(exc)))
 
-    logging.getLogger("llm-breakeven").exception("page failed")
-    st.error(f"Something went wrong on this page: {type(exc).__name__}: {exc}. "
-             "Try another workspace or reload; the details are in the server log.")
+
+_MARKDOWN = re.compile(r"[\\`*_{}\[\]()<>#+\-=.!|~$:&]")
+
+
+def as_text(text: str) -> str:
+    """`text` escaped for Streamlit's Markdown (st.error, st.warning...), so that it shows as
+    written: a message may quote what the user typed, whose `*`, `_`, `$` or `:red[...]` would
+    otherwise format it. Line breaks are kept."""
+    return _MARKDOWN.sub(lambda m: "\\" + m.group(), text).replace("\n", "  \n")

@@ -79,10 +79,11 @@ def _from_url(runs: dict[str, list[str]]) -> tuple[Choice, list[str]]:
     if (in_house := params.get("ih")) is not None:
         try:
             listed = json.loads(in_house)
-            if not isinstance(listed, list) or not all(isinstance(s, str) for s in listed):
-                raise ValueError
+        except json.JSONDecodeError:
+            listed = None
+        if isinstance(listed, list) and all(isinstance(s, str) for s in listed):
             values["in_house"] = tuple(listed)
-        except ValueError:
+        else:
             problems.append(f"in-house segments {in_house!r} are not a JSON list of names")
     if (run := params.get("run")) is not None:
         if run in runs:

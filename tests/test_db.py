@@ -1,6 +1,7 @@
 import duckdb
 import pytest
 
+from analysis.errors import UserError
 from analysis.store import database as db
 from analysis.settings import get_settings
 
@@ -54,7 +55,7 @@ def test_failed_migration_rolls_back(tmp_path, monkeypatch):
 def test_workspace_names_resolve_under_data_dir(data_dir):
     settings = get_settings()
     assert settings.workspace_path("team-a") == data_dir / "team-a.duckdb"
-    with pytest.raises(ValueError, match="invalid workspace name"):
+    with pytest.raises(UserError, match="invalid workspace name"):
         settings.workspace_path("../escape")
     db.open_db("team-a").close()
     assert settings.workspaces() == ["team-a"]

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from analysis.errors import UserError
 from analysis.store import explore
 
 from analysis.quality import tasks
@@ -165,7 +166,7 @@ def test_label_files_and_tags(tmp_path):
     (tmp_path / "c.json").write_text("3")
     assert read_label_file(tmp_path / "a.json") == ["x", "y"]
     assert read_label_file(tmp_path / "b.json") == ["y", "x"]
-    with pytest.raises(ValueError):
+    with pytest.raises(UserError):
         read_label_file(tmp_path / "c.json")
     assert dataset_tag("x/banking77/test.csv") == "banking77-test"
     assert dataset_tag("x/y/cfpb_test.json") == "cfpb_test"

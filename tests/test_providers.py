@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from analysis.errors import UserError
 from analysis.replay.providers import ollama as ollama_provider
 from analysis.replay.providers import registry
 from analysis.replay.providers.anthropic import AnthropicProvider
@@ -217,7 +218,7 @@ def test_label_grammar_escapes():
 
 
 def test_one_constraint_at_most():
-    with pytest.raises(ValueError):
+    with pytest.raises(UserError):
         CompletionRequest(QUESTION, labels=["a"], json_schema={"type": "object"})
 
 
@@ -275,7 +276,7 @@ def test_spec_round_trip(spec, provider, base_url, model):
 @pytest.mark.parametrize("spec", ["foo:bar", "openai-compat:gpt-4o", "openai:", "openai-compat:http://h:8000/v1:",
                                   "openai-compat:http://user:pw@h/v1:m", "openai-compat:http://h/v1?key=abc:m"])
 def test_bad_specs(spec):
-    with pytest.raises(ValueError):
+    with pytest.raises(UserError):
         registry.parse_candidate_spec(spec)
 
 

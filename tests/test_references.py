@@ -7,6 +7,7 @@ import json
 import pytest
 from test_score_runner import build_run
 
+from analysis.errors import UserError
 from analysis.store.database import rows
 from analysis.quality.scoring.references import LabelsAttached, attach_labels, reference_counts, run_references
 
@@ -35,9 +36,9 @@ def test_reference_candidate_is_matched_in_canonical_form(con):
     build_run(con, [{"request_id": "r", "local:gemma-3-270m": "a"}], candidates=("local:gemma-3-270m",))
     frame = run_references(con, "run1", reference_candidate="local")
     assert frame["reference"].to_list() == ["model:local:gemma-3-270m"]
-    with pytest.raises(ValueError, match="its candidates are: local:gemma-3-270m"):
+    with pytest.raises(UserError, match="its candidates are: local:gemma-3-270m"):
         run_references(con, "run1", reference_candidate="ollama:other")
-    with pytest.raises(ValueError, match="no run"):
+    with pytest.raises(UserError, match="no run"):
         run_references(con, "missing")
 
 
@@ -62,17 +63,17 @@ def test_attach_labels_errors(con, tmp_path):
     build_run(con, ITEMS, candidates=("local:a",))
     nothing = tmp_path / "nothing.csv"
     nothing.write_text("id,label\n1,a\n2,b\n")
-    with pytest.raises(ValueError, match=r"none of its 2 ids \(column id, e.g. \['1', '2'\]\) matches a request id"):
+    with pytest.raises(UserError, match=r"none of its 2 ids \(column id, e.g. \['1', '2'\]\) matches a request id"):
         attach_labels(con, nothing, "id", "label")
-    with pytest.raises(ValueError, match="no column 'gold'"):
+    with pytest.raises(UserError, match="no column 'gold'"):
         attach_labels(con, nothing, "id", "gold")
     clash = tmp_path / "clash.csv"
     clash.write_text("id,label\ninc,a\ninc,b\n")
-    with pytest.raises(ValueError, match="two different labels: inc"):
+    with pytest.raises(UserError, match="two different labels: inc"):
         attach_labels(con, clash, "id", "label")
-    with pytest.raises(ValueError, match="must be CSV, JSON or JSON lines"):
+    with pytest.raises(UserError, match="must be CSV, JSON or JSON lines"):
         (tmp_path / "x.xlsx").write_text("")
         attach_labels(con, tmp_path / "x.xlsx", "id", "label")
-    with pytest.raises(ValueError, match="no label file"):
+    with pytest.raises(UserError, match="no label file"):
         attach_labels(con, tmp_path / "missing.csv", "id", "label")
     assert rows(con, "SELECT count(*) FROM requests WHERE label = 'a'") == [(0,)]

@@ -17,6 +17,7 @@ from collections import Counter, defaultdict
 import httpx
 import pytest
 
+from analysis.errors import UserError
 from analysis.replay import runs as replay
 from analysis.cli import main
 from analysis.store.database import open_db, rows, scalar
@@ -335,7 +336,7 @@ def test_missing_key_is_a_candidate_error(workspace, llama_server, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("BREAKEVEN_OPENAI_API_KEY", raising=False)
     spec = f"openai:{llama_server.base_url}/v1:gpt-4o-mini"
-    with pytest.raises(ValueError, match="openai needs an API key: set OPENAI_API_KEY"):
+    with pytest.raises(UserError, match="openai needs an API key: set OPENAI_API_KEY"):
         replay.create_run(workspace, [spec], SampleSpec(size=2))
     assert scalar(workspace, "SELECT count(*) FROM runs") == 0
     monkeypatch.setenv("OPENAI_API_KEY", "sk-set-when-the-run-was-made")

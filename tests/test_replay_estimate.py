@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from analysis.errors import UserError
 from analysis.economics import prices as pricing
 
 from analysis.replay import runs as replay
@@ -52,7 +53,7 @@ def test_estimate_is_what_create_run_stores(logged, monkeypatch):
 def test_estimate_refuses_what_cannot_be_priced_or_sampled(logged):
     with pytest.raises(replay.BudgetError, match="no price"):
         replay.estimate_run(logged, ["openai:no-such-model-xyz"], sampling.SampleSpec(size=3))
-    with pytest.raises(ValueError, match="no replayable request"):
+    with pytest.raises(UserError, match="no replayable request"):
         replay.estimate_run(logged, SPECS, sampling.SampleSpec(size=3, task_types=["code"]))
-    with pytest.raises(ValueError, match="unknown provider"):
+    with pytest.raises(UserError, match="unknown provider"):
         replay.estimate_run(logged, ["nope:model"], sampling.SampleSpec(size=3))

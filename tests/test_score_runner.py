@@ -9,6 +9,7 @@ import json
 
 import pytest
 
+from analysis.errors import UserError
 from analysis.store.database import rows, scalar, utcnow
 from analysis.quality.scoring.runner import RunContext, choose_scorer, run_context, score_run
 
@@ -142,7 +143,7 @@ def test_reference_candidate_answers_are_the_reference_and_not_scored_themselves
     summary = score_run(con, "run1", reference_candidate="openai:gpt-x")
     assert stored(con) == {("local:a", "r1"): ("numeric", "model:openai:gpt-x", 1.0, True, None)}
     assert summary.skipped == {"is the reference": 1}
-    with pytest.raises(ValueError, match="has no results in run"):
+    with pytest.raises(UserError, match="has no results in run"):
         score_run(con, "run1", reference_candidate="openai:other")
 
 
@@ -150,9 +151,9 @@ def test_label_set_falls_back_to_ground_truth_labels_and_errors(con):
     build_run(con, [{"request_id": "a", "label": "yes "}, {"request_id": "b", "label": "no"},
                     {"request_id": "c", "label": ""}])
     assert run_context(con, "run1") == RunContext(("no", "yes"), False, False)
-    with pytest.raises(ValueError, match="no run"):
+    with pytest.raises(UserError, match="no run"):
         score_run(con, "nope")
-    with pytest.raises(ValueError, match="unknown scorer"):
+    with pytest.raises(UserError, match="unknown scorer"):
         score_run(con, "run1", scorer="bleu")
-    with pytest.raises(ValueError, match="needs a judge model"):
+    with pytest.raises(UserError, match="needs a judge model"):
         score_run(con, "run1", scorer="judge")

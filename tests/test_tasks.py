@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from analysis.errors import UserError
 from analysis.quality import tasks
 from analysis.store.database import open_db, rows, scalar
 from analysis.ingest import ingest_paths
@@ -229,11 +230,11 @@ def test_rule_by_tag_and_invalid_rules(con):
     rid = add(con, user="hello", tags=["source:crm"])
     apply_rules(con, [TaskRule("^source:crm$", "extraction", "tag")])
     assert typed(con, rid)[0] == "extraction"
-    with pytest.raises(ValueError, match="invalid regular expression"):
+    with pytest.raises(UserError, match="invalid regular expression"):
         apply_rules(con, [TaskRule("(unclosed", "code")])
     assert stored_rules(con) == [TaskRule("^source:crm$", "extraction", "tag")]
     for bad in (dict(task_type="poetry"), dict(field="output_text"), dict(complexity=1.5), dict(pattern="")):
-        with pytest.raises(ValueError):
+        with pytest.raises(UserError):
             TaskRule(**{"pattern": "x", "task_type": "code", **bad})
 
 

@@ -23,6 +23,7 @@ from datetime import date
 
 import duckdb
 
+from analysis.errors import UserError
 from analysis.quality import stats
 from analysis.store.database import rows, scalar
 from analysis.economics.workspace_defaults import COST_COLUMNS_SQL, group_cost
@@ -38,7 +39,7 @@ CHECK_FAILURE_RE = r"^(no answer|invalid JSON|no known label|empty answer|no num
 
 
 def segment_sql(segment_by: str = DEFAULT_SEGMENT) -> str:
-    """The SQL expression of a request's segment key (module rule); ValueError for anything else."""
+    """The SQL expression of a request's segment key (module rule); UserError for anything else."""
     if segment_by == DEFAULT_SEGMENT:
         cases = " ".join(f"WHEN complexity < {bound} THEN '{name}'" for bound, name in COMPLEXITY_BUCKETS)
         return (f"coalesce(task_type, '(untyped)') || '/' || CASE WHEN complexity IS NULL THEN 'unknown' "
@@ -49,8 +50,8 @@ def segment_sql(segment_by: str = DEFAULT_SEGMENT) -> str:
         prefix = segment_by.removeprefix("tag:").replace("'", "''")
         first = f"list_filter(coalesce(tags, []), lambda t: starts_with(t, '{prefix}'))[1]"
         return f"coalesce(substr({first}, {len(segment_by) - 3}), '(none)')"
-    raise ValueError(f"segment_by must be {DEFAULT_SEGMENT!r}, one of {', '.join(SEGMENT_COLUMNS)} or "
-                     f"'tag:<prefix>', got {segment_by!r}")
+    raise UserError(f"segment_by must be {DEFAULT_SEGMENT!r}, one of {', '.join(SEGMENT_COLUMNS)} or "
+                    f"'tag:<prefix>', got {segment_by!r}")
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from pathlib import Path
 import duckdb
 
 from analysis.economics import prices as pricing
+from analysis.errors import UserError
 
 from analysis.quality import tasks
 from analysis.store.database import sql_literal
@@ -47,7 +48,7 @@ def _sql_type(structure) -> str:
     return "STRUCT(" + ", ".join(f'"{k}" {_sql_type(v)}' for k, v in structure.items()) + ")"
 
 
-class IngestError(ValueError):
+class IngestError(UserError):
     """A file that cannot be ingested; the message says which file and why."""
 
 

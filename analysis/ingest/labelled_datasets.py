@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 
 from analysis.store.database import rows
-from analysis.ingest import IngestResult, ingest_file
+from analysis.ingest import IngestError, IngestResult, ingest_file
 
 GENERIC_STEMS = {"train", "test", "dev", "val", "valid", "validation", "data", "dataset", "eval"}
 
@@ -31,7 +31,8 @@ def dataset_tag(path: str | Path) -> str:
 
 def read_label_file(path: str | Path) -> list[str]:
     """A label set from a file: a JSON list (its items), a JSON object (its keys), or text with one
-    label per line (blank lines skipped). Order kept, duplicates dropped, labels trimmed."""
+    label per line (blank lines skipped). Order kept, duplicates dropped, labels trimmed. IngestError
+    when it holds no label list."""
     path = Path(path)
     text = path.read_text(encoding="utf-8")
     try:
@@ -41,10 +42,10 @@ def read_label_file(path: str | Path) -> list[str]:
     if isinstance(value, dict):
         value = list(value)
     if not isinstance(value, list):
-        raise ValueError(f"{path.name}: expected a JSON list or object of labels, or one label per line")
+        raise IngestError(f"{path.name}: expected a JSON list or object of labels, or one label per line")
     labels = list(dict.fromkeys(str(v).strip() for v in value if str(v).strip()))
     if not labels:
-        raise ValueError(f"{path.name}: no labels found")
+        raise IngestError(f"{path.name}: no labels found")
     return labels
 
 
@@ -85,7 +86,7 @@ def ingest_labelled(
     if labels_from is not None:
         try:
             options["labels"] = read_label_file(labels_from)
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
+        except (OSError, UnicodeDecodeError, IngestError) as exc:
             result.error = f"cannot read the label set: {exc}"
             return result
         options["labels_source"] = Path(labels_from).name

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import zstandard
 
+from analysis.errors import UserError
+
 HEAD_BYTES = 256 * 1024
 DOCUMENT_BYTES = 64 * 1024 * 1024  # a single JSON document larger than the head is read up to this
 GZIP_MAGIC = b"\x1f\x8b"
@@ -18,7 +20,7 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 PARQUET_MAGIC = b"PAR1"
 
 
-class UnreadableFileError(ValueError):
+class UnreadableFileError(UserError):
     """The file cannot be ingested at all (empty, binary, not UTF-8, unknown shape)."""
 
 

@@ -68,6 +68,7 @@ from typing import Literal
 import duckdb
 import polars as pl
 
+from analysis.errors import UserError
 from analysis.store.database import frame, rows, scalar, sql_literal, utcnow
 
 TASK_TYPES = ("classification", "extraction", "summarisation", "code", "reasoning", "chat")
@@ -129,13 +130,13 @@ class TaskRule:
 
     def __post_init__(self) -> None:
         if self.task_type not in TASK_TYPES:
-            raise ValueError(f"unknown task type {self.task_type!r}; choose one of {', '.join(TASK_TYPES)}")
+            raise UserError(f"unknown task type {self.task_type!r}; choose one of {', '.join(TASK_TYPES)}")
         if self.field not in RULE_FIELDS:
-            raise ValueError(f"unknown rule field {self.field!r}; choose one of {', '.join(RULE_FIELDS)}")
+            raise UserError(f"unknown rule field {self.field!r}; choose one of {', '.join(RULE_FIELDS)}")
         if self.complexity is not None and not 0 <= self.complexity <= 1:
-            raise ValueError(f"complexity must be within [0, 1], got {self.complexity}")
+            raise UserError(f"complexity must be within [0, 1], got {self.complexity}")
         if not self.pattern:
-            raise ValueError("a rule needs a non-empty pattern")
+            raise UserError("a rule needs a non-empty pattern")
 
 
 def _rx(column: str, pattern: str) -> str:
@@ -257,12 +258,12 @@ def stored_rules(con: duckdb.DuckDBPyConnection) -> list[TaskRule]:
 def apply_rules(con: duckdb.DuckDBPyConnection, rules: list[TaskRule]) -> int:
     """Replace the stored user rules by `rules` (tried in this order; [] clears them) and re-assign
     every request's task type and complexity, in one transaction; return how many rows were updated.
-    An invalid regular expression raises ValueError and changes nothing."""
+    An invalid regular expression raises UserError and changes nothing."""
     for rule in rules:
         try:
             scalar(con, "SELECT regexp_matches('', ?)", [rule.pattern])
         except duckdb.Error as exc:
-            raise ValueError(f"invalid regular expression {rule.pattern!r}: {exc}") from exc
+            raise UserError(f"invalid regular expression {rule.pattern!r}: {exc}") from exc
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute("DELETE FROM task_rules").fetchall()

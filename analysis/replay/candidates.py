@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import duckdb
 import httpx
-from pydantic import ValidationError
 
 from analysis.economics import prices as pricing
+from analysis.errors import UserError
 from analysis.store.database import rows
 from analysis.replay.providers import local_engine, ollama
 from analysis.replay.providers.base import ProviderError
@@ -69,9 +69,7 @@ def custom_candidate(spec: str) -> CandidateOption:
     """A candidate typed as a SPEC (see analysis.replay.providers.registry); not ready when it does not parse."""
     try:
         candidate = parse_candidate_spec(spec)
-    except ValidationError as exc:
-        return CandidateOption(None, spec, "custom", False, exc.errors()[0]["msg"].removeprefix("Value error, "))
-    except ValueError as exc:
+    except UserError as exc:
         return CandidateOption(None, spec, "custom", False, str(exc))
     return CandidateOption(candidate.spec, candidate.spec, "custom", True)
 

@@ -12,6 +12,7 @@ import json
 import duckdb
 from pydantic import BaseModel, Field
 
+from analysis.errors import UserError
 from analysis.store.database import rows
 from analysis.ingest.labelled_datasets import label_set
 
@@ -26,6 +27,20 @@ class PromptAdapter(BaseModel):
     auto_labels: bool = Field(False, description="Use the declared (labelled import) or ground-truth label set.")
     json_schema: dict | None = None
     max_example_chars: int = 2000
+
+
+def json_schema_from_text(text: str) -> dict | None:
+    """A JSON schema typed as text (a form field): None when blank, UserError when it is not a
+    JSON object."""
+    if not text.strip():
+        return None
+    try:
+        schema = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(str(exc)) from None
+    if not isinstance(schema, dict):
+        raise UserError(f"a JSON schema is a JSON object, got {type(schema).__name__}")
+    return schema
 
 
 def resolve(con: duckdb.DuckDBPyConnection, adapter: PromptAdapter, sample_ids: list[str], seed: int = 0) -> PromptAdapter:

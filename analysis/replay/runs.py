@@ -41,6 +41,7 @@ import polars as pl
 from pydantic import BaseModel, Field
 
 from analysis.economics import prices as pricing
+from analysis.errors import NotFound, UserError
 
 from analysis.replay import sampling
 from analysis.store.database import frame, rows, utcnow
@@ -55,7 +56,7 @@ CANDIDATE_STATUS = frozenset({401, 403, 404})  # fatal for every request of the 
 INSERT_RESULT = f"INSERT INTO results VALUES ({', '.join('?' * 15)}) ON CONFLICT DO NOTHING"
 
 
-class BudgetError(ValueError):
+class BudgetError(UserError):
     """The run's estimated cost exceeds its budget."""
 
 
@@ -155,16 +156,16 @@ class RunEstimate:
 def estimate_run(con: duckdb.DuckDBPyConnection, candidate_specs: list[str], sample: sampling.SampleSpec,
                  adapter: PromptAdapter | None = None) -> RunEstimate:
     """Draw the sample, resolve the adapter and estimate the cost (budget rule), storing nothing.
-    Raises ValueError for no, repeated or bad candidate specs and an empty sample, and BudgetError
+    Raises UserError for no, repeated or bad candidate specs and an empty sample, and BudgetError
     for an API model that genai-prices cannot price."""
     candidates = [registry.parse_candidate_spec(s) for s in candidate_specs]
     if not candidates:
-        raise ValueError("a run needs at least one candidate")
+        raise UserError("a run needs at least one candidate")
     if len({c.spec for c in candidates}) < len(candidates):
-        raise ValueError("the same candidate is given twice")
+        raise UserError("the same candidate is given twice")
     request_ids = sampling.draw(con, sample)
     if not request_ids:
-        raise ValueError("no replayable request matches the sample (status ok, with logged messages)")
+        raise UserError("no replayable request matches the sample (status ok, with logged messages)")
     resolved = resolve(con, adapter or PromptAdapter(), request_ids, sample.seed)
     costs = estimate_costs(con, candidates, request_ids, few_shot_tokens(resolved, load_examples(con, resolved)))
     return RunEstimate(candidates, request_ids, resolved, {spec: sum(v.values()) for spec, v in costs.items()})
@@ -174,14 +175,14 @@ def create_run(con: duckdb.DuckDBPyConnection, candidate_specs: list[str], sampl
                adapter: PromptAdapter | None = None, params: RunParams | None = None,
                budget_usd: float | None = None) -> str:
     """Store the run `estimate_run` describes; returns its id. Raises BudgetError (storing
-    nothing) when the estimate exceeds `budget_usd`, and ValueError when a candidate's API key is
+    nothing) when the estimate exceeds `budget_usd`, and UserError when a candidate's API key is
     not set (a stored run could only give that candidate up)."""
     planned = estimate_run(con, candidate_specs, sample, adapter)
     settings = get_settings()
     for c in planned.candidates:
         provider = registry.PROVIDERS[c.provider]
         if provider.needs_key and not registry.api_key_for(c, settings):
-            raise ValueError(f"{c.spec}: {provider.name} needs an API key: set {provider.key_env_var}")
+            raise UserError(f"{c.spec}: {provider.name} needs an API key: set {provider.key_env_var}")
     candidates, request_ids, adapter = planned.candidates, planned.request_ids, planned.adapter
     estimate, params = planned.total_usd, params or RunParams()
     if not planned.within(budget_usd):
@@ -282,7 +283,7 @@ class _Execution:
         found = rows(con, "SELECT candidates, adapter, params, budget_usd, estimate_usd FROM runs WHERE run_id = ?",
                      [run_id])
         if not found:
-            raise ValueError(f"no run {run_id!r}")
+            raise NotFound(f"no run {run_id!r}")
         specs, adapter, params, budget, estimate = found[0]
         self.con, self.run_id, self.stop = con, run_id, stop
         self.candidates = [registry.Candidate(**c) for c in json.loads(specs)]
@@ -396,7 +397,7 @@ def progress_of(con: duckdb.DuckDBPyConnection, run_id: str) -> Progress:
     found = rows(con, """SELECT (SELECT count(*) FROM run_requests WHERE run_id = r.run_id) * json_array_length(candidates),
                                 budget_usd, estimate_usd, status, errors FROM runs r WHERE run_id = ?""", [run_id])
     if not found:
-        raise ValueError(f"no run {run_id!r}")
+        raise NotFound(f"no run {run_id!r}")
     total, budget, estimate, status, errors = found[0]
     progress = Progress(run_id, total=total, budget_usd=budget, estimate_usd=estimate, status=status,
                         errors=json.loads(errors) if errors else {})

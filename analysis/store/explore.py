@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import duckdb
 import polars as pl
 
+from analysis.errors import UserError
 from analysis.store.database import frame, rows
 
 BREAKDOWNS = {
@@ -29,7 +30,7 @@ def breakdown(con: duckdb.DuckDBPyConnection, by: str) -> pl.DataFrame:
     requests with a latency, failed ones included). Ordered by the group for time keys, else by
     requests descending."""
     if by not in BREAKDOWNS:
-        raise ValueError(f"unknown breakdown {by!r}; choose one of {sorted(BREAKDOWNS)}")
+        raise UserError(f"unknown breakdown {by!r}; choose one of {sorted(BREAKDOWNS)}")
     order = "1" if by in ("day", "hour") else "requests DESC"
     where = "WHERE ts IS NOT NULL" if by in ("day", "hour") else ""
     return frame(

@@ -3,6 +3,7 @@
 import plotly.express as px
 import streamlit as st
 
+from analysis.errors import UserError
 from analysis.ingest import demo
 
 from analysis.store import explore
@@ -112,8 +113,8 @@ with st.expander("Task types: override the built-in rules"):
             rules = [tasks.TaskRule(pattern=r["pattern"], task_type=r["task_type"], field=r["field"] or "input_text",
                                     complexity=r["complexity"]) for r in edited if r.get("pattern")]
             updated = tasks.apply_rules(components.cursor(), rules)
-        except ValueError as exc:
-            st.error(f"The rules were not applied: {exc}")
+        except UserError as exc:
+            st.error(f"The rules were not applied: {components.as_text(str(exc))}")
         else:
             st.success(f"{len(rules)} rule(s) saved; {updated:,} requests re-typed.")
     st.dataframe(components.query(tasks.breakdown), hide_index=True, key="logs_task_breakdown",

@@ -3,6 +3,7 @@ verdicts), latency, the confusion matrix of label tasks and a browser of the dis
 
 import streamlit as st
 
+from analysis.errors import UserError
 from analysis.present import charts
 
 from analysis.quality import verdicts as quality
@@ -36,8 +37,8 @@ def score(run_id: str) -> None:
     """Score the run (analysis.quality.scoring.runner.score_run); the new scores change the data version."""
     try:
         summary = score_run(components.cursor(), run_id)
-    except Exception as exc:  # noqa: BLE001 - a callback's error would show as a traceback
-        st.session_state["q_scored"] = (run_id, f"This run could not be scored: {type(exc).__name__}: {exc}")
+    except UserError as exc:
+        st.session_state["q_scored"] = (run_id, f"This run could not be scored: {components.as_text(str(exc))}")
         return
     skipped = ", ".join(f"{n} {why}" for why, n in summary.skipped.items())
     st.session_state["q_scored"] = (run_id, f"Scored {summary.scored:,} answers "

@@ -2,11 +2,9 @@
 then follow the run live (it runs in a background thread; progress is read from the database, so
 it survives leaving the page); past runs below."""
 
-import json
-
 import streamlit as st
-from pydantic import ValidationError
 
+from analysis.errors import UserError
 from analysis.replay import candidates
 
 from analysis.store import explore
@@ -19,7 +17,7 @@ from analysis.replay import history as run_history
 
 from analysis.replay import sampling
 from analysis.present import formatting as fmt
-from analysis.replay.prompt_adapter import PromptAdapter
+from analysis.replay.prompt_adapter import PromptAdapter, json_schema_from_text
 from analysis.replay.providers import local_engine
 from analysis.replay.providers.base import ProviderError
 from analysis.replay.background import RunManager
@@ -90,7 +88,7 @@ def engine_panel() -> None:
                 with st.spinner("Starting llama.cpp (the first start unpacks the model)…"):
                     local_engine.start(settings)
             except local_engine.LocalEngineError as exc:
-                st.error(f"The embedded engine did not start: {exc}")
+                st.error(f"The embedded engine did not start: {components.as_text(str(exc))}")
             else:
                 discovered.clear()
                 st.rerun()
@@ -180,7 +178,7 @@ if custom.strip():
     if typed.ready:
         chosen = list(dict.fromkeys([*chosen, typed.spec]))
     else:
-        st.error(f"Not a candidate SPEC: {typed.why_not}")
+        st.error(f"Not a candidate SPEC: {components.as_text(typed.why_not)}")
 
 st.subheader("2. Sample")
 cols = st.columns(4)
@@ -206,9 +204,9 @@ with st.expander("System prompt, few-shot examples, output constraint", expanded
 try:
     adapter = PromptAdapter(system_prompt=system_prompt or None, few_shot=few_shot, auto_labels=auto_labels,
                             labels=[x.strip() for x in labels.split(",") if x.strip()],
-                            json_schema=json.loads(schema_text) if schema_text.strip() else None)
-except (ValueError, ValidationError) as exc:
-    st.error(f"The prompt adapter is not valid: {exc}")
+                            json_schema=json_schema_from_text(schema_text))
+except UserError as exc:
+    st.error(f"The prompt adapter is not valid: {components.as_text(str(exc))}")
     st.stop()
 
 st.subheader("4. Parameters and budget")
@@ -227,8 +225,8 @@ else:
     try:
         estimate = cached_estimate(workspace, version, tuple(chosen), sample.model_dump_json(),
                                    adapter.model_dump_json())
-    except (replay.BudgetError, ValueError) as exc:
-        st.error(f"No estimate: {exc}")
+    except UserError as exc:
+        st.error(f"No estimate: {components.as_text(str(exc))}")
     else:
         cols = components.kpi_row()
         components.kpi(cols, "Calls", fmt.compact(estimate.requests * len(chosen)),
@@ -242,8 +240,8 @@ else:
         elif st.button("Start the run", type="primary", key="replay_start"):
             try:
                 run_id = replay.create_run(con, chosen, sample, adapter, params, budget)
-            except (replay.BudgetError, ValueError) as exc:
-                st.error(f"The run was not started: {exc}")
+            except UserError as exc:
+                st.error(f"The run was not started: {components.as_text(str(exc))}")
             else:
                 manager.start(get_settings().workspace_path(workspace), run_id)
                 st.session_state[RUN_KEY] = run_id
@@ -293,8 +291,8 @@ else:
         try:
             report = probe.run_probe(components.cursor(), probe_spec, sorted(levels), per_level,
                                      p95_target_s * 1000, probe_tokens, on_progress=show)
-        except (ProviderError, ValueError) as exc:
-            st.error(f"The probe did not run: {exc}")
+        except (ProviderError, UserError) as exc:
+            st.error(f"The probe did not run: {components.as_text(str(exc))}")
         else:
             st.session_state["replay_probe_report"] = report.to_dict()
         bar.empty()

@@ -1,7 +1,7 @@
 """The scorer protocol: a named, pure comparison of one answer with one reference.
 
 A scorer never raises on a bad answer: an unusable answer is a failed `Score` whose `reason`
-says why. It may raise `ValueError` on a bad *reference*, which is a data problem, not a model's.
+says why. It may raise `BadReference` on a bad *reference*, which is a data problem, not a model's.
 """
 
 from __future__ import annotations
@@ -10,6 +10,11 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from typing import Protocol
+
+
+class BadReference(ValueError):
+    """A reference this scorer cannot compare with (no number, invalid JSON): the answer is left
+    unscored and counted, rather than failing the whole scoring."""
 
 
 @dataclass(frozen=True)

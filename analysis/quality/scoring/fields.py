@@ -7,7 +7,7 @@ import math
 import re
 from typing import Any
 
-from analysis.quality.scoring.base import DEFAULT_CONTEXT, Score, ScoreContext, normalise
+from analysis.quality.scoring.base import DEFAULT_CONTEXT, BadReference, Score, ScoreContext, normalise
 from analysis.quality.scoring.numeric import parse_number
 
 _FENCE = re.compile(r"```[\w-]*[ \t]*\n?(.*?)(?:```|$)", re.DOTALL)
@@ -110,7 +110,7 @@ class FieldsScorer:
     answer field that is absent from the reference or unequal; FN: a reference field missing
     from the answer or unequal. F1 = 2TP / (2TP + FP + FN), 1 when both are empty. Passed iff
     F1 = 1. Invalid JSON in the answer scores 0 with the parser's reason; invalid JSON in the
-    reference raises ValueError."""
+    reference raises BadReference."""
 
     name = "fields"
 
@@ -120,7 +120,7 @@ class FieldsScorer:
         try:
             expected = _selected(flatten(parse_json_answer(reference)), context.fields)
         except JSONAnswerError as error:
-            raise ValueError(f"reference: {error}") from error
+            raise BadReference(f"reference: {error}") from error
         try:
             got = _selected(flatten(parse_json_answer(output)), context.fields)
         except JSONAnswerError as error:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import duckdb
 
 from analysis.economics import prices as pricing
+from analysis.errors import UserError
 from analysis.store.database import rows
 from analysis.replay.providers.base import CompletionRequest, Provider, ProviderError, RetryableError
 from analysis.quality.scoring.base import DEFAULT_CONTEXT, Score, ScoreContext
@@ -43,7 +44,7 @@ DEFAULT_RUBRIC = (
 _TOKEN = re.compile(r"(?<![\w.])(1|2|same|tie|equal)(?![\w.])")
 
 
-class JudgeBudgetError(ValueError):
+class JudgeBudgetError(UserError):
     """The judge's estimated cost exceeds its budget (or cannot be priced)."""
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 
-from analysis.quality.scoring.base import DEFAULT_CONTEXT, Score, ScoreContext
+from analysis.quality.scoring.base import DEFAULT_CONTEXT, BadReference, Score, ScoreContext
 
 # A sign (ASCII or U+2212), an optional currency symbol, then digits with optional comma
 # thousands groups, a decimal part and an exponent. Not preceded by a letter, digit or dot so
@@ -32,7 +32,7 @@ def parse_number(text: str, *, whole: bool = False) -> float | None:
 class NumericScorer:
     """Passed iff the first number of the answer x and of the reference y satisfy
     |x − y| ≤ max(rel_tol·|y|, abs_tol) (math.isclose with the context's tolerances); the score
-    is 1 or 0. A reference without a number raises ValueError."""
+    is 1 or 0. A reference without a number raises BadReference."""
 
     name = "numeric"
 
@@ -41,7 +41,7 @@ class NumericScorer:
     ) -> Score:
         expected = parse_number(reference)
         if expected is None:
-            raise ValueError(f"reference holds no number: {reference[:80]!r}")
+            raise BadReference(f"reference holds no number: {reference[:80]!r}")
         got = parse_number(output)
         if got is None:
             reason = "empty answer" if not output.strip() else "no number in the answer"

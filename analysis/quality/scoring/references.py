@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from analysis.errors import NotFound, UserError
 from analysis.store.database import frame, rows, scalar
 
 GROUND_TRUTH, INCUMBENT, MODEL_PREFIX = "ground_truth", "incumbent", "model:"
@@ -48,7 +49,7 @@ REFERENCES_SQL = f"""
 
 def resolve_reference_candidate(con: duckdb.DuckDBPyConnection, run_id: str, spec: str | None) -> str | None:
     """The run's candidate spec that `spec` names (as given, or in its canonical form from
-    `parse_candidate_spec`); ValueError listing the run's candidates when it names none."""
+    `parse_candidate_spec`); UserError listing the run's candidates when it names none."""
     if spec is None:
         return None
     specs = [r[0] for r in rows(con, "SELECT DISTINCT candidate FROM results WHERE run_id = ? ORDER BY 1", [run_id])]
@@ -58,12 +59,12 @@ def resolve_reference_candidate(con: duckdb.DuckDBPyConnection, run_id: str, spe
 
     try:
         canonical = parse_candidate_spec(spec).spec
-    except ValueError:
+    except UserError:
         canonical = None
     if canonical in specs:
         return canonical
-    raise ValueError(f"reference candidate {spec!r} has no results in run {run_id}; "
-                     f"its candidates are: {', '.join(specs) or '(none yet)'}")
+    raise UserError(f"reference candidate {spec!r} has no results in run {run_id}; "
+                    f"its candidates are: {', '.join(specs) or '(none yet)'}")
 
 
 def run_references(
@@ -72,7 +73,7 @@ def run_references(
     """Per request of the run: request_id, ground_truth, incumbent_answer, reference (kind, see
     the module rule; null when there is none) and reference_text."""
     if scalar(con, "SELECT count(*) FROM runs WHERE run_id = ?", [run_id]) == 0:
-        raise ValueError(f"no run {run_id!r}")
+        raise NotFound(f"no run {run_id!r}")
     candidate = resolve_reference_candidate(con, run_id, reference_candidate)
     return frame(con, REFERENCES_SQL + " ORDER BY request_id",
                  {"run_id": run_id, "reference_candidate": candidate})
@@ -92,7 +93,7 @@ def _reader(path: Path) -> str:
         return "(SELECT * FROM read_csv($path, all_varchar = true))"
     if suffix in (".json", ".jsonl", ".ndjson"):
         return "(SELECT json AS j FROM read_json_objects($path, format = 'auto'))"
-    raise ValueError(f"{path.name}: a label file must be CSV, JSON or JSON lines (.csv, .json, .jsonl)")
+    raise UserError(f"{path.name}: a label file must be CSV, JSON or JSON lines (.csv, .json, .jsonl)")
 
 
 def _column(path: Path, name: str) -> str:
@@ -113,21 +114,21 @@ class LabelsAttached:
 def attach_labels(con: duckdb.DuckDBPyConnection, path: str | Path, id_col: str, label_col: str) -> LabelsAttached:
     """Set `requests.label` (ground truth) from a CSV / JSON / JSON lines file joined on request id:
     each file row's `id_col` is matched with `requests.request_id` (exact, after trimming) and its
-    `label_col` (trimmed; blank skipped) becomes the label. Raises ValueError when a column is
+    `label_col` (trimmed; blank skipped) becomes the label. Raises UserError when a column is
     missing, an id has two different labels, or no id of the file matches a request (the message
     shows ids from both sides)."""
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"no label file {path}")
+        raise NotFound(f"no label file {path}")
     source = _reader(path)
     try:
         columns = [r[0] for r in rows(con, f"DESCRIBE SELECT * FROM {source}", {"path": str(path)})]
     except duckdb.Error as exc:
-        raise ValueError(f"{path.name}: cannot read it: {exc}") from None
+        raise UserError(f"{path.name}: cannot read it: {exc}") from None
     if columns != ["j"]:
         missing = [c for c in (id_col, label_col) if c not in columns]
         if missing:
-            raise ValueError(f"{path.name}: no column {', '.join(map(repr, missing))}; it has: {', '.join(columns)}")
+            raise UserError(f"{path.name}: no column {', '.join(map(repr, missing))}; it has: {', '.join(columns)}")
     labels_sql = f"""SELECT trim(CAST({_column(path, id_col)} AS VARCHAR)) AS request_id,
                             nullif(trim(CAST({_column(path, label_col)} AS VARCHAR)), '') AS label
                      FROM {source}"""
@@ -138,16 +139,16 @@ def attach_labels(con: duckdb.DuckDBPyConnection, path: str | Path, id_col: str,
                                                       AND label IS NOT NULL)
                               FROM _label_file""")[0]
         if counts[0] == 0:
-            raise ValueError(f"{path.name}: no row has both an id ({id_col}) and a label ({label_col})")
+            raise UserError(f"{path.name}: no row has both an id ({id_col}) and a label ({label_col})")
         conflicts = rows(con, """SELECT request_id FROM _label_file WHERE label IS NOT NULL GROUP BY 1
                                  HAVING count(DISTINCT label) > 1 ORDER BY 1 LIMIT 3""")
         if conflicts:
-            raise ValueError(f"{path.name}: ids with two different labels: {', '.join(r[0] for r in conflicts)}")
+            raise UserError(f"{path.name}: ids with two different labels: {', '.join(r[0] for r in conflicts)}")
         if counts[1] == 0:
             theirs = [r[0] for r in rows(con, "SELECT request_id FROM _label_file WHERE request_id IS NOT NULL LIMIT 3")]
             ours = [r[0] for r in rows(con, "SELECT request_id FROM requests ORDER BY request_id LIMIT 3")]
-            raise ValueError(f"{path.name}: none of its {counts[0]} ids (column {id_col}, e.g. {theirs}) matches "
-                             f"a request id (they look like {ours or 'nothing: no requests yet'})")
+            raise UserError(f"{path.name}: none of its {counts[0]} ids (column {id_col}, e.g. {theirs}) matches "
+                            f"a request id (they look like {ours or 'nothing: no requests yet'})")
         con.execute("""UPDATE requests SET label = f.label
                        FROM (SELECT DISTINCT request_id, label FROM _label_file WHERE label IS NOT NULL) f
                        WHERE requests.request_id = f.request_id""").fetchall()

