@@ -144,14 +144,6 @@ def narrow_share() -> float | None:
     return cached_narrow_share(ws, data_version(ws))
 
 
-def headline() -> str:
-    """The Overview's one-line answer, from the default scenario (analysis.economics.cost_model.headline)."""
-    from analysis.economics.cost_model import headline as economics_headline
-
-    defaults = scenario_defaults()
-    return economics_headline(defaults.to_cost_inputs(), defaults.requests_per_day)
-
-
 def share_link(scenario_id: str, page: str = "economics") -> str:
     """A link to `page` opening a saved scenario: the workspace and the scenario id only (never
     prompts, answers or keys)."""
@@ -161,13 +153,17 @@ def share_link(scenario_id: str, page: str = "economics") -> str:
 
 
 @st.cache_data(show_spinner="Building the report…", max_entries=8)
-def cached_report(workspace: str, version: str, scenario_json: str) -> tuple[str, dict[str, bytes]]:
+def cached_report(workspace: str, version: str, scenario_json: str,
+                  scenario_name: str | None = None) -> tuple[str, dict[str, bytes]]:
+    """The HTML report (opening with the workspace's decision) and CSVs of a scenario, named
+    `scenario_name` when it is a saved one."""
     from analysis.present import report
     from analysis.economics.scenario import Scenario
 
     scenario = Scenario.from_json(scenario_json)
     con = cursor(workspace)
-    return report.html_report(con, scenario, title=f"llm-breakeven: {workspace}"), report.csv_exports(con, scenario)
+    document = report.html_report(con, scenario, title=f"llm-breakeven: {workspace}", scenario_name=scenario_name)
+    return document, report.csv_exports(con, scenario)
 
 
 def errors_on_page(function):

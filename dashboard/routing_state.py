@@ -13,8 +13,11 @@ from dataclasses import asdict, dataclass
 
 import streamlit as st
 
-from analysis.economics.routing import RoutingPolicy
+from analysis.economics import routing_segments as routing_data
+from analysis.economics.decision import Decision, decide, evidence_of
+from analysis.economics.routing import Recommendation, RoutingPolicy
 from analysis.economics.routing_segments import DEFAULT_CONTEXT_WINDOW, DEFAULT_SEGMENT, SEGMENT_COLUMNS
+from analysis.economics.scenario import Scenario
 from analysis.replay.demo_run import default_run, is_demo_run
 from dashboard import components
 
@@ -110,7 +113,9 @@ def seed(runs: dict[str, list[str]]) -> None:
                                      f"defaults: {'; '.join(problems)}.") if problems else None
     run = st.session_state[key("run")]
     if run not in runs or (is_demo_run(run) and run == st.session_state.get(AUTO_RUN)):  # a real run replaces it
-        st.session_state[key("run")] = st.session_state[AUTO_RUN] = default_run(runs)
+        chosen = st.session_state[AUTO_RUN] = default_run(runs)
+        if chosen != run:  # unchanged values are not written: a drawn widget's key cannot be
+            st.session_state[key("run")] = chosen
     if st.session_state.get(PROBLEM):
         st.warning(st.session_state[PROBLEM])
 
@@ -127,6 +132,21 @@ def keep_known_segments(segments: list[str]) -> None:
     known = [s for s in st.session_state[key("in_house")] if s in segments]
     if known != st.session_state[key("in_house")]:
         st.session_state[key("in_house")] = known
+
+
+def decision(scenario: Scenario, runs: dict[str, list[str]],
+             recommendation: Recommendation | None = None) -> Decision:
+    """The decision for `scenario` with the routing controls' values (seeded here when a page
+    shows no routing controls), from the same cached queries as the Routing page; pass the page's
+    `recommendation` when it has one, so the figures are the very same."""
+    seed(runs)
+    fit_candidate(runs)
+    choice = current()
+    traffic = components.query(routing_data.segment_traffic, choice.segment_by, choice.context_window)
+    quality = (components.query(routing_data.segment_quality, choice.run, choice.candidate, choice.segment_by)
+               if choice.run else {})
+    evidence = evidence_of(quality, choice.run, choice.candidate, bool(choice.run) and is_demo_run(choice.run))
+    return decide(traffic, quality, scenario, choice.policy(), evidence, recommendation)
 
 
 def current() -> Choice:

@@ -12,7 +12,9 @@ from analysis.economics import cost_model as economics
 from analysis.store.database import open_db
 from analysis.ingest.labelled_datasets import ingest_labelled
 from analysis.settings import get_settings
+from analysis.economics.decision import workspace_decision
 from analysis.economics.workspace_defaults import scenario_defaults
+from dashboard.components import as_text
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
 PAGES = ["overview", "logs", "economics", "scenarios"]
@@ -48,10 +50,9 @@ def test_overview_shows_the_demo_numbers(app, demo_dir):
     assert any("Synthetic" in c.value for c in app.sidebar.caption)
     assert metrics["Narrow tasks"].endswith("%") and metrics["Narrow tasks"] != "0.0%"
     con = open_db("demo", settings=get_settings(data_dir=demo_dir))
-    defaults = scenario_defaults(con)
+    expected = workspace_decision(con, scenario_defaults(con)).headline
     con.close()
-    expected = economics.headline(defaults.to_cost_inputs(), defaults.requests_per_day)
-    assert any(expected in m.value for m in app.markdown)
+    assert any(m.value == f"### {as_text(expected)}" for m in app.markdown)  # the decision, not cost only
 
 
 def test_economics_control_changes_the_numbers_and_the_url(app, demo_dir):

@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from analysis.cli import economics, quality, replay, workspace
 from analysis.cli.common import Refused, validation_text
-from analysis.cli.economics import cmd_economics, cmd_report, cmd_route, cmd_scenarios, cmd_size
+from analysis.cli.economics import cmd_economics, cmd_report, cmd_route, cmd_decide, cmd_scenarios, cmd_size
 from analysis.cli.quality import cmd_attach_labels, cmd_quality, cmd_score
 from analysis.cli.replay import cmd_local_model, cmd_probe, cmd_replay, cmd_runs
 from analysis.cli.workspace import (
@@ -56,6 +56,7 @@ COMMANDS: dict[str, tuple[Callable, str]] = {
     "quality": (cmd_quality, "per candidate x task type accuracy, intervals and verdicts"),
     "size": (cmd_size, "capacity of a model on a GPU from the sizing model: fit, replicas, requests/s, bounds"),
     "economics": (cmd_economics, "API vs self-hosting costs and the break-even for a scenario"),
+    "decide": (cmd_decide, "the one answer: what goes local, both monthly bills, the quality caveat"),
     "route": (cmd_route, "the recommended local/API split per segment"),
     "report": (cmd_report, "write the HTML report of a scenario"),
     "scenarios": (cmd_scenarios, "list, show or save the saved scenarios"),
@@ -64,7 +65,7 @@ COMMANDS: dict[str, tuple[Callable, str]] = {
     "dashboard": (cmd_dashboard, "run the dashboard (builds the demo workspace on first start)"),
 }
 WITH_WORKSPACE = ("ingest", "summary", "replay", "runs", "probe", "ingest-labelled", "attach-labels", "score",
-                  "quality", "size", "economics", "route", "report", "local-model")  # scenarios: on each action
+                  "quality", "size", "economics", "decide", "route", "report", "local-model")  # scenarios: on each action
 
 
 def build_parser() -> argparse.ArgumentParser:

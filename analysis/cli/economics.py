@@ -64,10 +64,13 @@ def cmd_economics(args) -> int:
     """Both monthly costs, break-even, GPUs, savings, payback and the cost curve for a scenario."""
     from analysis.economics import cost_model as economics
 
+    from analysis.economics.decision import workspace_decision
+
     con = open_db(args.workspace) if workspace_exists(args) else None
     try:
         scenario = _scenario(con, args.scenario)
         notes = [note] if (note := _assumption_note(con, args)) else []
+        decided = workspace_decision(con, scenario) if con is not None and not notes else None
     finally:
         if con is not None:
             con.close()
@@ -77,6 +80,7 @@ def cmd_economics(args) -> int:
     if args.json:
         print_json({"scenario": scenario.model_dump(mode="json"), **asdict(result),
                     "headline": economics.headline(inputs, scenario.requests_per_day),
+                    "decision": None if decided is None else decided.summary(),
                     "self_host_monthly_usd": result.self_host.total_usd, "gpus": result.self_host.gpus,
                     "gpus_per_replica": inputs.gpus_per_replica,
                     "breakeven_requests_per_day": result.breakeven.requests_per_day,
@@ -85,7 +89,9 @@ def cmd_economics(args) -> int:
                                  "sizing": None if sizing is None else _sizing_record(sizing)},
                     "notes": notes, "curve": [asdict(p) for p in economics.cost_curve(inputs)]})
         return 0
-    print(economics.headline(inputs, scenario.requests_per_day))
+    if decided is not None:
+        print(f"Decision: {decided.headline}")
+    print(("Cost only, before quality: " if decided is not None else "") + economics.headline(inputs, scenario.requests_per_day))
     print(tables.economics_line(scenario, inputs, result))
     if sizing is not None:
         print(f"  capacity: {capacity.sizing_sentence(sizing)}")
@@ -133,35 +139,53 @@ def cmd_size(args) -> int:
     return 0
 
 
-def cmd_route(args) -> int:
-    """The recommended local/API split per segment, shares, blended figures and the frontier, and
-    the run and candidate whose quality it used (default: as the Routing page, the newest scored
-    run and its most scored candidate)."""
+def _decision(con, args, scenario):
+    """The decision for the workspace and scenario, with the routing options of `route`/`decide`."""
     from analysis.economics import routing
-    from analysis.economics import routing_segments as routing_data
-    from analysis.quality.verdicts import scored_runs
+    from analysis.economics.decision import workspace_decision
 
+    known_run(con, args.run)
     policy = routing.RoutingPolicy(mode=args.mode, in_house=frozenset(args.in_house or []))
+    return workspace_decision(con, scenario, args.run, args.candidate, args.segment_by, args.context_window,
+                              policy, tuple(args.residency_tag or []))
+
+
+def cmd_route(args) -> int:
+    """The decision's local/API split per segment, shares, blended figures and the frontier, and
+    the run and candidate whose quality it used (default: as the Routing page, the default run
+    (a real one before the demo's) and its most scored candidate)."""
     con = open_workspace(args)
     try:
-        known_run(con, args.run)
-        scenario = _scenario(con, args.scenario)
-        traffic = routing_data.segment_traffic(con, args.segment_by, args.context_window,
-                                               tuple(args.residency_tag or []))
-        scored = scored_runs(con)
-        run_id = args.run or next(iter(scored), None)
-        candidate = args.candidate or next(iter(scored.get(run_id) or []), None)
-        quality = routing_data.segment_quality(con, run_id, candidate, args.segment_by) if run_id else {}
+        decision = _decision(con, args, _scenario(con, args.scenario))
     finally:
         con.close()
-    rec = routing.recommend(traffic, quality, scenario, policy)
+    rec, evidence = decision.recommendation, decision.evidence
     if args.json:
-        print_json({**rec.to_dict(), "run_id": run_id, "candidate": candidate})
+        print_json({**rec.to_dict(), "run_id": evidence.run_id, "candidate": evidence.candidate,
+                    "decision": decision.summary()})
         return 0
+    print(decision.headline)
     print(tables.text_table(tables.route_rows(rec), tables.ROUTE_COLUMNS))
     print(tables.route_line(rec))
-    print(tables.routing_source_line(run_id, candidate))
+    print(tables.routing_source_line(evidence.run_id, evidence.candidate))
     print_lines(f"  note: {note}" for note in rec.notes)
+    return 0
+
+
+def cmd_decide(args) -> int:
+    """The one answer: what goes local, the monthly bill both ways at today's volume, the quality
+    caveat, and beside it the cost-only comparison (the same value as the dashboard's pages)."""
+    con = open_workspace(args)
+    try:
+        decision = _decision(con, args, _scenario(con, args.scenario))
+    finally:
+        con.close()
+    if args.json:
+        print_json(decision.summary())
+        return 0
+    print(decision.headline)
+    print(f"  {decision.caveat}")
+    print(f"  {decision.cost_only_headline}")
     return 0
 
 
@@ -182,14 +206,23 @@ def _chosen_scenario(con, args) -> tuple[object, str, str | None]:
 
 def cmd_report(args) -> int:
     """Write the HTML report of a scenario, as the Scenarios & report page's download (the same
-    function, title and file name)."""
+    function, title and file name): it opens with the workspace's decision (`breakeven decide`'s),
+    whose verdict and headline the JSON carries beside the cost-only figures."""
+    from analysis.economics import scenario_store
+    from analysis.economics.decision import workspace_decision
     from analysis.present.report import html_report
 
     con = open_workspace(args)
     try:
         scenario, source, saved_id = _chosen_scenario(con, args)
         notes = [note] if not args.saved and (note := _assumption_note(con, args)) else []
-        document = html_report(con, scenario, title=f"llm-breakeven: {workspace_name(args)}")
+        name = None
+        if saved_id:
+            item = scenario_store.load(con, saved_id)
+            name = item.name or item.scenario_id
+        decision = workspace_decision(con, scenario)
+        document = html_report(con, scenario, decision, title=f"llm-breakeven: {workspace_name(args)}",
+                               scenario_name=name)
     finally:
         con.close()
     out = Path(args.out or REPORT_FILE)
@@ -197,7 +230,8 @@ def cmd_report(args) -> int:
     if args.json:
         print_json({"path": str(out.resolve()), "bytes": len(document.encode()), "workspace": workspace_name(args),
                     "source": source, "scenario_id": saved_id, "scenario": scenario.model_dump(mode="json"),
-                    **_figures(scenario), "notes": notes})
+                    **_figures(scenario), "verdict": decision.verdict, "decision_headline": decision.headline,
+                    "notes": notes})
         return 0
     print(f"report written to {out} (scenario: {source})")
     print_lines(f"  note: {line}" for line in notes)
@@ -262,18 +296,21 @@ def add_arguments(parsers: dict) -> None:
     p.add_argument("--output-tokens", type=float, help="mean answer tokens (default: the workspace's logs)")
     p.add_argument("--ttft-p95-ms", type=float, help="time-to-first-token target, p95 ms (default 2000)")
     p.add_argument("--latency-p95-ms", type=float, help="end-to-end latency target, p95 ms (default 30000)")
-    for name in ("economics", "route", "report"):
+    for name in ("economics", "route", "decide", "report"):
         parsers[name].add_argument("--scenario", metavar="FILE",
                                    help="scenario JSON; fields left out take the workspace defaults")
-    p = parsers["route"]
-    p.add_argument("--mode", choices=["pre-routing", "cascade"], default="pre-routing")
-    p.add_argument("--segment-by", default="task_complexity",
-                   help="task_complexity (task type x complexity bucket, default) or a column such as model")
-    p.add_argument("--run", metavar="RUN_ID", help="quality from this run (default: the newest scored)")
-    p.add_argument("--candidate", metavar="SPEC", help="the local candidate (default: the run's most scored)")
-    p.add_argument("--context-window", type=int, default=8192, help="local model's context, tokens")
-    p.add_argument("--in-house", action="append", metavar="SEGMENT", help="segment that must stay in-house")
-    p.add_argument("--residency-tag", action="append", metavar="TAG", help="requests with this tag stay in-house")
+    for name in ("route", "decide"):
+        p = parsers[name]
+        p.add_argument("--mode", choices=["pre-routing", "cascade"], default="pre-routing")
+        p.add_argument("--segment-by", default="task_complexity",
+                       help="task_complexity (task type x complexity bucket, default) or a column such as model")
+        p.add_argument("--run", metavar="RUN_ID", help="quality from this run (default: the newest real one, "
+                       "else the demo's)")
+        p.add_argument("--candidate", metavar="SPEC", help="the local candidate (default: the run's most scored)")
+        p.add_argument("--context-window", type=int, default=8192, help="local model's context, tokens")
+        p.add_argument("--in-house", action="append", metavar="SEGMENT", help="segment that must stay in-house")
+        p.add_argument("--residency-tag", action="append", metavar="TAG",
+                       help="requests with this tag stay in-house")
     p = parsers["report"]
     p.add_argument("--saved", metavar="ID", help="a saved scenario (see breakeven scenarios list)")
     p.add_argument("--out", metavar="PATH", help=f"where to write the HTML (default: ./{REPORT_FILE})")

@@ -25,6 +25,8 @@ traffic (the `traffic` view: requests without labelled dataset rows; fast on 10M
   Batch API.
 - input/output length (mean and p95) and cached_share: the workload's token shape
   (`analysis.economics.token_shape.workload_shape`), which the sizing model turns into capacity.
+- candidate_model: the replayed candidate the decision uses, when the catalogue knows its model
+  (`replayed_model`), so the model priced is the one measured; a probe's model wins over it.
 - Batch traffic (most requests through a Batch API): batch_discount, and BATCH_TRAFFIC: scheduled
   mode, no peak factor, no latency target (a mixed workspace takes the majority's; splitting the
   two is not modelled yet).
@@ -32,7 +34,7 @@ traffic (the `traffic` view: requests without labelled dataset rows; fast on 10M
   (`breakeven probe --gpu NAME`, see `probe_on_catalogue_gpu`), with that model and GPU,
   capacity_source 'probe'; else the sizing model's, on the GPU and deployment mode that
   `analysis.economics.gpu_choice` recommends for the base scenario's model (the cheapest feasible
-  at today's volume; the base's when none is feasible or a base scenario was given).
+  at today's volume; the base's when none is feasible or the base scenario sets its GPU).
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ from analysis.economics.prices import unit_prices
 from analysis.economics.scenario import Scenario
 from analysis.economics.sizing import LatencyTargets, Sizing, size
 from analysis.errors import UserError
+from analysis.quality.verdicts import scored_runs
+from analysis.replay.demo_run import default_run
 from analysis.economics.token_shape import workload_shape
 from analysis.store.summary import summarise
 
@@ -190,6 +194,16 @@ def probe_on_catalogue_gpu(con: duckdb.DuckDBPyConnection) -> tuple[ProbeMeasure
     return None
 
 
+def replayed_model(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The catalogue name of the model whose quality the decision uses (`demo_run.default_run`'s
+    most scored candidate), so the model priced is the model measured; None when it is not in the
+    catalogue or nothing is scored."""
+    runs = scored_runs(con)
+    run = default_run(runs)
+    card = find_model(runs[run][0]) if run and runs[run] else None
+    return card.name if card else None
+
+
 def probe_prediction(probe: ProbeMeasurement, scenario: Scenario) -> Sizing | None:
     """The sizing model's answer for what the probe measured, to set beside the measurement: its
     model at its published precision on the probed catalogue GPU, the scenario's request shape with
@@ -212,9 +226,10 @@ def probe_prediction(probe: ProbeMeasurement, scenario: Scenario) -> Sizing | No
 
 def scenario_defaults(con: duckdb.DuckDBPyConnection, base: Scenario | None = None) -> Scenario:
     """`base` (default: Scenario()) with the fields the logs can give replaced by the module's
-    rules; the GPU is the recommended one only without a `base` (a given base keeps its GPU). An
-    empty workspace returns `base` unchanged."""
-    choose_gpu, base = base is None, base or Scenario()
+    rules; the GPU and mode are the recommended ones unless `base` sets its GPU. An empty workspace
+    returns `base` unchanged."""
+    base = base or Scenario()
+    choose_gpu = "gpu" not in base.model_fields_set
     summary = summarise(con, by_day_limit=1)
     if not summary.requests:
         return base
@@ -243,6 +258,9 @@ def scenario_defaults(con: duckdb.DuckDBPyConnection, base: Scenario | None = No
     data["batch_discount"] = bool(batch is not None and batch > 0.5)
     if data["batch_discount"]:
         data |= BATCH_TRAFFIC
+    replayed = replayed_model(con)
+    if replayed is not None:
+        data["candidate_model"] = replayed
     probed = probe_on_catalogue_gpu(con)
     if probed is not None:
         probe, model, gpu = probed

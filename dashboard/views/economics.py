@@ -10,7 +10,8 @@ from analysis.economics.workspace_defaults import probe_measurements, probe_pred
 from analysis.errors import UserError
 from analysis.present import capacity, charts
 from analysis.present import formatting as fmt
-from dashboard import components, scenario_state
+from analysis.quality.verdicts import scored_runs
+from dashboard import components, routing_state, scenario_state
 
 SELF_HOST_FORMULA = {
     "dedicated": "replicas x GPUs per replica x hourly x 730 + ops + fine-tuning / amortisation months",
@@ -38,9 +39,11 @@ gpu = catalogue.gpu(scenario.gpu)
 inputs = scenario.to_cost_inputs()
 result = economics.evaluate(inputs)
 be = result.breakeven
-st.markdown(f"#### {components.as_text(economics.headline(inputs, scenario.requests_per_day))}")
-st.caption("Cost only, before quality: whether the self-hosted model answers as well as the API is on the "
-           "Quality and Routing pages.")
+decision = routing_state.decision(scenario, components.query(scored_runs))
+st.markdown(f"#### {components.as_text(decision.headline)}")
+st.caption(components.as_text(decision.caveat))
+st.markdown(f"**Cost only, before quality** (every request self-hosted): "
+            f"{components.as_text(economics.headline(inputs, scenario.requests_per_day))}")
 cards = components.kpi_row()
 components.kpi(cards, "API per month", fmt.usd(result.api_monthly_usd),
                "Requests per day x 30.4 days x the API cost per request.")

@@ -4,7 +4,8 @@ import streamlit as st
 
 from analysis.present import charts
 from analysis.present import formatting as fmt
-from dashboard import components
+from analysis.quality.verdicts import scored_runs
+from dashboard import components, routing_state, scenario_state
 
 st.title("Overview")
 s = components.workspace_summary()
@@ -14,10 +15,12 @@ if not s.requests:
     st.info(f"{held}. Upload a log export on the **Logs** page, or pick the demo workspace in the sidebar.")
     st.stop()
 
-headline = components.headline()
-st.markdown(f"### {headline}")
-st.caption("Break-even of the default scenario (Economics page: the workspace's API cost per request, "
-           "the catalogue's default GPU, dedicated 24/7). Change the assumptions there.")
+defaults = components.scenario_defaults()
+scenario_state.seed(defaults)
+decision = routing_state.decision(scenario_state.current(defaults), components.query(scored_runs))
+st.markdown(f"### {components.as_text(decision.headline)}")
+st.caption(components.as_text(decision.caveat) + " The scenario and the split are set on the Economics and "
+           "Routing pages.")
 
 cards = components.kpi_row()
 components.kpi(cards, "Monthly spend", fmt.usd(s.monthly_spend_usd),

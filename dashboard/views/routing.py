@@ -87,6 +87,9 @@ quality = (components.query(routing_data.segment_quality, choice.run, choice.can
            if choice.run else {})
 rec = routing.recommend(traffic, quality, scenario, choice.policy())
 plan = rec.plan
+decision = routing_state.decision(scenario, runs, rec)
+st.markdown(f"#### {components.as_text(decision.headline)}")
+st.caption(components.as_text(decision.caveat))
 
 cards = components.kpi_row()
 components.kpi(cards, "Split cost / month", fmt.usd(plan.monthly_usd),
