@@ -9,7 +9,7 @@ import pytest
 
 from analysis.economics import catalogue
 from analysis.errors import NotFound
-from analysis.reference import read_json, reference_file
+from analysis.reference import reference_file
 
 
 def test_catalogue_has_the_expected_gpus():
@@ -22,8 +22,6 @@ def test_every_entry_is_cited_and_sane():
     for g in catalogue.gpus():
         assert 8 <= g.memory_gb <= 200
         assert 0 < g.hourly_usd < 20
-        assert g.throughput_rps_7b > 0
-        assert "rough" in g.throughput_source
         assert g.price_source.provider and g.price_source.citation
         assert re.fullmatch(r"20\d\d-\d\d", g.price_source.as_listed)
         assert g.price_citation.endswith(f"as listed on {g.price_source.as_listed}")
@@ -41,44 +39,10 @@ def test_lookup_ignores_case_and_lists_names_when_unknown():
         catalogue.gpu("V100")
 
 
-def test_required_memory_rule():
-    assert catalogue.required_gb(8, "fp16") == pytest.approx(8 * 2 * 1.2)  # 19.2 GB
-    assert catalogue.required_gb(70, "q4") == pytest.approx(70 * 0.5 * 1.2)  # 42 GB
-    assert catalogue.quantisations() == ("fp16", "int8", "q4")
-    with pytest.raises(ValueError, match="quantisation"):
-        catalogue.required_gb(8, "fp8")
-    with pytest.raises(ValueError, match="> 0"):
-        catalogue.required_gb(0, "fp16")
-
-
-@pytest.mark.parametrize("params_b, quant, gpu, expected", [
-    (8, "fp16", "L4", True),          # 19.2 <= 24
-    (8, "fp16", "T4", False),         # 19.2 > 16
-    (8, "int8", "T4", True),          # 9.6 <= 16
-    (14, "fp16", "A10G", False),      # 33.6 > 24
-    (32, "fp16", "A100 80GB", True),  # 76.8 <= 80
-    (70, "int8", "H100 80GB", False), # 84 > 80
-    (70, "q4", "L40S", True),         # 42 <= 48
-])
-def test_fits(params_b, quant, gpu, expected):
-    assert catalogue.fits(params_b, quant, gpu) is expected
-    assert catalogue.fits(params_b, quant, catalogue.gpu(gpu)) is expected
-
-
-def test_file_table_agrees_with_the_rule():
-    data = read_json("model_fit.json")
-    assert [s.size for s in catalogue.model_sizes()] == ["1B", "3B", "7-8B", "14B", "32B", "70B"]
-    computed = catalogue.fit_table()
-    for row in data["table"]:
-        assert row["fits"] == computed[row["size"]]
-        for quant, gb in row["required_gb"].items():
-            assert gb == pytest.approx(catalogue.required_gb(row["params_b"], quant))
-
-
 def test_reference_data_is_the_checkouts_data_folder():
     """The package `analysis.data` is the top-level `data/` (pyproject maps it), file for file."""
     checkout_data = Path(__file__).resolve().parent.parent / "data"
-    for name in ("gpus.json", "model_fit.json", "demo_templates.json"):
+    for name in ("gpus.json", "models.json", "benchmarks.json", "demo_templates.json"):
         assert reference_file(name).read_bytes() == (checkout_data / name).read_bytes()
 
 
@@ -115,10 +79,4 @@ def test_dense_figures_not_sparse_and_gaps_explained():
 def test_added_gpus_are_priced_like_the_others():
     for name in ("H200 141GB", "B200", "MI300X"):
         g = catalogue.gpu(name)
-        assert g.price_source.provider and g.price_source.citation and g.throughput_note, name
-
-
-def test_datasheet_fields_default_to_none_for_older_readers():
-    """The new fields are optional: an entry without them still loads (nothing else breaks)."""
-    bare = catalogue.Gpu("X", 16, 1.0, catalogue.PriceSource("p", "c", "2025-01"), 1.0, "rough")
-    assert bare.memory_bandwidth_gbs is None and bare.spec_source is None
+        assert g.price_source.provider and g.price_source.citation and g.memory_bandwidth_gbs, name

@@ -42,7 +42,7 @@ def card_gpu(name: str, memory_gb: float, bandwidth_gbs: float, bf16_tflops: flo
              interconnect_gbs: float = 64) -> Gpu:
     return Gpu(name=name, memory_gb=memory_gb, hourly_usd=1.0,
                price_source=PriceSource(provider="test", citation="test", as_listed="2025-01"),
-               throughput_rps_7b=1.0, throughput_source="test", memory_bandwidth_gbs=bandwidth_gbs,
+               memory_bandwidth_gbs=bandwidth_gbs,
                bf16_tflops=bf16_tflops, fp8_tflops=fp8_tflops, int8_tops=fp8_tflops,
                interconnect="test link", interconnect_gbs=interconnect_gbs)
 
@@ -223,8 +223,8 @@ def test_mistakes_are_user_errors():
         TokenShape(input_tokens=10, output_tokens=10, cached_share=1.5)
     with pytest.raises(UserError, match="no memory bandwidth"):
         size(DENSE_8B, Gpu(name="blank", memory_gb=80, hourly_usd=1.0,
-                           price_source=PriceSource(provider="t", citation="t", as_listed="2025-01"),
-                           throughput_rps_7b=1.0, throughput_source="t"), "bf16", shape=shape)
+                           price_source=PriceSource(provider="t", citation="t", as_listed="2025-01")),
+             "bf16", shape=shape)
 
 
 def test_size_is_fast_enough_for_many_scenarios():
