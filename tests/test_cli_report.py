@@ -36,7 +36,12 @@ def test_report_writes_the_pages_html_with_its_headline_and_no_key(shared_dir, t
     economics = json.loads(capsys.readouterr().out)
     assert out["scenario"] == economics["scenario"]  # the same scenario as `economics` uses
     assert out["breakeven_requests_per_day"] == economics["breakeven_requests_per_day"]
-    headline = re.search(r"<p>Generated [^<]*</p>", document).group()  # the break-even against today's volume
+    # the report opens with the decision, the same as the JSON's (and `breakeven decide`'s) ...
+    assert out["verdict"] in ("self-host", "hybrid", "api")
+    assert f'<p class="headline"><b>{html.escape(out["decision_headline"])}</b></p>' in document
+    assert document.index('class="headline"') < document.index("Cost only, before quality")
+    # ... then cost only, before quality: the break-even against today's volume
+    headline = re.search(r'<p class="cost-only">[^<]*</p>', document).group()
     assert f"At today{chr(39)}s {compact(out['scenario']['requests_per_day'])} requests/day" in html.unescape(headline)
     assert "pays off above" not in headline
     assert f"<b>{usd(out['api_monthly_usd'])}</b>" in document
@@ -110,4 +115,7 @@ def test_scenarios_save_list_show_round_trip(shared_dir, tmp_path, capsys):
     reported = json.loads(capsys.readouterr().out)
     assert reported["scenario_id"] == sid and reported["scenario"] == saved["scenario"]
     assert reported["source"] == f"saved scenario {sid} (ten k)"
-    assert "At today's 10k requests/day" in html.unescape(out.read_text())
+    document = html.unescape(out.read_text())
+    assert "At today's 10k requests/day" in document
+    assert "<title>llm-breakeven: main · ten k</title>" in document  # the saved scenario's name
+    assert "Scenario: <b>ten k</b>" in document

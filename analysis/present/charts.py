@@ -48,6 +48,14 @@ def cost_curve(curve: list[economics.CurvePoint], breakeven: economics.BreakEven
         _log_x_mark(fig, today, f"today {fmt.per_day(today)}", "#16a34a", "dot", top=False)
     fig.update_layout(xaxis_title="Requests per day (log scale)", yaxis_title="Cost per month (USD, log scale)",
                       xaxis_type="log", yaxis_type="log", height=420, legend=TOP_LEGEND, margin={"t": 60})
+    return fit_labels(fig)
+
+
+def fit_labels(fig: go.Figure) -> go.Figure:
+    """Grow the margins to hold every axis's tick labels and title (Plotly's fixed default margins
+    cut a long label or title, e.g. '$100k' ticks beside a y title, or a right-hand axis)."""
+    fig.update_xaxes(automargin=True)
+    fig.update_yaxes(automargin=True)
     return fig
 
 
@@ -74,7 +82,7 @@ def tornado(rows: list[economics.SensitivityRow], base_savings: float) -> go.Fig
     fig.add_vline(x=base_savings, line_color=MARK_COLOUR)
     fig.update_layout(barmode="overlay", xaxis_title="Monthly savings of self-hosting (USD)", height=320,
                       legend=TOP_LEGEND, margin={"t": 60})
-    return fig
+    return fit_labels(fig)
 
 
 def growth(points: list[economics.GrowthPoint]) -> go.Figure:
@@ -87,7 +95,7 @@ def growth(points: list[economics.GrowthPoint]) -> go.Figure:
                     hovertemplate="month %{x}<br>$%{y:,.0f}<extra></extra>")
     fig.update_layout(xaxis_title="Months from now", yaxis_title="Cost per month (USD)", height=300,
                       legend=TOP_LEGEND, margin={"t": 60})
-    return fig
+    return fit_labels(fig)
 
 
 def daily(by_day: list[dict]) -> go.Figure:
@@ -101,7 +109,7 @@ def daily(by_day: list[dict]) -> go.Figure:
     fig.update_layout(height=340, legend=TOP_LEGEND, margin={"t": 60},
                       yaxis={"title": "Spend (USD/day)"},
                       yaxis2={"title": "Requests/day", "overlaying": "y", "side": "right", "rangemode": "tozero"})
-    return _one_day_as_category(fig, days)
+    return fit_labels(_one_day_as_category(fig, days))
 
 
 def _one_day_as_category(fig: go.Figure, days: Sequence) -> go.Figure:

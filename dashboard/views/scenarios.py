@@ -39,10 +39,13 @@ st.subheader("Report")
 defaults = components.scenario_defaults()
 scenario_state.seed(defaults)
 scenario = scenario_state.current(defaults)
-st.caption("The report and CSVs use the scenario currently set on the Economics page (or its defaults). "
+st.caption("The report and CSVs use the scenario currently set on the Economics page (or its defaults); the "
+           "report opens with the decision (quality and cost), then cost only, before quality. "
            "They contain assumptions and aggregates only: no prompts, answers or keys.")
 workspace = components.current_workspace()
-html, csv_files = components.cached_report(workspace, components.data_version(workspace), scenario.to_json())
+current_id = scenario_store.scenario_id(scenario)
+name = next((item.name or item.scenario_id for item in saved if item.scenario_id == current_id), None)
+html, csv_files = components.cached_report(workspace, components.data_version(workspace), scenario.to_json(), name)
 st.download_button("Download HTML report", html, file_name="llm-breakeven-report.html", mime="text/html",
                    key="scn_report")
 columns = st.columns(4)
