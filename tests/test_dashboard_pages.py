@@ -231,6 +231,6 @@ def test_the_report_shows_no_python_none(demo):
         html = report.html_report(con, _defaults(demo))
     finally:
         con.close()
-    assumptions = html.split("<h2>Scenario</h2>", 1)[1].split("<h2>", 1)[0]
+    assumptions = html.split("<h2>Assumptions</h2>", 1)[1].split("<h2>", 1)[0]
     assert "None" not in assumptions and "{'" not in assumptions
-    assert "<td>gpu_count</td><td>–</td>" in assumptions
+    assert "<td class=t>GPU count</td><td class=t>automatic (sized for the peak)</td>" in assumptions

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from analysis.economics import catalogue
 from analysis.economics.models import find_model, model_cards
-from analysis.economics.sizing import DoesNotFit, Sizing, TokenShape, choose_tp
+from analysis.economics.scenario import Scenario
+from analysis.economics.sizing import DoesNotFit, Sizing, TokenShape, choose_tp, size
+from analysis.economics.token_shape import TaskTokenShape
+from analysis.errors import UserError
 from analysis.economics.workspace_defaults import ProbeMeasurement
 from analysis.economics.gpu_choice import GpuOption
 from analysis.present.formatting import compact, usd
@@ -117,3 +120,26 @@ def gpu_option_rows(options: list[GpuOption], chosen: GpuOption | None) -> list[
              "requests/s per GPU": compact(o.capacity_rps_per_gpu, 2),
              "cheaper than the API from": "never" if o.monthly_usd is not None and o.first_cheaper_at is None
              else f"{compact(o.first_cheaper_at)}/day", "feasible": o.reason} for o in options]
+
+
+def task_shape_rows(shapes: list[TaskTokenShape], scenario: Scenario) -> list[dict[str, str]]:
+    """Per task type of the logs: its share, mean and p95 tokens in and out, and the requests/s per
+    GPU the sizing model gives a workload of only that task on the scenario's setup, so a user
+    sees why short classifications and long generations size so differently."""
+    def capacity(shape: TaskTokenShape) -> str:
+        try:
+            sized = size(scenario.candidate_model, scenario.gpu, scenario.resolved_quantisation(),
+                         scenario.tensor_parallel,
+                         TokenShape(input_tokens=max(1.0, shape.input_tokens_mean),
+                                    output_tokens=max(1.0, shape.output_tokens_mean), cached_share=shape.cached_share),
+                         scenario.latency_targets,
+                         TokenShape(input_tokens=max(1.0, shape.input_tokens_p95),
+                                    output_tokens=max(1.0, shape.output_tokens_p95), cached_share=shape.cached_share))
+        except UserError as error:
+            return str(error)
+        return compact(sized.requests_per_s_per_gpu, 2)
+
+    return [{"task type": s.task_type, "share of requests": f"{s.share:.0%}",
+             "tokens in (mean / p95)": f"{compact(s.input_tokens_mean)} / {compact(s.input_tokens_p95)}",
+             "tokens out (mean / p95)": f"{compact(s.output_tokens_mean)} / {compact(s.output_tokens_p95)}",
+             "requests/s per GPU if only this task": capacity(s)} for s in shapes]

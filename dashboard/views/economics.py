@@ -6,6 +6,7 @@ import streamlit as st
 from analysis.economics import catalogue, scenario_store
 from analysis.economics import cost_model as economics
 from analysis.economics.gpu_choice import gpu_options, recommended
+from analysis.economics.token_shape import token_shapes
 from analysis.economics.workspace_defaults import probe_measurements, probe_prediction
 from analysis.errors import UserError
 from analysis.present import capacity, charts
@@ -79,6 +80,10 @@ with st.expander("Why this capacity"):
         components.show_user_error(exc)
     else:
         st.dataframe(capacity.sizing_rows(sizing), hide_index=True, key="econ_sizing")
+        if shapes := components.query(token_shapes):
+            st.caption("Your logs' request shape per task type (the capacity above uses the whole workload's "
+                       "mean and p95):")
+            st.dataframe(capacity.task_shape_rows(shapes, scenario), hide_index=True, key="econ_task_shapes")
         st.caption("The sizing model (analysis/economics/sizing.py) is a roofline of one replica, calibrated on "
                    "published benchmarks (median error 1.27x, worst 2.2x); a probe of your own endpoint on this GPU "
                    "replaces it. Its constants and their sources:")
