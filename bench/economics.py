@@ -47,12 +47,13 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=10_000_000)
     args = parser.parse_args()
 
+    from analysis.economics.comparison import evaluate
     from analysis.economics.counterfactual import counterfactual_bill
-    from analysis.store.database import open_db
-    from analysis.economics.cost_model import cost_curve, evaluate, growth_projection, sensitivity
+    from analysis.economics.projections import cost_curve, growth_projection, sensitivity
     from analysis.economics.routing import RoutingPolicy, recommend
     from analysis.economics.routing_segments import SegmentQuality, daily_traffic, segment_traffic
     from analysis.economics.workspace_defaults import scenario_defaults
+    from analysis.store.database import open_db
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.duckdb"

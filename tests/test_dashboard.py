@@ -6,14 +6,12 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analysis.economics import catalogue
-
-from analysis.economics import cost_model as economics
-from analysis.store.database import open_db
-from analysis.ingest.labelled_datasets import ingest_labelled
-from analysis.settings import get_settings
+from analysis.economics import catalogue, comparison
 from analysis.economics.decision import workspace_decision
 from analysis.economics.workspace_defaults import scenario_defaults
+from analysis.ingest.labelled_datasets import ingest_labelled
+from analysis.settings import get_settings
+from analysis.store.database import open_db
 from dashboard.components import as_text
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
@@ -70,7 +68,7 @@ def test_economics_restores_from_query_params(app, demo_dir):
     con.close()
     scenario = defaults.model_copy(update={"gpu_hourly_usd": 3.0, "ops_usd_per_month": 500.0})
     _open(app, "economics", **scenario.to_query_params())
-    expected = economics.evaluate(scenario.to_cost_inputs())
+    expected = comparison.evaluate(scenario.to_cost_inputs())
     metrics = {m.label: m.value for m in app.metric}
     from analysis.present import formatting as fmt
     assert metrics["Self-hosting per month"] == fmt.usd(expected.self_host.total_usd)

@@ -13,15 +13,12 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analysis.economics import cost_model as economics
-
-from analysis.present import report
-
-from analysis.economics import scenario_store
-from analysis.present import formatting as fmt
-from analysis.store.database import open_db, scalar
-from analysis.settings import get_settings
+from analysis.economics import comparison, scenario_store
 from analysis.economics.workspace_defaults import scenario_defaults
+from analysis.present import formatting as fmt
+from analysis.present import report
+from analysis.settings import get_settings
+from analysis.store.database import open_db, scalar
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
 BATCH_OUTPUT = Path("samples") / "openai-batch" / "genai_navirag_batch_output.jsonl"
@@ -78,7 +75,7 @@ def test_a_saved_link_keeps_its_scenario_when_moving_to_other_pages(demo):
     app = _app(ws="demo", scenario=sid)
     app.run()
     _go(app, "economics")
-    expected = economics.evaluate(scenario.to_cost_inputs())
+    expected = comparison.evaluate(scenario.to_cost_inputs())
     assert _metrics(app)["API per month"] == fmt.usd(expected.api_monthly_usd)
     _go(app, "routing", drop_params=True)
     assert any(fmt.per_day(40_000) in c.value and "$1.25/hour" in c.value for c in app.caption)
@@ -99,7 +96,7 @@ def test_the_api_price_control_moves_the_bill_when_the_logs_price_each_task(demo
     app.number_input(key="sc_api_cost_per_request").set_value(price).run()
     flat = defaults.model_copy(update={"api_cost_per_request": price, "api_cost_by_task": None})
     after = _metrics(app)["API per month"]
-    assert after == fmt.usd(economics.evaluate(flat.to_cost_inputs()).api_monthly_usd) != before
+    assert after == fmt.usd(comparison.evaluate(flat.to_cost_inputs()).api_monthly_usd) != before
     assert app.query_params["api"] in (str(price), [str(price)]) and app.query_params["tt"] in ("", [""])
 
 
@@ -204,7 +201,7 @@ def test_cost_curve_labels_the_break_even_and_today_where_they_are(demo):
     app.run()
     _go(app, "economics")
     defaults = _defaults(demo)
-    be = economics.evaluate(defaults.to_cost_inputs()).breakeven.requests_per_day
+    be = comparison.evaluate(defaults.to_cost_inputs()).breakeven.requests_per_day
     layout = _chart(app, "econ_curve")["layout"]
     marks = {a["text"].split()[0]: a["x"] for a in layout["annotations"]}
     assert marks["break-even"] == pytest.approx(math.log10(be))  # a log axis places annotations at log10(x)

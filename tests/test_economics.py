@@ -9,40 +9,33 @@ from dataclasses import replace
 
 import pytest
 
+from analysis.economics.comparison import MAX_LISTED_STEPS, Region, breakeven, cheaper_regions, evaluate, headline
 from analysis.economics.cost_model import (
     DAYS_PER_MONTH,
     HOURS_PER_MONTH,
-    MAX_LISTED_STEPS,
     MODE_NOTES,
     CostInputError,
     CostInputs,
     OwnedHardware,
-    Region,
     api_monthly_cost,
     blended_cost_per_request,
-    breakeven,
     capacity_requests_per_day,
-    cheaper_regions,
     cold_start_monthly_cost,
-    cost_curve,
     cost_per_1k,
     dedicated_monthly_cost,
     default_owned_hardware,
-    evaluate,
     fixed_monthly_cost,
     gpu_hours_per_month,
     gpus_needed,
-    growth_projection,
-    headline,
     monthly_savings,
     payback_months,
     peak_requests_per_second,
     requests_per_day_served,
     self_host_cost,
-    sensitivity,
     serverless_billed_seconds_per_day,
     serverless_usd_per_second,
 )
+from analysis.economics.projections import cost_curve, growth_projection, sensitivity
 from analysis.errors import UserError
 from analysis.present import charts
 from analysis.reference import read_json

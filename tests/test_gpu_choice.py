@@ -3,8 +3,7 @@ feasible one recommended, and the reasons an option is not feasible."""
 
 from __future__ import annotations
 
-from analysis.economics import catalogue
-from analysis.economics import cost_model as economics
+from analysis.economics import catalogue, comparison
 from analysis.economics.gpu_choice import MODES, gpu_options, recommended
 from analysis.economics.scenario import Scenario
 
@@ -17,7 +16,7 @@ def test_every_gpu_and_mode_is_priced_and_the_cheapest_feasible_is_recommended()
     assert best is not None and best.feasible
     assert best.monthly_usd == min(o.monthly_usd for o in options if o.feasible)
     variant = Scenario.from_dict({"gpu": best.gpu, "mode": best.mode}, scenario)
-    assert best.monthly_usd == economics.evaluate(variant.to_cost_inputs()).self_host.total_usd
+    assert best.monthly_usd == comparison.evaluate(variant.to_cost_inputs()).self_host.total_usd
 
 
 def test_reasons_for_options_that_are_not_feasible():

@@ -142,13 +142,13 @@ def test_the_name_glossary_and_no_key(demo, monkeypatch):
 
 def test_report_charts_make_room_for_their_labels(demo):
     con, scenario, decision, _ = demo
-    from analysis.economics import cost_model as economics
+    from analysis.economics import projections
     from analysis.store.summary import summarise
 
     inputs = scenario.to_cost_inputs()
-    figures = [charts.cost_curve(economics.cost_curve(inputs), decision.cost_only.breakeven, scenario.requests_per_day),
-               charts.tornado(economics.sensitivity(inputs), decision.cost_only.savings_monthly_usd),
-               charts.growth(economics.growth_projection(inputs)), charts.daily(summarise(con).by_day)]
+    figures = [charts.cost_curve(projections.cost_curve(inputs), decision.cost_only.breakeven, scenario.requests_per_day),
+               charts.tornado(projections.sensitivity(inputs), decision.cost_only.savings_monthly_usd),
+               charts.growth(projections.growth_projection(inputs)), charts.daily(summarise(con).by_day)]
     for figure in figures:
         axes = [figure.layout[name] for name in figure.layout if re.fullmatch(r"[xy]axis\d*", name)]
         assert axes and all(axis.automargin for axis in axes)

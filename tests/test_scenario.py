@@ -7,9 +7,9 @@ import json
 import pytest
 
 from analysis.economics import catalogue
-from analysis.economics.cost_model import breakeven, evaluate
-from analysis.economics.sizing import size
+from analysis.economics.comparison import breakeven, evaluate
 from analysis.economics.scenario import QUERY_KEYS, SCHEMA_VERSION, Scenario, ScenarioError, TaskCost
+from analysis.economics.sizing import size
 from analysis.errors import UserError
 
 

@@ -52,9 +52,9 @@ def _assumption_note(con, args) -> str | None:
 
 def _figures(scenario) -> dict:
     """The headline figures of a scenario, for JSON next to it."""
-    from analysis.economics import cost_model as economics
+    from analysis.economics import comparison
 
-    result = economics.evaluate(scenario.to_cost_inputs())
+    result = comparison.evaluate(scenario.to_cost_inputs())
     return {"api_monthly_usd": result.api_monthly_usd, "self_host_monthly_usd": result.self_host.total_usd,
             "savings_monthly_usd": result.savings_monthly_usd, "gpus": result.self_host.gpus,
             "breakeven_requests_per_day": result.breakeven.requests_per_day}
@@ -62,8 +62,7 @@ def _figures(scenario) -> dict:
 
 def cmd_economics(args) -> int:
     """Both monthly costs, break-even, GPUs, savings, payback and the cost curve for a scenario."""
-    from analysis.economics import cost_model as economics
-
+    from analysis.economics import comparison, projections
     from analysis.economics.decision import workspace_decision
 
     con = open_db(args.workspace) if workspace_exists(args) else None
@@ -75,11 +74,11 @@ def cmd_economics(args) -> int:
         if con is not None:
             con.close()
     inputs = scenario.to_cost_inputs()
-    result = economics.evaluate(inputs)
+    result = comparison.evaluate(inputs)
     sizing = scenario.sizing() if scenario.capacity_source == "sizing" else None
     if args.json:
         print_json({"scenario": scenario.model_dump(mode="json"), **asdict(result),
-                    "headline": economics.headline(inputs, scenario.requests_per_day),
+                    "headline": comparison.headline(inputs, scenario.requests_per_day),
                     "decision": None if decided is None else decided.summary(),
                     "self_host_monthly_usd": result.self_host.total_usd, "gpus": result.self_host.gpus,
                     "gpus_per_replica": inputs.gpus_per_replica,
@@ -87,11 +86,11 @@ def cmd_economics(args) -> int:
                     "regions": [asdict(r) for r in result.breakeven.regions],
                     "capacity": {"source": scenario.capacity_source, "rps_per_gpu": scenario.capacity_rps_per_gpu,
                                  "sizing": None if sizing is None else _sizing_record(sizing)},
-                    "notes": notes, "curve": [asdict(p) for p in economics.cost_curve(inputs)]})
+                    "notes": notes, "curve": [asdict(p) for p in projections.cost_curve(inputs)]})
         return 0
     if decided is not None:
         print(f"Decision: {decided.headline}")
-    print(("Cost only, before quality: " if decided is not None else "") + economics.headline(inputs, scenario.requests_per_day))
+    print(("Cost only, before quality: " if decided is not None else "") + comparison.headline(inputs, scenario.requests_per_day))
     print(tables.economics_line(scenario, inputs, result))
     if sizing is not None:
         print(f"  capacity: {capacity.sizing_sentence(sizing)}")
@@ -247,8 +246,7 @@ def _saved_record(item, workspace: str) -> dict:
 
 def cmd_scenarios(args) -> int:
     """The saved scenarios of a workspace: list them, show one, or save a scenario file."""
-    from analysis.economics import cost_model as economics
-    from analysis.economics import scenario_store
+    from analysis.economics import comparison, scenario_store
 
     workspace = workspace_name(args)
     con = open_workspace(args)
@@ -271,12 +269,12 @@ def cmd_scenarios(args) -> int:
             print("no saved scenarios yet: save one with breakeven scenarios save FILE "
                   "(or Save scenario on the Economics page)")
             return 0
-        rows = [tables.saved_scenario_row(item, economics.evaluate(item.scenario.to_cost_inputs())
+        rows = [tables.saved_scenario_row(item, comparison.evaluate(item.scenario.to_cost_inputs())
                                           if item.scenario is not None else None) for item in items]
         print(tables.text_table(rows, tables.SCENARIO_COLUMNS))
         return 0
     item = items[0]
-    result = economics.evaluate(item.scenario.to_cost_inputs())
+    result = comparison.evaluate(item.scenario.to_cost_inputs())
     print(f"{'saved' if args.action == 'save' else 'scenario'} {item.scenario_id}"
           + (f" ({item.name})" if item.name else "") + f": {tables.scenario_line(item.scenario, result)}")
     print(f"link: {tables.share_path(workspace, item.scenario_id)} (after the dashboard's address)")

@@ -22,7 +22,7 @@ from typing import Literal
 
 import duckdb
 
-from analysis.economics import cost_model as economics
+from analysis.economics import comparison
 from analysis.economics.models import find_model
 from analysis.economics.routing import Recommendation, RoutingPolicy, recommend
 from analysis.economics.routing_segments import (
@@ -71,7 +71,7 @@ class Decision:
     quality_fails: tuple[str, ...]
     quality_unknown: tuple[str, ...]
     evidence: Evidence
-    cost_only: economics.Economics
+    cost_only: comparison.Economics
     cost_only_headline: str
     recommendation: Recommendation
 
@@ -172,8 +172,8 @@ def decide(traffic: Traffic, quality: Mapping[str, SegmentQuality], scenario: Sc
         all_api_monthly_usd=recommendation.current_monthly_usd, monthly_usd=plan.monthly_usd,
         savings_monthly_usd=recommendation.savings_monthly_usd, local_share=plan.local_share,
         local_spend_share=plan.local_spend_share, local_segments=local, quality_fails=segments["fails"],
-        quality_unknown=segments["unknown"], evidence=evidence, cost_only=economics.evaluate(inputs),
-        cost_only_headline="Cost only, before quality: " + economics.headline(inputs, scenario.requests_per_day),
+        quality_unknown=segments["unknown"], evidence=evidence, cost_only=comparison.evaluate(inputs),
+        cost_only_headline="Cost only, before quality: " + comparison.headline(inputs, scenario.requests_per_day),
         recommendation=recommendation)
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from analysis.economics import catalogue
+from analysis.economics import catalogue, comparison
 from analysis.economics import cost_model as economics
 from analysis.economics.scenario import Scenario, ScenarioError
 from analysis.errors import UserError
@@ -50,7 +50,7 @@ def _option(scenario: Scenario, gpu: str, mode: economics.Mode) -> GpuOption:
     except ScenarioError as error:
         return GpuOption(gpu=gpu, mode=mode, feasible=False, reason=str(error).removeprefix("invalid scenario: "))
     try:
-        result = economics.evaluate(variant.to_cost_inputs())
+        result = comparison.evaluate(variant.to_cost_inputs())
     except UserError as error:  # e.g. a fixed GPU count that is not whole replicas of this GPU
         return GpuOption(gpu=gpu, mode=mode, feasible=False, reason=str(error))
     meets = variant.capacity_source != "sizing" or variant.sizing().meets_targets

@@ -5,13 +5,13 @@ a breakdown table, and a probe's measurement beside the model's prediction. Shar
 from __future__ import annotations
 
 from analysis.economics import catalogue
+from analysis.economics.gpu_choice import GpuOption
 from analysis.economics.models import find_model, model_cards
 from analysis.economics.scenario import Scenario
 from analysis.economics.sizing import DoesNotFit, Sizing, TokenShape, choose_tp, size
 from analysis.economics.token_shape import TaskTokenShape
-from analysis.errors import UserError
 from analysis.economics.workspace_defaults import ProbeMeasurement
-from analysis.economics.gpu_choice import GpuOption
+from analysis.errors import UserError
 from analysis.present.formatting import compact, usd
 
 BOUND_MEANING = {

@@ -5,25 +5,27 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from datetime import date, datetime, time, timedelta
 
 import plotly.graph_objects as go
 import polars as pl
 
-from analysis.economics import cost_model as economics
-
-from analysis.economics import routing
-from analysis.present import formatting as fmt
+from analysis.economics import comparison, projections, routing
 from analysis.economics.counterfactual import BillDay
+from analysis.present import formatting as fmt
 
 API_COLOUR, LOCAL_COLOUR, MARK_COLOUR = "#dc2626", "#2563eb", "#6b7280"
 TOP_LEGEND = {"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0}  # clear of the x-axis title
+DAY_MS = 86_400_000  # Plotly's date axes count in milliseconds
+BAR_WIDTH_MS = 0.8 * DAY_MS  # a day's bar, with a gap to the next day's
+DAILY_TICKS_UP_TO_DAYS = 15  # a shorter span gets one labelled tick per day
 SENSITIVITY_LABELS = {
     "gpu_hourly_usd": "GPU price", "capacity_rps_per_gpu": "Capacity per GPU",
     "target_utilisation": "Utilisation", "api_cost_per_request": "API price", "requests_per_day": "Volume",
 }
 
 
-def cost_curve(curve: list[economics.CurvePoint], breakeven: economics.BreakEven, today: float) -> go.Figure:
+def cost_curve(curve: list[projections.CurvePoint], breakeven: comparison.BreakEven, today: float) -> go.Figure:
     """Monthly cost vs requests/day (log x): the API line, the self-hosting steps, the volumes where
     self-hosting is cheaper shaded (`breakeven.regions`, clipped to the curve's range), the first
     break-even and today's volume marked."""
@@ -67,7 +69,7 @@ def _log_x_mark(fig: go.Figure, x: float, text: str, colour: str, dash: str, top
                        xanchor="left", yanchor="top" if top else "bottom", xshift=4, font_color=colour)
 
 
-def tornado(rows: list[economics.SensitivityRow], base_savings: float) -> go.Figure:
+def tornado(rows: list[projections.SensitivityRow], base_savings: float) -> go.Figure:
     """Monthly savings at -50% and +50% of each assumption, as bars around today's savings."""
     labels = [SENSITIVITY_LABELS.get(r.param, r.param) for r in rows]
     fig = go.Figure()
@@ -85,7 +87,7 @@ def tornado(rows: list[economics.SensitivityRow], base_savings: float) -> go.Fig
     return fit_labels(fig)
 
 
-def growth(points: list[economics.GrowthPoint]) -> go.Figure:
+def growth(points: list[projections.GrowthPoint]) -> go.Figure:
     """Both monthly costs over the projection months."""
     months = [p.month for p in points]
     fig = go.Figure()
@@ -99,17 +101,43 @@ def growth(points: list[economics.GrowthPoint]) -> go.Figure:
 
 
 def daily(by_day: list[dict]) -> go.Figure:
-    """Spend (bars) and requests (line, right axis) per UTC day."""
-    days = [d["day"] for d in by_day]
+    """Spend (bars) and requests (markers, joined across consecutive days; right axis) per UTC day,
+    on a calendar axis: each bar is one day wide wherever the days fall, and a day without requests
+    is an empty slot, so two logged days months apart stay two thin bars with the gap visible."""
+    days = [date.fromisoformat(d["day"]) for d in by_day]
+    every_day = _calendar(days)
+    requests = dict(zip(days, (d["requests"] for d in by_day), strict=True))
     fig = go.Figure()
-    fig.add_bar(x=days, y=[d["cost_usd"] for d in by_day], name="Spend (USD)",
-                hovertemplate="%{x}<br>$%{y:,.2f}<extra></extra>")
-    fig.add_scatter(x=days, y=[d["requests"] for d in by_day], name="Requests", mode="lines+markers",
-                    yaxis="y2", hovertemplate="%{x}<br>%{y:,} requests<extra></extra>")
+    fig.add_bar(x=days, y=[d["cost_usd"] for d in by_day], name="Spend (USD)", width=BAR_WIDTH_MS,
+                xperiod=DAY_MS, xperiodalignment="middle", hovertemplate="%{x|%Y-%m-%d}<br>$%{y:,.2f}<extra></extra>")
+    fig.add_scatter(x=every_day, y=[requests.get(day) for day in every_day], name="Requests", mode="lines+markers",
+                    connectgaps=False, xperiod=DAY_MS, xperiodalignment="middle", yaxis="y2",
+                    hovertemplate="%{x|%Y-%m-%d}<br>%{y:,} requests<extra></extra>")
     fig.update_layout(height=340, legend=TOP_LEGEND, margin={"t": 60},
-                      yaxis={"title": "Spend (USD/day)"},
+                      yaxis={"title": "Spend (USD/day)", "rangemode": "tozero"},
                       yaxis2={"title": "Requests/day", "overlaying": "y", "side": "right", "rangemode": "tozero"})
-    return fit_labels(_one_day_as_category(fig, days))
+    return fit_labels(_day_axis(fig, days))
+
+
+def _calendar(days: Sequence[date]) -> list[date]:
+    """Every day from the first to the last of `days` (none: [])."""
+    if not days:
+        return []
+    first = min(days)
+    return [first + timedelta(n) for n in range((max(days) - first).days + 1)]
+
+
+def _day_axis(fig: go.Figure, days: Sequence[date]) -> go.Figure:
+    """A date x axis from half a day before the first day to half a day after the last (a single
+    day is a day-wide slot, not milliseconds), labelled per day when the span is short."""
+    fig.update_xaxes(type="date", title="Day (UTC)", ticklabelmode="period")
+    if days:
+        first, last = min(days), max(days)
+        fig.update_xaxes(range=[datetime.combine(first, time()) - timedelta(hours=12),
+                                datetime.combine(last, time()) + timedelta(hours=36)])
+        if (last - first).days < DAILY_TICKS_UP_TO_DAYS:
+            fig.update_xaxes(dtick=DAY_MS, tickformat="%b %d")
+    return fig
 
 
 def _one_day_as_category(fig: go.Figure, days: Sequence) -> go.Figure:

@@ -20,7 +20,7 @@ import duckdb
 import plotly.io as pio
 import polars as pl
 
-from analysis.economics import cost_model as economics
+from analysis.economics import comparison, projections
 from analysis.economics.decision import Decision, workspace_decision
 from analysis.economics.models import find_model
 from analysis.economics.routing import SegmentDecision
@@ -143,7 +143,7 @@ def _quality(decision: Decision, scenario: Scenario) -> str:
 
 # --- cost only, before quality --------------------------------------------------------------------
 
-def _breakeven_text(breakeven: economics.BreakEven) -> str:
+def _breakeven_text(breakeven: comparison.BreakEven) -> str:
     if breakeven.status == "always":
         return "every volume"
     if breakeven.requests_per_day is None:
@@ -160,11 +160,11 @@ def _cost_only(decision: Decision, scenario: Scenario) -> tuple[str, list[tuple[
             ("GPUs", str(result.self_host.gpus or "–")),
             ("Break-even", _breakeven_text(result.breakeven))]
     figures = [
-        ("Monthly cost vs volume", charts.cost_curve(economics.cost_curve(inputs), result.breakeven,
+        ("Monthly cost vs volume", charts.cost_curve(projections.cost_curve(inputs), result.breakeven,
                                                      scenario.requests_per_day)),
-        ("Sensitivity (±50% of each assumption)", charts.tornado(economics.sensitivity(inputs),
+        ("Sensitivity (±50% of each assumption)", charts.tornado(projections.sensitivity(inputs),
                                                                  result.savings_monthly_usd)),
-        ("Next 12 months", charts.growth(economics.growth_projection(inputs))),
+        ("Next 12 months", charts.growth(projections.growth_projection(inputs))),
     ]
     return (f'<p class="cost-only">{_esc(decision.cost_only_headline)}</p>{_kpis(kpis)}', figures)
 
@@ -399,7 +399,7 @@ analysis/economics/cost_model.py and analysis/store/summary.py of llm-breakeven.
 
 def csv_exports(con: duckdb.DuckDBPyConnection, scenario: Scenario) -> dict[str, bytes]:
     """CSV files by name: daily totals, breakdowns by model and task type, the cost curve."""
-    curve = economics.cost_curve(scenario.to_cost_inputs())
+    curve = projections.cost_curve(scenario.to_cost_inputs())
     tables = {
         "by_day.csv": explore.breakdown(con, "day"),
         "by_model.csv": explore.breakdown(con, "model"),

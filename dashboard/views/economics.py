@@ -3,7 +3,7 @@ behind it, savings and sensitivity."""
 
 import streamlit as st
 
-from analysis.economics import catalogue, scenario_store
+from analysis.economics import catalogue, comparison, projections, scenario_store
 from analysis.economics import cost_model as economics
 from analysis.economics.gpu_choice import gpu_options, recommended
 from analysis.economics.token_shape import token_shapes
@@ -38,13 +38,13 @@ scenario_state.publish(scenario)
 gpu = catalogue.gpu(scenario.gpu)
 
 inputs = scenario.to_cost_inputs()
-result = economics.evaluate(inputs)
+result = comparison.evaluate(inputs)
 be = result.breakeven
 decision = routing_state.decision(scenario, components.query(scored_runs))
 st.markdown(f"#### {components.as_text(decision.headline)}")
 st.caption(components.as_text(decision.caveat))
 st.markdown(f"**Cost only, before quality** (every request self-hosted): "
-            f"{components.as_text(economics.headline(inputs, scenario.requests_per_day))}")
+            f"{components.as_text(comparison.headline(inputs, scenario.requests_per_day))}")
 cards = components.kpi_row()
 components.kpi(cards, "API per month", fmt.usd(result.api_monthly_usd),
                "Requests per day x 30.4 days x the API cost per request.")
@@ -102,16 +102,16 @@ with st.expander(f"Which models fit on {gpu.name}s"):
                "your request shape; beyond 8 GPUs it does not fit one server.")
 
 st.subheader("Monthly cost vs volume")
-st.plotly_chart(charts.cost_curve(economics.cost_curve(inputs), be, scenario.requests_per_day), key="econ_curve")
+st.plotly_chart(charts.cost_curve(projections.cost_curve(inputs), be, scenario.requests_per_day), key="econ_curve")
 left, right = st.columns(2)
 with left:
     st.subheader("Sensitivity (±50%)")
-    st.plotly_chart(charts.tornado(economics.sensitivity(inputs), result.savings_monthly_usd), key="econ_tornado")
+    st.plotly_chart(charts.tornado(projections.sensitivity(inputs), result.savings_monthly_usd), key="econ_tornado")
     st.caption("An assumption without a bar leaves the savings unchanged at ±50% (e.g. the same number of GPUs "
                "still suffices).")
 with right:
     st.subheader("Next 12 months")
-    st.plotly_chart(charts.growth(economics.growth_projection(inputs)), key="econ_growth")
+    st.plotly_chart(charts.growth(projections.growth_projection(inputs)), key="econ_growth")
 
 st.subheader("Share this scenario")
 name = st.text_input("Name (optional)", key="econ_save_name")

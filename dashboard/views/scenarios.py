@@ -2,9 +2,7 @@
 
 import streamlit as st
 
-from analysis.economics import cost_model as economics
-
-from analysis.economics import scenario_store
+from analysis.economics import comparison, scenario_store
 from analysis.present import formatting as fmt
 from dashboard import components, scenario_state
 
@@ -27,13 +25,13 @@ for item in saved:
         if item.scenario is None:
             left.warning(f"This scenario can no longer be opened: {item.problem}. Its link shows the defaults.")
             continue
-        result = economics.evaluate(item.scenario.to_cost_inputs())
+        result = comparison.evaluate(item.scenario.to_cost_inputs())
         be = result.breakeven
         left.caption(f"{fmt.per_day(item.scenario.requests_per_day)}, {item.scenario.gpu} at "
                      f"{fmt.usd(item.scenario.gpu_hourly_usd)}/h, {item.scenario.mode}; break-even "
                      f"{fmt.per_day(be.requests_per_day) if be.requests_per_day is not None else be.status}; "
                      f"savings {fmt.usd(result.savings_monthly_usd)}/month")
-        left.code(components.share_link(item.scenario_id), language=None)
+        components.show_share_link(left, item.scenario_id)
 
 st.subheader("Report")
 defaults = components.scenario_defaults()
