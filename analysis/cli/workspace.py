@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import tomllib
 from importlib.resources import files
@@ -96,15 +95,17 @@ def _streamlit_flags() -> list[str]:
 
 
 def cmd_dashboard(args) -> int:
-    """Build the demo workspace if needed, then run Streamlit on <host>:<port> (127.0.0.1:8501)."""
+    """Build the demo workspace if needed, then replace this process by Streamlit on <host>:<port>
+    (127.0.0.1:8501), so signals sent to `breakeven dashboard` stop the server."""
     from analysis.ingest.demo import ensure_demo_workspace
 
     ensure_demo_workspace()
     app = files("dashboard").joinpath("app.py")
     command = [sys.executable, "-m", "streamlit", "run", str(app), *_streamlit_flags(),
                "--server.address", args.host, "--server.port", str(args.port)]
-    print(f"dashboard on http://{args.host}:{args.port}")
-    return subprocess.call(command, env={**os.environ})
+    print(f"dashboard on http://{args.host}:{args.port}", flush=True)
+    os.execv(sys.executable, command)  # Streamlit takes this process: a kill (SIGTERM) reaches it
+    return 0
 
 
 def add_arguments(parsers: dict) -> None:
