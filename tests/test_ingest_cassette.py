@@ -6,10 +6,10 @@ from datetime import datetime
 
 import yaml
 
-from analysis.store.database import rows
 from analysis.ingest import ingest_file
-from analysis.ingest.sample import read_sample
 from analysis.ingest.registry import detect_format
+from analysis.ingest.sample import read_sample
+from analysis.store.database import rows
 
 COLUMNS = ("model_logged, provider, operation, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, "
            "reasoning_tokens, latency_ms, status, ts, cost_source")
@@ -84,7 +84,7 @@ def test_hand_made_cassette(con, tmp_path):
                      {"model": "llama-3.1-8b-instant", "messages": [{"role": "user", "content": "yo"}]},
                      json.dumps(chat), headers={"openai-processing-ms": ["42"]}),
         _interaction("https://api.openai.com/v1/chat/completions", {"model": "gpt-4o", "messages": [], "stream": True},
-                     "data: {\"choices\": []}\n\ndata: [DONE]\n", headers={"Content-Type": ["text/event-stream"]}),
+                     "data: {\"foo\": 1}\n\ndata: [DONE]\n", headers={"Content-Type": ["text/event-stream"]}),
         _interaction("https://api.openai.com/v1/chat/completions", {"model": "gpt-4o", "messages": []},
                      json.dumps({"error": {"message": "Invalid API key", "code": "invalid_api_key"}}), status=401),
     ]
@@ -93,8 +93,7 @@ def test_hand_made_cassette(con, tmp_path):
     assert "!!binary" in path.read_text()
     result = ingest_file(con, path)
     assert (result.rows_loaded, result.rows_rejected, result.rows_skipped) == (3, 1, 1)
-    assert result.reasons == ["line 4: streamed (SSE) response: usage is not reassembled from events; "
-                              "record without streaming"]
+    assert result.reasons == ["line 4: streamed (SSE) response of no known API (expected OpenAI or Anthropic events)"]
     got = rows(con, """SELECT source_line, provider, model, input_tokens, cached_input_tokens, output_tokens, latency_ms,
                               status, error, input_text, output_text FROM requests ORDER BY source_line""")
     assert got == [

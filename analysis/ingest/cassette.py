@@ -8,7 +8,8 @@ container is unpacked in Python (it is small): bodies may be `!!binary` and gzip
 `source_line` is the interaction's number (1-based). The provider comes from the URL's host,
 the time from the body (`created`) or the response's Date header, and the latency from the
 `openai-processing-ms` header (the server's processing time) when present. Streamed (SSE)
-responses are rejected: their usage would have to be reassembled from the events.
+responses are reassembled into the body the call returns without streaming (streams.py); a stream
+without usage gets estimated tokens, marked `extra.tokens = 'estimated'`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import yaml
 import zstandard
 
 from analysis.ingest import anthropic_shapes as an
-from analysis.ingest import pairs
+from analysis.ingest import pairs, streams
 from analysis.ingest.context import IngestError, LoadContext
 from analysis.ingest.openai_chat import insert_pairs as insert_openai_pairs
 from analysis.ingest.sample import Sample
@@ -103,14 +104,25 @@ def convert(interaction: dict, number: int) -> dict | None:
         request_body, response_body = _body(request), _body(response)
     except (OSError, EOFError) as exc:
         return {**record, "reject": f"response body could not be decompressed ({exc})"}
-    if "event-stream" in headers.get("content-type", "") or (response_body or "").lstrip().startswith(("data:", "event:")):
-        return {**record, "reject": "streamed (SSE) response: usage is not reassembled from events; record without streaming"}
-    for key, body in (("request", request_body), ("response", response_body)):
+    streamed = streams.is_stream(response_body, headers.get("content-type", ""))
+    for key, body in (("request", request_body), ("response", None if streamed else response_body)):
         try:
             record[key] = json.loads(body) if body else None
         except json.JSONDecodeError:
             return {**record, key: body, "reject": f"{key} body is not JSON (expected an API body)"}
+    if streamed:
+        return with_stream(record, response_body)
     return record
+
+
+def with_stream(record: dict, text: str) -> dict:
+    """`record` with the streamed body `text` reassembled as its response (or a reject)."""
+    request = record.get("request") if isinstance(record.get("request"), dict) else None
+    body, estimated = streams.reassemble(text, request)
+    if body is None:
+        return {**record, "response": text[:200],
+                "reject": "streamed (SSE) response of no known API (expected OpenAI or Anthropic events)"}
+    return {**record, "response": body, "streamed": True, "tokens": "estimated" if estimated else None}
 
 
 def _records(ctx: LoadContext) -> list[dict]:
@@ -141,7 +153,8 @@ def load(ctx: LoadContext) -> None:
         try_cast(j->>'latency_ms' AS DOUBLE) AS latency_ms, {pairs.status_code('j')} AS status_code,
         CAST(NULL AS VARCHAR) AS status, CAST(NULL AS VARCHAR) AS error, false AS is_batch,
         json_merge_patch('{{}}', json_object('url', j->>'url', 'latency_from',
-                         CASE WHEN j->>'latency_ms' IS NOT NULL THEN 'openai-processing-ms' END)) AS extra"""
+                         CASE WHEN j->>'latency_ms' IS NOT NULL THEN 'openai-processing-ms' END,
+                         'streamed', CAST(j->>'streamed' AS BOOLEAN), 'tokens', j->>'tokens')) AS extra"""
     for api, table in (("openai", "_cassette_openai"), ("anthropic", "_cassette_anthropic")):
         ctx.con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {columns} FROM _cassette WHERE j->>'api' = '{api}'")
     insert_openai_pairs(ctx, "_cassette_openai")

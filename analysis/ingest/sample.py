@@ -6,6 +6,7 @@ import csv
 import gzip
 import io
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -176,8 +177,8 @@ def read_sample(path: Path) -> Sample:
     if found is not None:
         kind, records = found
         return Sample(path, kind, compression, text=text, records=records)
-    if text.lstrip().startswith("interactions:"):
-        return Sample(path, "yaml", compression, text=text)
+    if re.search(r"^interactions:", text, re.MULTILINE) and text.lstrip().startswith(("interactions:", "#", "version:", "---")):
+        return Sample(path, "yaml", compression, text=text)  # a VCR cassette (keys in either order, comments first)
     try:
         header = next(csv.reader(io.StringIO(text)))
     except (StopIteration, csv.Error):
