@@ -1,5 +1,6 @@
 """Langfuse observation exports (UI / API: camelCase, blob storage: snake_case; CSV, JSON, JSON
-lines), traces with their `observations` nested, and API pages (`{"data": [...], "meta": ...}`).
+lines), traces with their `observations` nested, the UI's "download trace" JSON (`{"trace": {...},
+"observations": [...]}`, no top-level id) and API pages (`{"data": [...], "meta": ...}`).
 
 Only GENERATION and EMBEDDING observations are requests; spans, events, agents, tools... are
 skipped (counted). Rules:
@@ -34,15 +35,19 @@ def _is_trace(record: dict) -> bool:
         and "id" in record and "type" not in record
 
 
+def _is_trace_download(record: dict) -> bool:
+    return isinstance(record.get("trace"), dict) and isinstance(record.get("observations"), list)
+
+
 def detect(sample: Sample) -> bool:
     """Observations (type, traceId / trace_id, startTime / start_time), traces with observations,
-    or an API page of either."""
+    a trace download, or an API page of observations or traces."""
     if sample.kind in ("csv", "parquet"):
         return _is_observation(sample.columns)
     first = sample.first()
     if isinstance(first.get("data"), list) and "meta" in first and first["data"]:
         first = first["data"][0] if isinstance(first["data"][0], dict) else {}
-    return sample.kind in ("json", "jsonl") and (_is_observation(first) or _is_trace(first))
+    return sample.kind in ("json", "jsonl") and (_is_observation(first) or _is_trace(first) or _is_trace_download(first))
 
 
 def _f(name: str) -> str:
@@ -59,7 +64,9 @@ def _observations(ctx: LoadContext) -> None:
         "'a trace that lists only observation ids (expected the observations themselves: export "
         "observations / generations, or traces with their observations)'",
     )
-    trace = "json_object('userId', t.j->>'userId', 'sessionId', t.j->>'sessionId', 'tags', t.j->'tags', 'traceName', t.j->>'name')"
+    # The trace's context: the record itself, or its `trace` object in a trace download.
+    tr = "coalesce(CASE WHEN json_type(t.j, '$.trace') = 'OBJECT' THEN t.j->'trace' END, t.j)"
+    trace = f"json_object('userId', {tr}->>'userId', 'sessionId', {tr}->>'sessionId', 'tags', {tr}->'tags', 'traceName', {tr}->>'name')"
     ctx.con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _lf AS
             WITH flat AS (
