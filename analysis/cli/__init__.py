@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from analysis.cli import economics, quality, replay, workspace
 from analysis.cli.common import Refused, validation_text
-from analysis.cli.economics import cmd_economics, cmd_report, cmd_route, cmd_decide, cmd_scenarios, cmd_size
+from analysis.cli.economics import cmd_decide, cmd_economics, cmd_report, cmd_route, cmd_scenarios, cmd_size
 from analysis.cli.quality import cmd_attach_labels, cmd_quality, cmd_score
 from analysis.cli.replay import cmd_local_model, cmd_probe, cmd_replay, cmd_runs
 from analysis.cli.workspace import (
@@ -37,6 +37,7 @@ from analysis.cli.workspace import (
     cmd_summary,
 )
 from analysis.errors import UserError
+from analysis.redact import redact
 from analysis.settings import WorkspaceNameError, get_settings
 
 __all__ = ["COMMANDS", "ERROR_LOG", "INTERNAL_ERROR", "Refused", "build_parser", "main", "_streamlit_flags"]
@@ -87,8 +88,6 @@ def _one_line(text: str) -> str:
 def _internal_error(exc: BaseException, argv: list[str]) -> int:
     """A bug: one line on stderr naming it and where its traceback went (the data directory's
     ERROR_LOG; printed on stderr when that cannot be written). Keys are redacted from both."""
-    from analysis.redact import redact
-
     text = redact("".join(traceback.format_exception(exc)))
     summary = redact(_one_line(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__))
     try:
@@ -138,5 +137,5 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as exc:  # a bug, not the user's mistake
         return _internal_error(exc, argv)
-    print(f"refused: {_one_line(message)}", file=sys.stderr)
+    print(f"refused: {redact(_one_line(message))}", file=sys.stderr)  # an endpoint's text may echo a key
     return code

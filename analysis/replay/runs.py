@@ -42,6 +42,7 @@ from pydantic import BaseModel, Field
 
 from analysis.economics import prices as pricing
 from analysis.errors import NotFound, UserError
+from analysis.redact import configured_secrets, redact, redact_secrets
 
 from analysis.replay import sampling
 from analysis.store.database import frame, rows, utcnow
@@ -302,6 +303,7 @@ class _Execution:
                                  budget_usd=budget)
         _refresh(con, self.progress)
         self.prices = {c.spec: _prices(c) for c in self.candidates}
+        self.secrets = configured_secrets(registry.api_key_for(c, get_settings()) for c in self.candidates)
         self.providers = {}
         for c in self.candidates:
             try:
@@ -347,6 +349,7 @@ class _Execution:
         spec, request_id, request, ceiling = self.in_flight.pop(future)
         self.reserved -= ceiling
         outcome: _Outcome = future.result()
+        outcome.error = redact(outcome.error, self.secrets)  # an endpoint may echo the key back
         if outcome.give_up:
             self.progress.errors.setdefault(spec, outcome.error)
         if outcome.interrupted or outcome.give_up:
@@ -360,7 +363,7 @@ class _Execution:
         cost, input_tokens, output_tokens = _cost(self.prices[spec], completion, request)
         self.progress.spent_usd += cost
         self.progress.done += 1
-        return [self.run_id, spec, request_id, completion.text, input_tokens, output_tokens,
+        return [self.run_id, spec, request_id, redact_secrets(completion.text, self.secrets), input_tokens, output_tokens,
                 completion.usage_reported, completion.latency_ms, completion.ttft_ms,
                 completion.output_tokens_per_s, cost, "ok", None, outcome.attempts, utcnow()]
 
