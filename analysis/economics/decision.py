@@ -133,7 +133,8 @@ def _caveat(evidence: Evidence, segments: dict[str, tuple[str, ...]], priced_mod
 def _headline(verdict: Verdict, recommendation: Recommendation, scenario: Scenario, model: str,
               gpus: int | None, evidence: Evidence, local: tuple[str, ...]) -> str:
     plan, today = recommendation.plan, compact(scenario.requests_per_day)
-    where = f"{model} on {gpus or ''} {scenario.gpu}{'s' if (gpus or 0) > 1 else ''} ({scenario.mode})".replace("  ", " ")
+    fleet = f"{gpus} {scenario.gpu}{'s' if gpus > 1 else ''}" if gpus else scenario.gpu
+    where = f"{model} on {fleet} ({scenario.mode})"
     if verdict == "api":
         if evidence.run_id is None:
             why = "no candidate's quality has been measured yet"
