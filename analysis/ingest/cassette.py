@@ -4,7 +4,8 @@ and instrumentation libraries record them.
 Interactions that hit /chat/completions, /responses or /completions (OpenAI-compatible) or
 /v1/messages (Anthropic) become requests, read with the same SQL as OpenAI and Anthropic
 request+response pairs; any other interaction is skipped (counted, not rejected). The YAML
-container is unpacked in Python (it is small): bodies may be `!!binary` and gzip-compressed.
+container is unpacked in Python (it is small): bodies may be `!!binary` and gzip-compressed, under
+`body` (`body.string`) or, as pydantic-ai records them, `parsed_body`.
 `source_line` is the interaction's number (1-based). The provider comes from the URL's host,
 the time from the body (`created`) or the response's Date header, and the latency from the
 `openai-processing-ms` header (the server's processing time) when present. Streamed (SSE)
@@ -60,6 +61,11 @@ def _headers(part: dict) -> dict[str, str]:
 
 
 def _body(part: dict) -> str | None:
+    """The body's text: `body` (a string or `{string: ...}`, maybe binary and gzipped), or
+    `parsed_body` (the JSON itself, as pydantic-ai's cassettes keep it)."""
+    if part.get("parsed_body") is not None:
+        parsed = part["parsed_body"]
+        return parsed if isinstance(parsed, str) else json.dumps(parsed)
     body = part.get("body")
     if isinstance(body, dict):
         body = body.get("string")

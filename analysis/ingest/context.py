@@ -18,11 +18,10 @@ import duckdb
 
 from analysis.economics import prices as pricing
 from analysis.errors import UserError
-
-from analysis.quality import tasks
-from analysis.store.database import sql_literal
 from analysis.ingest.sample import Sample, json_problem
+from analysis.quality import tasks
 from analysis.redact import redact_sql
+from analysis.store.database import sql_literal
 
 RAW_LIMIT = 500  # characters of a rejected record kept in `rejects.raw`
 MAX_LINE_BYTES = 64 * 1024 * 1024  # a longer line is rejected as an enormous field (options["max_line_bytes"])
@@ -37,6 +36,11 @@ INLINE_PRICES = "_inline_prices"  # the unit prices insert_requests applied (pri
 TS_MAX = "9999-12-31 23:59:59"  # later times read as unreadable (NULL)
 DATABASE_SETTINGS_LOCK = threading.Lock()  # see LoadContext._database_setting
 COUNTS = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens")
+# A successful call that says nothing: see LoadContext.check_requests.
+EMPTY_CALL = ("(r.status = 'ok' AND r.model IS NULL AND r.input_tokens IS NULL AND r.output_tokens IS NULL "
+              "AND r.cost_usd IS NULL)")
+EMPTY_REASON = ("an LLM call with no model, no token counts and no cost (the response body is missing "
+                "or of an unknown shape)")
 
 
 def _sql_type(structure) -> str:
@@ -426,14 +430,16 @@ class LoadContext:
     def check_requests(self) -> int:
         """Move this file's loaded rows that no log can mean to rejects, quoting their line: a
         request_id seen earlier in the file (the first is kept), a negative token count or cost, a
-        time in the future. On the fast path any such row raises FastPathFailed instead (the retry
+        time in the future, a successful call with no model, no token count and no cost (its body
+        is missing or of a shape the reader does not know: never stored as an empty success). On the fast path any such row raises FastPathFailed instead (the retry
         has the lines' text to quote). Returns how many rows were moved."""
         negative = " ".join(f"WHEN r.{c} < 0 THEN '{c} ' || r.{c} || ' is negative (expected a token count of 0 or more)'"
                             for c in COUNTS)
         future = "r.ts > timezone('UTC', now()) + INTERVAL 1 DAY"
         duplicates, odd = self.con.execute(  # one cheap pass first: most files have none
             f"""SELECT count(*) - count(DISTINCT r.request_id),
-                       count(*) FILTER (least({', '.join(f'r.{c}' for c in COUNTS)}, r.cost_usd) < 0 OR {future})
+                       count(*) FILTER (least({', '.join(f'r.{c}' for c in COUNTS)}, r.cost_usd) < 0 OR {future}
+                                        OR {EMPTY_CALL})
                 FROM requests AS r WHERE r.source_id = ?""",
             [self.source_id],
         ).fetchall()[0]
@@ -450,7 +456,8 @@ class LoadContext:
                                      || coalesce(CAST(first_value(r.source_line) OVER same_id AS VARCHAR), '?') || ')'
                                 {negative}
                                 WHEN r.cost_usd < 0 THEN 'cost_usd ' || r.cost_usd || ' is negative (expected USD of 0 or more)'
-                                WHEN {future} THEN 'time ' || r.ts || ' is in the future (expected when the request was made)' END AS reason
+                                WHEN {future} THEN 'time ' || r.ts || ' is in the future (expected when the request was made)'
+                                WHEN {EMPTY_CALL} THEN '{EMPTY_REASON}' END AS reason
                     FROM requests AS r WHERE r.source_id = ?
                     WINDOW same_id AS (PARTITION BY r.request_id ORDER BY r.source_line, r.rowid))
                 WHERE reason IS NOT NULL""",
