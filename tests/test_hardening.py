@@ -45,3 +45,75 @@ def test_sigterm_of_breakeven_dashboard_stops_streamlit(tmp_path):
         if server.poll() is None:
             server.kill()
             server.wait()
+
+
+# --- 5./6. Uploads: never overwrite, long names, nothing left behind -------------------------------
+
+APP = str(REPO / "dashboard" / "app.py")
+BATCH_OUTPUT = Path("samples") / "openai-batch" / "genai_navirag_batch_output.jsonl"
+
+
+def _upload(data_dir: Path, workspace: str, files: list[tuple[str, bytes]]) -> list[str]:
+    """Upload `files` on the Logs page of `workspace`, click Ingest; the page's messages."""
+    from streamlit.testing.v1 import AppTest
+
+    from analysis.settings import get_settings
+    from analysis.store.database import open_db
+
+    open_db(workspace, settings=get_settings(data_dir=data_dir)).close()
+    app = AppTest.from_file(APP, default_timeout=60)
+    app.query_params["ws"] = workspace
+    app.run()
+    app.switch_page("views/logs.py").run()
+    app.file_uploader(key="logs_upload").set_value([(n, c, "application/octet-stream") for n, c in files]).run()
+    app.button(key="logs_ingest").click().run()
+    assert not app.exception, app.exception
+    return [m.value for m in [*app.success, *app.info, *app.error]]
+
+
+def _requests(data_dir: Path, workspace: str) -> int:
+    from analysis.settings import get_settings
+    from analysis.store.database import open_db, scalar
+
+    con = open_db(workspace, settings=get_settings(data_dir=data_dir))
+    try:
+        return scalar(con, "SELECT count(*) FROM requests")
+    finally:
+        con.close()
+
+
+def test_two_uploads_whose_names_clean_alike_are_both_kept(shared_dir, data_dir):
+    lines = (shared_dir / BATCH_OUTPUT).read_bytes().splitlines(keepends=True)
+    first, second = b"".join(lines[:30]), b"".join(lines[30:])
+    messages = _upload(data_dir, "uploads", [("coll;ide.jsonl", first), ("coll ide.jsonl", second)])
+    assert not [m for m in messages if "already ingested" in m], messages
+    assert _requests(data_dir, "uploads") == len(lines)
+    saved = sorted(p.name for p in (data_dir / "uploads" / "uploads").iterdir())
+    assert saved == ["coll_ide-2.jsonl", "coll_ide.jsonl"]
+
+
+def test_a_306_character_file_name_is_shortened_and_ingested(shared_dir, data_dir):
+    name = "x" * 300 + ".jsonl"
+    messages = _upload(data_dir, "uploads", [(name, (shared_dir / BATCH_OUTPUT).read_bytes())])
+    assert any("65 rows loaded" in m for m in messages), messages
+    [saved] = (data_dir / "uploads" / "uploads").iterdir()
+    assert saved.name.endswith(".jsonl") and len(saved.name) <= 120
+
+
+def test_a_failed_upload_leaves_no_file_behind(data_dir, monkeypatch):
+    import pytest
+
+    from analysis.store import uploads
+
+    monkeypatch.setattr(uploads, "NAME_CHARS", 1000)  # let a too-long name reach the file system
+    with pytest.raises(uploads.UploadError, match="nothing was saved"):
+        uploads.save_uploads("uploads", [("a.jsonl", b"{}\n"), ("b" * 300 + ".jsonl", b"{}\n")])
+    assert not list((data_dir / "uploads" / "uploads").iterdir())
+
+
+def test_the_same_upload_twice_reuses_its_file(data_dir):
+    from analysis.store import uploads
+
+    first = uploads.save_uploads("uploads", [("a.jsonl", b"{}\n")])
+    assert uploads.save_uploads("uploads", [("a.jsonl", b"{}\n")]) == first
+    assert len(list((data_dir / "uploads" / "uploads").iterdir())) == 1
