@@ -455,3 +455,38 @@ def test_each_user_error_is_one_line_with_its_exit_code(shared_dir, tmp_path, mo
         err = capsys.readouterr().err
         lines = [line for line in err.split("\n") if line and not line.startswith("\r")]  # less progress lines
         assert len(lines) == 1 and lines[0].startswith("refused: ") and text in lines[0], (argv, err)
+
+
+def test_hostile_scenario_files_are_refused_in_one_line(shared_dir, tmp_path, capsys):
+    """Issue #15 item 11: deep nesting, non-UTF-8, an empty file, absurd numbers and a million task
+    types end in one `refused:` line, never a traceback, Infinity/NaN or hours of work."""
+    import time
+
+    files = {
+        "deep.json": ("[" * 2000 + "]" * 2000).encode(),
+        "latin1.json": '{"candidate_model": "caf\u00e9"}'.encode("latin-1"),
+        "empty.json": b"",
+        "blank.json": b"  \n",
+        "huge_costs.json": json.dumps({"api_cost_by_task": {"a": {"share": 1, "cost_per_request": 1e308},
+                                                            "b": {"share": 1, "cost_per_request": 1e308}}}).encode(),
+        "tiny_capacity.json": b'{"capacity_rps_per_gpu": 1e-300}',
+        "nan.json": b'{"requests_per_day": NaN}',
+        "many_tasks.json": json.dumps({"api_cost_by_task": {f"t{i}": {"share": 1, "cost_per_request": 0.001}
+                                                            for i in range(1_000_000)}}).encode(),
+    }
+    expected = {"deep.json": "nests 2000 levels deep", "latin1.json": "not a text file", "empty.json": "is empty",
+                "blank.json": "is empty", "huge_costs.json": "cost_per_request", "tiny_capacity.json": "capacity_rps_per_gpu",
+                "nan.json": "NaN", "many_tasks.json": "too large"}
+    assert main(["ingest", *_batch(shared_dir)]) == 0  # route needs logged traffic
+    capsys.readouterr()
+    for name, content in files.items():
+        path = tmp_path / name
+        path.write_bytes(content)
+        for command in ("economics", "route"):
+            start = time.monotonic()
+            assert main([command, "--scenario", str(path), "--json"]) == 1, (command, name)
+            captured = capsys.readouterr()
+            lines = [line for line in captured.err.split("\n") if line and not line.startswith("\r")]
+            assert len(lines) == 1 and lines[0].startswith("refused: ") and expected[name] in lines[0], (name, captured.err)
+            assert "Infinity" not in captured.out and "NaN" not in captured.out
+            assert time.monotonic() - start < 5, (command, name)

@@ -294,3 +294,56 @@ def test_serverless_on_a_gpu_without_an_offer_is_refused_unless_priced():
     priced = Scenario(gpu="MI300X", mode="serverless", serverless_usd_per_second=0.001).to_cost_inputs()
     assert (priced.serverless_usd_per_second, priced.serverless_idle_timeout_s) == (0.001, 60)
     assert Scenario(gpu="MI300X").to_cost_inputs().serverless_usd_per_second is None  # other modes: fine
+
+
+# --- Issue #15 item 11: every number and size bounded, one-line errors ------------------------------
+
+def test_hostile_scenario_json_is_refused_in_one_line_before_any_work():
+    import time
+
+    from analysis.economics.scenario import MAX_JSON_CHARS
+
+    cases = {
+        "[" * 2000 + "]" * 2000: "nests 2000 levels deep",
+        '{"a": ' * 2000 + "1" + "}" * 2000: "nests 2000 levels deep",
+        '{"api_cost_by_task": {"x": {"share": 1, "cost_per_request": NaN}}}': "NaN is not a number",
+        '{"requests_per_day": Infinity}': "Infinity is not a number",
+        " " * (MAX_JSON_CHARS + 1): "at most 100,000 are read",
+        "": "not valid JSON",
+    }
+    for text, expected in cases.items():
+        start = time.monotonic()
+        with pytest.raises(ScenarioError) as caught:
+            Scenario.from_json(text)
+        assert expected in str(caught.value) and "\n" not in str(caught.value), (text[:40], caught.value)
+        assert time.monotonic() - start < 1
+
+
+def test_absurd_numbers_are_refused():
+    for data, field in [
+        ({"api_cost_by_task": {"a": {"share": 1, "cost_per_request": 1e308},
+                               "b": {"share": 1e308, "cost_per_request": 0.001}}}, "api_cost_by_task.a.cost_per_request"),
+        ({"capacity_rps_per_gpu": 1e-300}, "capacity_rps_per_gpu"),
+        ({"requests_per_day": float("nan")}, "requests_per_day"),
+        ({"gpu_hourly_usd": float("inf")}, "gpu_hourly_usd"),
+    ]:
+        with pytest.raises(ScenarioError, match=field.replace(".", r"\.")) as caught:
+            Scenario.from_dict(data)
+        assert len(str(caught.value)) < 400
+
+
+def test_a_million_task_types_are_refused_at_once():
+    import time
+
+    mix = {f"task{i}": {"share": 1, "cost_per_request": 0.001} for i in range(1_000_000)}
+    start = time.monotonic()
+    with pytest.raises(ScenarioError, match="1,000,000 task types; at most 1,000"):
+        Scenario.from_dict({"api_cost_by_task": mix})
+    assert time.monotonic() - start < 2
+
+
+def test_a_link_with_absurd_values_is_refused():
+    for params in ({"tt": '{"a": [1, 1e308]}'}, {"tt": "[" * 2000}, {"cap": "1e-300"}, {"api": "nan"},
+                   {"rpd": "inf"}, {"v": "9" * 5000}):
+        with pytest.raises(ScenarioError):
+            Scenario.from_query_params(params)

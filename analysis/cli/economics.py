@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
 
@@ -23,23 +22,34 @@ REPORT_FILE = "llm-breakeven-report.html"  # the name the Scenarios & report pag
 
 def _scenario(con, path: str | None):
     """The scenario file's fields over the workspace's defaults (the whole file is optional; no
-    workspace: the base scenario's). The file's candidate_model picks that model's probe."""
-    from analysis.economics.scenario import Scenario
+    workspace: the base scenario's). The file's candidate_model picks that model's probe. A file
+    that is empty, too large, not UTF-8 text or not one bounded JSON object is refused in one line."""
+    from analysis.economics.scenario import MAX_JSON_CHARS, Scenario, ScenarioError, parse_json_object
     from analysis.economics.workspace_defaults import scenario_defaults
 
-    try:
-        text = Path(path).read_text(encoding="utf-8") if path else None
-    except UnicodeDecodeError:
-        raise Refused(f"{path}: not a text file (a scenario file is JSON)") from None
+    data = None
+    if path:
+        with Path(path).open("rb") as handle:
+            raw = handle.read(MAX_JSON_CHARS * 4 + 1)  # a character is at most 4 bytes
+        if len(raw) > MAX_JSON_CHARS * 4:
+            raise Refused(f"{path}: too large for a scenario file (at most {MAX_JSON_CHARS:,} characters)")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise Refused(f"{path}: not a text file (a scenario file is JSON in UTF-8)") from None
+        if not text.strip():
+            raise Refused(f"{path}: the file is empty; a scenario file is a JSON object, {{}} for the "
+                          "workspace's defaults")
+        try:
+            data = parse_json_object(text, f"{path}")
+        except ScenarioError as error:
+            raise Refused(str(error)) from None
     base = Scenario()
-    try:
-        named = json.loads(text).get("candidate_model") if text else None
-    except (json.JSONDecodeError, AttributeError):
-        named = None  # Scenario.from_json below says what is wrong with the file
+    named = data.get("candidate_model") if data else None
     if isinstance(named, str):
         base = base.model_copy(update={"candidate_model": named})
     defaults = scenario_defaults(con, base) if con is not None else base
-    return Scenario.from_json(text, defaults) if text else defaults
+    return Scenario.from_dict(data, defaults) if data is not None else defaults
 
 
 def _assumption_note(con, args) -> str | None:

@@ -30,6 +30,11 @@ _GPU_DERIVED = ("gpu_hourly_usd", "capacity_rps_per_gpu", "capacity_source", "se
 # changing one of them sizes the capacity again.
 _CAPACITY_INPUTS = ("candidate_model", "quantisation", "tensor_parallel")
 Quantisation = Literal["bf16", "fp16", "fp8", "int8", "int4", "mxfp4"]
+# Bounds on what a file or link may hold, checked before any parsing (a scenario is a few hundred bytes).
+MAX_JSON_CHARS = 100_000
+MAX_JSON_DEPTH = 8  # a scenario object > api_cost_by_task > a task > its fields is 3 deep
+MAX_TASK_TYPES = 1_000
+MAX_TASK_NAME_CHARS = 200
 
 
 class ScenarioError(UserError):
@@ -38,10 +43,53 @@ class ScenarioError(UserError):
 
 class TaskCost(BaseModel):
     """One task type's share of requests and its API cost per request (USD)."""
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    share: float = Field(ge=0, description="share of requests (shares need not sum to 1)")
-    cost_per_request: float = Field(ge=0, description="API cost per request, USD")
+    share: float = Field(ge=0, le=1e9, description="share of requests (shares need not sum to 1)")
+    cost_per_request: float = Field(ge=0, le=100, description="API cost per request, USD")
+
+
+def parse_json_object(text: str, what: str = "scenario") -> dict[str, Any]:
+    """`text` parsed as one JSON object, within MAX_JSON_CHARS and MAX_JSON_DEPTH (checked before
+    parsing) and without NaN or Infinity; ScenarioError with one line otherwise."""
+    if len(text) > MAX_JSON_CHARS:
+        raise ScenarioError(f"{what} is {len(text):,} characters; at most {MAX_JSON_CHARS:,} are read")
+    if (depth := _json_depth(text)) > MAX_JSON_DEPTH:
+        raise ScenarioError(f"{what} nests {depth} levels deep; at most {MAX_JSON_DEPTH} are read")
+    try:
+        data = json.loads(text, parse_constant=_no_constant)
+    except json.JSONDecodeError as error:
+        raise ScenarioError(f"{what} is not valid JSON: {error.msg} (line {error.lineno}, "
+                            f"column {error.colno})") from None
+    if not isinstance(data, dict):
+        raise ScenarioError(f"a {what} is a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _no_constant(name: str) -> Any:
+    raise ScenarioError(f"{name} is not a number a scenario can hold")
+
+
+def _json_depth(text: str) -> int:
+    """The deepest nesting of [ and { in `text`, outside strings."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
 
 
 class Scenario(BaseModel):
@@ -50,7 +98,7 @@ class Scenario(BaseModel):
     of `candidate_model` at `quantisation` on `gpu` for the token shape and latency targets
     (capacity_source 'sizing', recomputed whenever they change); a capacity given without a source
     counts as 'user'; 'probe' is a measurement of the user's own endpoint on this GPU."""
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     requests_per_day: float = Field(10_000, ge=0, le=1e12, description="requests per day today")
     growth_per_month: float = Field(
@@ -88,7 +136,7 @@ class Scenario(BaseModel):
     mode: Literal["dedicated", "scheduled", "serverless", "owned"] = Field(
         "dedicated", description="deployment mode")
     capacity_rps_per_gpu: float | None = Field(
-        None, gt=0, le=1e6, description="requests per second one GPU serves (filled by the sizing model)")
+        None, ge=1e-3, le=1e6, description="requests per second one GPU serves (filled by the sizing model)")
     capacity_source: Literal["sizing", "probe", "user"] = Field(
         "sizing", description="where the capacity comes from")
     target_utilisation: float = Field(
@@ -171,6 +219,16 @@ class Scenario(BaseModel):
             return catalogue.gpu(name).name
         except NotFound as error:
             raise ValueError(str(error)) from None
+
+    @field_validator("api_cost_by_task", mode="before")
+    @classmethod
+    def _few_task_types(cls, mix: Any) -> Any:
+        if isinstance(mix, Mapping):
+            if len(mix) > MAX_TASK_TYPES:
+                raise ValueError(f"{len(mix):,} task types; at most {MAX_TASK_TYPES:,}")
+            if any(not isinstance(k, str) or len(k) > MAX_TASK_NAME_CHARS for k in mix):
+                raise ValueError(f"a task type name is text of at most {MAX_TASK_NAME_CHARS} characters")
+        return mix
 
     @field_validator("api_cost_by_task")
     @classmethod
@@ -318,14 +376,7 @@ class Scenario(BaseModel):
     def from_json(cls, text: str, defaults: Scenario | None = None) -> Scenario:
         """Parse `to_json` output or a partial JSON object (see `from_dict`); ScenarioError on bad
         JSON, a non-object, an unknown version or invalid values."""
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise ScenarioError(f"scenario is not valid JSON: {error.msg} (line {error.lineno}, "
-                                f"column {error.colno})") from None
-        if not isinstance(data, dict):
-            raise ScenarioError(f"a scenario is a JSON object, got {type(data).__name__}")
-        return cls.from_dict(data, defaults)
+        return cls.from_dict(parse_json_object(text), defaults)
 
     # --- URL state -----------------------------------------------------------------------
 
@@ -345,7 +396,7 @@ class Scenario(BaseModel):
         data: dict[str, Any] = {}
         for key, value in params.items():
             if key == "v":
-                data["v"] = int(value) if value.strip().isdigit() else value
+                data["v"] = int(value) if value.strip().isdigit() and len(value) < 10 else value[:20]
             elif key in by_key:
                 data[by_key[key]] = _decode(by_key[key], value)
         return cls.from_dict(data, defaults)
@@ -392,11 +443,11 @@ def _decode(name: str, value: str) -> Any:
         return None
     if name == "api_cost_by_task":
         try:
-            mix = json.loads(value)
+            mix = parse_json_object(value, "api_cost_by_task")
             return {k: {"share": s, "cost_per_request": c} for k, (s, c) in mix.items()}
-        except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
+        except (ScenarioError, AttributeError, TypeError, ValueError):
             raise ScenarioError(
-                f"api_cost_by_task: expected {{task: [share, cost]}} JSON, got {value!r}") from None
+                f"api_cost_by_task: expected {{task: [share, cost]}} JSON, got {_short(value)}") from None
     return value
 
 
@@ -409,9 +460,15 @@ def _describe(error: ValidationError) -> str:
         message = "unknown field (a scenario holds assumptions only)" if e["type"] == "extra_forbidden" \
             else e["msg"].removeprefix("Value error, ")
         if e["type"] not in ("missing", "extra_forbidden") and not isinstance(e.get("input"), dict):
-            message += f" (got {e['input']!r})"
+            message += f" (got {_short(e['input'])})"
         field = Scenario.model_fields.get(loc[0]) if loc else None
         if field is not None and field.description:
             message += f" — {field.description}"
         parts.append(f"{where}: {message}" if loc else message)
     return "invalid scenario: " + "; ".join(parts)
+
+
+def _short(value: Any) -> str:
+    """`repr(value)`, cut to 60 characters (an error line quotes what it refuses, never all of it)."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
