@@ -5,7 +5,9 @@ import streamlit as st
 from analysis.errors import UserError
 from dashboard import components
 
-st.set_page_config(page_title="llm-breakeven", page_icon=":material/balance:", layout="wide")
+# The favicon is an emoji (drawn by the browser): a ":material/...:" icon is fetched from fonts.gstatic.com,
+# which fails offline and sends a request out of the page.
+st.set_page_config(page_title="llm-breakeven", page_icon="⚖️", layout="wide")
 
 PAGES = [
     st.Page("views/overview.py", title="Overview", icon=":material/dashboard:", default=True),

@@ -11,18 +11,16 @@ import functools
 import importlib
 import re
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import duckdb
 import streamlit as st
 
 from analysis.errors import UserError
-from analysis.store import database as db
-
 from analysis.ingest import demo
-
-from analysis.store import summary
 from analysis.settings import WORKSPACE_NAME, get_settings
+from analysis.store import database as db
+from analysis.store import summary
 
 WORKSPACE_KEY = "workspace"
 SWITCH_KEY = "workspace_switch"  # see switch_workspace
@@ -146,10 +144,20 @@ def narrow_share() -> float | None:
 
 def share_link(scenario_id: str, page: str = "economics") -> str:
     """A link to `page` opening a saved scenario: the workspace and the scenario id only (never
-    prompts, answers or keys)."""
+    prompts, answers or keys), URL-encoded."""
     parts = urlsplit(st.context.url or "")
     origin = f"{parts.scheme}://{parts.netloc}" if parts.netloc else ""
-    return f"{origin}/{page}?ws={current_workspace()}&scenario={scenario_id}"
+    return f"{origin}/{page}?{urlencode({'ws': current_workspace(), 'scenario': scenario_id})}"
+
+
+def show_share_link(container, scenario_id: str, page: str = "economics") -> None:
+    """A saved scenario's link in `container`: a button that opens it in a new tab, beside the
+    link as text to copy (the code box's copy button)."""
+    link = share_link(scenario_id, page)
+    row = container.container(horizontal=True, vertical_alignment="center")
+    row.link_button("Open link", link, icon=":material/open_in_new:",
+                    help="Opens the scenario in a new tab, as whoever you send the link to will see it.")
+    row.code(link, language=None)
 
 
 @st.cache_data(show_spinner="Building the report…", max_entries=8)
@@ -157,8 +165,8 @@ def cached_report(workspace: str, version: str, scenario_json: str,
                   scenario_name: str | None = None) -> tuple[str, dict[str, bytes]]:
     """The HTML report (opening with the workspace's decision) and CSVs of a scenario, named
     `scenario_name` when it is a saved one."""
-    from analysis.present import report
     from analysis.economics.scenario import Scenario
+    from analysis.present import report
 
     scenario = Scenario.from_json(scenario_json)
     con = cursor(workspace)

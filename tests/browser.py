@@ -11,11 +11,13 @@ import time
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost"})
 ARTIFACTS = REPO / "test-artifacts"
 
 
@@ -68,6 +70,33 @@ def chromium():
             yield browser
         finally:
             browser.close()
+
+
+@contextmanager
+def outside_requests(context):
+    """The URLs of every request that the browser context's pages make to a host other than
+    127.0.0.1 / localhost (the list fills while the block runs). They are also aborted, so the
+    test behaves the same offline and online; data: and blob: URLs never leave the page."""
+    seen: list[str] = []
+
+    def outside(url: str) -> bool:
+        parts = urlsplit(url)
+        return parts.scheme not in ("data", "blob") and parts.hostname not in LOCAL_HOSTS
+
+    def record(request) -> None:
+        if outside(request.url):
+            seen.append(request.url)
+
+    def block(route) -> None:
+        (route.abort if outside(route.request.url) else route.continue_)()
+
+    context.on("request", record)
+    context.route("**/*", block)
+    try:
+        yield seen
+    finally:
+        context.unroute("**/*", block)
+        context.remove_listener("request", record)
 
 
 def wait_idle(page, timeout_ms: int = 60_000) -> None:

@@ -12,10 +12,14 @@ import json
 import re
 
 import pytest
+from browser import chromium, dashboard_server, outside_requests, screenshot, wait_idle
 
+from analysis.economics import scenario_store
+from analysis.economics.scenario import Scenario
+from analysis.ingest import ingest_file
 from analysis.ingest.demo import ensure_demo_workspace
 from analysis.settings import get_settings
-from browser import chromium, dashboard_server, screenshot, wait_idle
+from analysis.store.database import open_db
 
 PAGES = ["", "logs", "replay", "quality", "economics", "routing", "scenarios"]
 
@@ -86,7 +90,7 @@ def test_upload_replay_save_and_share(served, shared_dir, llama_server):
         gpu_price.fill("2.5")
         gpu_price.press("Enter")
         wait_idle(page)
-        breakeven = metric(page, "Break-even")
+        breakeven = metric(page, "Self-hosting first cheaper at")
         assert breakeven
         page.get_by_role("button", name="Save scenario").click()
         link = page.locator('[data-testid="stCode"]').last
@@ -98,14 +102,14 @@ def test_upload_replay_save_and_share(served, shared_dir, llama_server):
         fresh = browser.new_context(viewport={"width": 1400, "height": 2400}).new_page()
         fresh.goto(url)
         wait_idle(fresh)
-        assert metric(fresh, "Break-even") == breakeven
+        assert metric(fresh, "Self-hosting first cheaper at") == breakeven
         screenshot(fresh, "journey-shared-link")
         # The sidebar drops the link's parameters on the way: the scenario must stay the saved one.
         for title in ("Routing", "Economics"):
             fresh.locator('[data-testid="stSidebarNav"]').get_by_text(title, exact=True).click()
             fresh.get_by_role("heading", name=title, level=1).wait_for()
             wait_idle(fresh)
-        assert metric(fresh, "Break-even") == breakeven
+        assert metric(fresh, "Self-hosting first cheaper at") == breakeven
         assert fresh.get_by_label("GPU price per hour (USD)", exact=True).input_value() == "2.50"
 
 
@@ -122,3 +126,43 @@ def replay_small_sample(page, served: str, spec: str) -> None:
     page.get_by_role("button", name="Start the run").click()
     page.get_by_text("Run complete").wait_for(timeout=240_000)
     wait_idle(page)
+
+
+@pytest.fixture(scope="module")
+def offline_served(demo_dir, shared_dir):
+    """The dashboard over the demo workspace and 'sparse' (the issue's logs: 65 Batch requests and,
+    93 days later, one LiteLLM test call) with a saved scenario, no engine configured."""
+    con = open_db("sparse", settings=get_settings(data_dir=demo_dir))
+    for name in ("openai-batch/genai_navirag_batch_output.jsonl", "openai-batch/genai_navirag_batch_input.jsonl",
+                 "litellm/spend_logs_payload.json"):
+        ingest_file(con, shared_dir / "samples" / name)
+    scenario_id = scenario_store.save(con, Scenario(requests_per_day=5_000), "base")
+    con.close()
+    with dashboard_server(demo_dir) as url:
+        yield url, scenario_id
+
+
+def test_no_page_sends_a_request_beyond_this_machine(offline_served):
+    """Every page, on the demo and on sparse logs, opened by URL and through the sidebar, requests
+    nothing from another host (a ":material/...:" favicon came from fonts.gstatic.com)."""
+    url, scenario_id = offline_served
+    with chromium() as browser:
+        context = browser.new_context(viewport={"width": 1400, "height": 2000})
+        with outside_requests(context) as seen:
+            page = context.new_page()
+            for workspace in ("demo", "sparse"):
+                for name in PAGES:
+                    page.goto(f"{url}/{name}?ws={workspace}")
+                    wait_idle(page)
+                    assert not page.locator('[data-testid="stException"]').count(), (workspace, name)
+                    if page.locator('[data-testid="stPlotlyChart"]').count():
+                        page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=30_000)
+            for title in ("Overview", "Routing", "Quality", "Scenarios & report"):
+                page.locator('[data-testid="stSidebarNav"]').get_by_text(title, exact=True).click()
+                page.get_by_role("heading", name=title, level=1).wait_for()
+                wait_idle(page)
+            link = page.get_by_role("link", name=re.compile("Open link"))
+            assert link.count() == 1 and f"scenario={scenario_id}" in link.get_attribute("href")
+            assert "ws=sparse" in link.get_attribute("href")
+            screenshot(page, "offline-scenarios-sparse")
+        assert seen == []

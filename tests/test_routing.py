@@ -8,9 +8,8 @@ from datetime import date
 import pytest
 from test_score_runner import build_run
 
-from analysis.errors import UserError
-from analysis.economics.counterfactual import counterfactual_bill
 from analysis.economics.cost_model import DAYS_PER_MONTH as D
+from analysis.economics.counterfactual import counterfactual_bill
 from analysis.economics.routing import RoutingPolicy, cpt_apgr, recommend
 from analysis.economics.routing_segments import (
     DayTraffic,
@@ -22,6 +21,7 @@ from analysis.economics.routing_segments import (
     segment_traffic,
 )
 from analysis.economics.scenario import Scenario
+from analysis.errors import UserError
 from analysis.quality.scoring.runner import score_run
 
 approx = pytest.approx
@@ -266,3 +266,22 @@ def test_segment_quality_from_a_scored_run(con):
     assert (q.local_wins, q.api_wins, q.cascade_wins, q.cascade_losses) == (1, 3, 1, 1)
     assert q.local_p50_ms == approx(250.0)  # the ok calls: 100, 200, 300, 500
     assert segment_quality(con, run_id="nope") == {}
+
+
+def test_segments_with_too_few_timed_requests_have_unknown_latency_in_the_blend(con):
+    """Logged API latency needs MIN_LATENCY_REQUESTS timed requests per segment: of _log's four
+    segments only classification/high (40 requests, latencies 100 + i ms) has a figure, and the
+    blend covers its 40% of the requests alone, untouched by the unknown ones."""
+    from analysis.quality.verdicts import MIN_LATENCY_REQUESTS
+
+    _log(con)
+    t = segment_traffic(con)
+    by = {s.key: s for s in t.segments}
+    timed = {key for key, s in by.items() if s.api_p50_ms is not None}
+    assert timed == {key for key, s in by.items() if s.api_timed_requests >= MIN_LATENCY_REQUESTS} == {
+        "classification/high"}
+    assert all(s.api_p95_ms is None for key, s in by.items() if key not in timed)
+    plan = recommend(t, {}, scenario(t)).plan
+    assert plan.latency_coverage == approx(0.4)
+    assert plan.latency_p50_ms == approx(by["classification/high"].api_p50_ms)
+    assert plan.latency_p95_ms == approx(by["classification/high"].api_p95_ms)

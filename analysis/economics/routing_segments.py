@@ -12,7 +12,8 @@ the API, except in-house ones, which stay local and are counted as conflicts.
 API cost per request: logged cost, else genai-prices, with a failed call at $0 (not billed) where
 its group has a price (`workspace_defaults.COST_COLUMNS_SQL`, `group_cost`); requests
 that neither prices are costed at their group's (segment x in-house x too-long x model x batch)
-mean, else the segment's, else the workspace's mean. Logged API latency p50/p95: requests with status 'ok'.
+mean, else the segment's, else the workspace's mean. Logged API latency p50/p95: requests with status 'ok'
+and a latency, None (unknown: too few) when a segment has fewer than MIN_LATENCY_REQUESTS of them.
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ from datetime import date
 
 import duckdb
 
+from analysis.economics.workspace_defaults import COST_COLUMNS_SQL, group_cost
 from analysis.errors import UserError
 from analysis.quality import stats
+from analysis.quality.verdicts import MIN_LATENCY_REQUESTS
 from analysis.store.database import rows, scalar
-from analysis.economics.workspace_defaults import COST_COLUMNS_SQL, group_cost
 
 DEFAULT_SEGMENT = "task_complexity"
 SEGMENT_COLUMNS = ("task_type", "model", "provider", "team", "user_id", "operation")
@@ -58,7 +60,8 @@ def segment_sql(segment_by: str = DEFAULT_SEGMENT) -> str:
 class SegmentStats:
     """One segment's logged traffic: requests and their API cost (USD, all of them), of which too
     long for the local window (not in-house), in-house, and in-house AND too long (conflicts);
-    p95 input tokens; logged API latency p50/p95 (ms); requests without any cost (imputed)."""
+    p95 input tokens; logged API latency p50/p95 (ms; None below MIN_LATENCY_REQUESTS timed requests)
+    and the number of timed requests behind it; requests without any cost (imputed)."""
     key: str
     requests: int
     cost_usd: float
@@ -70,6 +73,7 @@ class SegmentStats:
     p95_input_tokens: float | None = None
     api_p50_ms: float | None = None
     api_p95_ms: float | None = None
+    api_timed_requests: int = 0
     unpriced: int = 0
 
 
@@ -136,15 +140,19 @@ def segment_traffic(con: duckdb.DuckDBPyConnection, segment_by: str = DEFAULT_SE
     """Per-segment aggregates (module rules); days covered as in `analysis.store.summary`. Two scans of
     `requests`; cache the result by (data version, arguments)."""
     cells = _cells(con, segment_by, context_window, tuple(residency_tags), by_day=False)
-    quantiles = {r[0]: (r[1], *(r[2] or (None, None))) for r in rows(con, f"""
+    quantiles = {segment: (p95_in, *(latency if latency and timed >= MIN_LATENCY_REQUESTS else (None, None)), timed)
+                 for segment, p95_in, latency, timed in rows(con, f"""
         SELECT {segment_sql(segment_by)} AS segment, quantile_cont(input_tokens, 0.95),
-               quantile_cont(CASE WHEN status = 'ok' THEN latency_ms END, [0.5, 0.95])
+               quantile_cont(CASE WHEN status = 'ok' THEN latency_ms END, [0.5, 0.95]),
+               count(latency_ms) FILTER (WHERE status = 'ok')
         FROM traffic GROUP BY 1""")}
     days = scalar(con, "SELECT coalesce(date_diff('day', min(ts)::DATE, max(ts)::DATE) + 1, 0) FROM traffic")
     segments = []
     for (_, key), s in sorted(cells.items(), key=lambda kv: kv[0][1]):
-        p95_in, p50, p95 = (float(v) if v is not None else None for v in quantiles.get(key, (None,) * 3))
-        segments.append(SegmentStats(**{**s.__dict__, "p95_input_tokens": p95_in, "api_p50_ms": p50, "api_p95_ms": p95}))
+        *figures, timed = quantiles.get(key, (None, None, None, 0))
+        p95_in, p50, p95 = (float(v) if v is not None else None for v in figures)
+        segments.append(SegmentStats(**{**s.__dict__, "p95_input_tokens": p95_in, "api_p50_ms": p50, "api_p95_ms": p95,
+                                        "api_timed_requests": int(timed)}))
     return Traffic(tuple(segments), int(days or 0), segment_by, int(context_window), tuple(residency_tags))
 
 

@@ -103,20 +103,24 @@ def growth(points: list[projections.GrowthPoint]) -> go.Figure:
 def daily(by_day: list[dict]) -> go.Figure:
     """Spend (bars) and requests (markers, joined across consecutive days; right axis) per UTC day,
     on a calendar axis: each bar is one day wide wherever the days fall, and a day without requests
-    is an empty slot, so two logged days months apart stay two thin bars with the gap visible."""
+    is an empty slot, so two logged days months apart stay two thin bars with the gap visible. A
+    single day is one labelled bar (`_one_day_as_category`)."""
     days = [date.fromisoformat(d["day"]) for d in by_day]
-    every_day = _calendar(days)
+    calendar = len(set(days)) > 1
+    every_day = _calendar(days) if calendar else days
     requests = dict(zip(days, (d["requests"] for d in by_day), strict=True))
+    per_day = {"xperiod": DAY_MS, "xperiodalignment": "middle"} if calendar else {}
     fig = go.Figure()
-    fig.add_bar(x=days, y=[d["cost_usd"] for d in by_day], name="Spend (USD)", width=BAR_WIDTH_MS,
-                xperiod=DAY_MS, xperiodalignment="middle", hovertemplate="%{x|%Y-%m-%d}<br>$%{y:,.2f}<extra></extra>")
+    fig.add_bar(x=days, y=[d["cost_usd"] for d in by_day], name="Spend (USD)", **per_day,
+                **({"width": BAR_WIDTH_MS} if calendar else {}), customdata=[d["day"] for d in by_day],
+                hovertemplate="%{customdata}<br>$%{y:,.2f}<extra></extra>")
     fig.add_scatter(x=every_day, y=[requests.get(day) for day in every_day], name="Requests", mode="lines+markers",
-                    connectgaps=False, xperiod=DAY_MS, xperiodalignment="middle", yaxis="y2",
-                    hovertemplate="%{x|%Y-%m-%d}<br>%{y:,} requests<extra></extra>")
-    fig.update_layout(height=340, legend=TOP_LEGEND, margin={"t": 60},
+                    connectgaps=False, yaxis="y2", **per_day, customdata=[day.isoformat() for day in every_day],
+                    hovertemplate="%{customdata}<br>%{y:,} requests<extra></extra>")
+    fig.update_layout(height=340, legend=TOP_LEGEND, margin={"t": 60}, xaxis_title="Day (UTC)",
                       yaxis={"title": "Spend (USD/day)", "rangemode": "tozero"},
                       yaxis2={"title": "Requests/day", "overlaying": "y", "side": "right", "rangemode": "tozero"})
-    return fit_labels(_day_axis(fig, days))
+    return fit_labels(_day_axis(fig, days) if calendar else _one_day_as_category(fig, days))
 
 
 def _calendar(days: Sequence[date]) -> list[date]:
@@ -128,15 +132,14 @@ def _calendar(days: Sequence[date]) -> list[date]:
 
 
 def _day_axis(fig: go.Figure, days: Sequence[date]) -> go.Figure:
-    """A date x axis from half a day before the first day to half a day after the last (a single
-    day is a day-wide slot, not milliseconds), labelled per day when the span is short."""
-    fig.update_xaxes(type="date", title="Day (UTC)", ticklabelmode="period")
-    if days:
-        first, last = min(days), max(days)
-        fig.update_xaxes(range=[datetime.combine(first, time()) - timedelta(hours=12),
-                                datetime.combine(last, time()) + timedelta(hours=36)])
-        if (last - first).days < DAILY_TICKS_UP_TO_DAYS:
-            fig.update_xaxes(dtick=DAY_MS, tickformat="%b %d")
+    """A date x axis from half a day before the first day to half a day after the last, labelled
+    per day when the span is short (Plotly's own ticks could fall on hours)."""
+    first, last = min(days), max(days)
+    fig.update_xaxes(type="date", ticklabelmode="period",
+                     range=[datetime.combine(first, time()) - timedelta(hours=12),
+                            datetime.combine(last, time()) + timedelta(hours=36)])
+    if (last - first).days < DAILY_TICKS_UP_TO_DAYS:
+        fig.update_xaxes(dtick=DAY_MS, tickformat="%b %d")
     return fig
 
 

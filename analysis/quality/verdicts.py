@@ -19,13 +19,16 @@ import duckdb
 import polars as pl
 
 from analysis.quality import stats
-from analysis.store.database import frame, rows
 from analysis.quality.scoring import references
-from analysis.quality.scoring.label import extract_label
 from analysis.quality.scoring.base import normalise
+from analysis.quality.scoring.label import extract_label
 from analysis.quality.scoring.runner import INCUMBENT, run_context
+from analysis.store.database import frame, rows
 
 DEFAULT_MARGIN, DEFAULT_TARGET = 0.02, 0.95
+# Latency percentiles from fewer timed requests are not given (None: "too few"): one test call's
+# 5 ms is no p95, and a bootstrap interval on a handful of values is no interval.
+MIN_LATENCY_REQUESTS = 30
 
 SCORED_SQL = """
     WITH s AS (
@@ -118,11 +121,12 @@ LATENCY_SQL = f"""
            list(latency_ms) FILTER (WHERE status = 'ok' AND latency_ms IS NOT NULL) AS latencies,
            quantile_cont(ttft_ms, 0.5) FILTER (WHERE status = 'ok') AS ttft_p50_ms,
            quantile_cont(ttft_ms, 0.95) FILTER (WHERE status = 'ok') AS ttft_p95_ms,
+           count(ttft_ms) FILTER (WHERE status = 'ok') AS ttft_n,
            median(tokens_per_s) FILTER (WHERE status = 'ok') AS tokens_per_s
     FROM results WHERE $run_id IS NULL OR run_id = $run_id GROUP BY ALL
     UNION ALL
     SELECT q.run_id, '{INCUMBENT}', count(r.latency_ms), 0, list(r.latency_ms) FILTER (WHERE r.latency_ms IS NOT NULL),
-           quantile_cont(r.ttft_ms, 0.5), quantile_cont(r.ttft_ms, 0.95),
+           quantile_cont(r.ttft_ms, 0.5), quantile_cont(r.ttft_ms, 0.95), count(r.ttft_ms),
            median(CASE WHEN r.ttft_ms IS NOT NULL AND r.latency_ms > r.ttft_ms
                        THEN r.output_tokens / ((r.latency_ms - r.ttft_ms) / 1000)
                        WHEN r.ttft_ms IS NULL AND r.latency_ms > 0 THEN r.output_tokens / (r.latency_ms / 1000) END)
@@ -135,20 +139,25 @@ LATENCY_SQL = f"""
 
 
 def latency_table(con: duckdb.DuckDBPyConnection, run_id: str | None = None, confidence: float = 0.95) -> pl.DataFrame:
-    """Per run x candidate: n ok, failed, latency p50/p95/p99 (ms) with seeded bootstrap intervals
-    (`stats.percentiles_with_ci`), TTFT p50/p95, median tokens/s; plus 'incumbent': the logged
-    latency of the same sampled requests (tokens/s = output tokens / (latency − TTFT), or /
-    latency without TTFT, as `stats.tokens_per_second`)."""
+    """Per run x candidate: n ok, failed, timed (ok answers with a latency), latency p50/p95/p99
+    (ms) with seeded bootstrap intervals (`stats.percentiles_with_ci`), TTFT p50/p95, median
+    tokens/s; plus 'incumbent': the logged latency of the same sampled requests (tokens/s = output
+    tokens / (latency − TTFT), or / latency without TTFT, as `stats.tokens_per_second`). Latency
+    from fewer than MIN_LATENCY_REQUESTS timed answers (TTFT: answers with a TTFT) is None: too few."""
     table = []
-    for run, candidate, n, failed, latencies, ttft50, ttft95, tps in rows(con, LATENCY_SQL, {"run_id": run_id}):
-        row = {"run_id": run, "candidate": candidate, "n": n, "failed": failed}
-        quantiles = stats.percentiles_with_ci(latencies, (0.5, 0.95, 0.99), confidence=confidence) if latencies else {}
+    for run, candidate, n, failed, latencies, ttft50, ttft95, ttft_n, tps in rows(con, LATENCY_SQL, {"run_id": run_id}):
+        latencies = latencies or []
+        row = {"run_id": run, "candidate": candidate, "n": n, "failed": failed, "timed": len(latencies)}
+        enough = len(latencies) >= MIN_LATENCY_REQUESTS
+        quantiles = stats.percentiles_with_ci(latencies, (0.5, 0.95, 0.99), confidence=confidence) if enough else {}
         for q, name in ((0.5, "p50"), (0.95, "p95"), (0.99, "p99")):
             estimate = quantiles.get(q)
             row |= {f"{name}_ms": estimate and estimate.value, f"{name}_low": estimate and estimate.low,
                     f"{name}_high": estimate and estimate.high}
-        table.append(row | {"ttft_p50_ms": ttft50, "ttft_p95_ms": ttft95, "tokens_per_s": tps})
-    schema = {"run_id": pl.String, "candidate": pl.String, "n": pl.Int64, "failed": pl.Int64}
+        ttft_known = ttft_n >= MIN_LATENCY_REQUESTS
+        table.append(row | {"ttft_p50_ms": ttft50 if ttft_known else None, "ttft_p95_ms": ttft95 if ttft_known else None,
+                            "tokens_per_s": tps})
+    schema = {"run_id": pl.String, "candidate": pl.String, "n": pl.Int64, "failed": pl.Int64, "timed": pl.Int64}
     schema |= {f"{p}_{k}": pl.Float64 for p in ("p50", "p95", "p99") for k in ("ms", "low", "high")}
     schema |= {"ttft_p50_ms": pl.Float64, "ttft_p95_ms": pl.Float64, "tokens_per_s": pl.Float64}
     return pl.DataFrame(table, schema=schema)

@@ -2,9 +2,16 @@
 
 Definitions, over the logged traffic (the `traffic` view: labelled dataset rows are test sets,
 counted apart as `labelled_rows`):
-- days covered = whole UTC days from the first to the last request's date, inclusive;
-- requests per day = requests / days covered;
+- days covered (the calendar span) = whole UTC days from the first to the last request's date,
+  inclusive, days without requests included;
+- active days = UTC days with at least one request (at most days covered);
+- requests per day = requests / days covered (the calendar rate: what the scenario's volume
+  starts from, `analysis.economics.workspace_defaults`);
+- requests per active day = requests / active days (the rate on the days that had traffic; far
+  above the calendar rate when the logs are a few days spread over a long span);
 - monthly spend = cost per day (total cost / days covered) x 30.4167 (730 h / 24).
+Requests without a timestamp count in the totals but in neither kind of day; with no timestamp
+at all, both rates are the request count (as if one day).
 """
 
 from __future__ import annotations
@@ -25,7 +32,9 @@ class Summary:
     first_ts: datetime | None
     last_ts: datetime | None
     days_covered: int
+    active_days: int
     requests_per_day: float
+    requests_per_active_day: float
     input_tokens: int
     cached_input_tokens: int
     output_tokens: int
@@ -47,10 +56,10 @@ class Summary:
 
 def summarise(con: duckdb.DuckDBPyConnection, by_day_limit: int | None = None) -> Summary:
     """Totals (see the module's definitions), plus breakdowns by model and by day."""
-    (n, first, last, days, inp, cached, out, cost, logged, computed, missing) = rows(
+    (n, first, last, days, active, inp, cached, out, cost, logged, computed, missing) = rows(
         con,
         """SELECT count(*), min(ts), max(ts),
-                  coalesce(date_diff('day', min(ts)::DATE, max(ts)::DATE) + 1, 0),
+                  coalesce(date_diff('day', min(ts)::DATE, max(ts)::DATE) + 1, 0), count(DISTINCT ts::DATE),
                   coalesce(sum(input_tokens), 0), coalesce(sum(cached_input_tokens), 0),
                   coalesce(sum(output_tokens), 0), coalesce(sum(cost_usd), 0),
                   coalesce(sum(cost_usd) FILTER (WHERE cost_source = 'logged'), 0),
@@ -59,6 +68,7 @@ def summarise(con: duckdb.DuckDBPyConnection, by_day_limit: int | None = None) -
            FROM traffic""",
     )[0]
     per_day = n / days if days else float(n)
+    per_active_day = n / active if active else float(n)
     by_model = [
         dict(zip(("model", "requests", "input_tokens", "output_tokens", "cost_usd"), r, strict=True))
         for r in rows(
@@ -80,7 +90,8 @@ def summarise(con: duckdb.DuckDBPyConnection, by_day_limit: int | None = None) -
     ]
     cost_per_day = cost / days if days else cost
     return Summary(
-        requests=n, first_ts=first, last_ts=last, days_covered=days, requests_per_day=per_day,
+        requests=n, first_ts=first, last_ts=last, days_covered=days, active_days=active, requests_per_day=per_day,
+        requests_per_active_day=per_active_day,
         input_tokens=inp, cached_input_tokens=cached, output_tokens=out, cost_usd=cost,
         cost_logged_usd=logged, cost_computed_usd=computed, requests_without_cost=missing,
         monthly_spend_usd=cost_per_day * DAYS_PER_MONTH, by_model=by_model, by_day=by_day,

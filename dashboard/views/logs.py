@@ -11,6 +11,7 @@ from analysis.store import explore
 from analysis.quality import tasks
 
 from analysis.store import uploads
+from analysis.present import charts
 from analysis.present import formatting as fmt
 from analysis.ingest import ingest_paths
 from analysis.settings import WORKSPACE_NAME, get_settings
@@ -85,18 +86,25 @@ if summary.labelled_rows:
 if summary.requests:
     by = st.segmented_control("Group by", ["model", "task_type", "day", "hour", "status"], default="model",
                               key="logs_breakdown")
-    table = components.query(explore.breakdown, by or "model")
-    chart = (px.line if by in ("day", "hour") else px.bar)(
-        table.to_pandas(), x=by or "model", y="requests", hover_data=["cost_usd", "latency_ms_p95"],
-        labels={"requests": "Requests", "cost_usd": "Cost (USD)", "latency_ms_p95": "p95 latency (ms)"},
-    )
-    chart.update_layout(height=320)
-    st.plotly_chart(chart, key="logs_breakdown_chart")
+    if by == "day":  # the Overview's calendar chart: days without requests stay visible as gaps
+        st.plotly_chart(charts.daily(summary.by_day), key="logs_breakdown_chart")
+        st.caption(f"Requests on {summary.active_days:,} of the {summary.days_covered:,} calendar days from the "
+                   "first logged day to the last.")
+    else:
+        table = components.query(explore.breakdown, by or "model")
+        chart = (px.line if by == "hour" else px.bar)(
+            table.to_pandas(), x=by or "model", y="requests", hover_data=["cost_usd", "latency_ms_p95"],
+            labels={"requests": "Requests", "cost_usd": "Cost (USD)", "latency_ms_p95": "p95 latency (ms)",
+                    "hour": "Hour of the day (UTC)"}, **({"markers": True} if by == "hour" else {}),
+        )
+        chart.update_layout(height=320)
+        st.plotly_chart(chart, key="logs_breakdown_chart")
 
 with st.expander("Task types: override the built-in rules"):
-    st.caption("Rules are tried top to bottom before the built-in ones (analysis.quality.tasks): requests whose "
-               "field matches the pattern (a regular expression, searched anywhere) get the task type, and "
-               "the complexity when given. A `task:<type>` tag in the log wins over every rule.")
+    st.caption("Rules are tried top to bottom, before the built-in ones (which read the prompt for words such "
+               "as 'classify' or 'extract'): requests whose field matches the pattern (a regular expression, "
+               "searched anywhere) get the task type, and the complexity when given. A `task:<type>` tag in "
+               "the log wins over every rule.")
     edited = st.data_editor(
         [{"pattern": r.pattern, "field": r.field, "task_type": r.task_type, "complexity": r.complexity}
          for r in tasks.stored_rules(components.cursor())] or [

@@ -61,10 +61,15 @@ if table.is_empty():
     st.stop()
 
 st.subheader("Accuracy per candidate and task type")
-st.caption(f"Where the incumbent was scored against the same ground truth, the verdict is a paired "
-           f"non-inferiority test at a margin of {fmt.percent(margin, 0)} points (95%); otherwise the accuracy "
-           f"is compared with a {fmt.percent(target, 0)} target (both set with the scenario on the Routing "
-           "page). The reference column says what each number was compared with.")
+st.caption(f"Accuracy: the share of answers counted right; the 95% interval is where the true accuracy "
+           f"most likely lies, given how many answers were scored. Where the incumbent was scored against the "
+           f"same ground truth, the verdict asks whether the candidate is at most {fmt.percent(margin, 0)} "
+           f"points worse than the incumbent on the same requests, with 95% confidence (the non-inferiority "
+           f"margin: the quality loss you accept); otherwise the accuracy is compared with a "
+           f"{fmt.percent(target, 0)} target (both set with the scenario on the Routing page). McNemar p: "
+           "how likely a gap this large between candidate and incumbent on the same requests would be if "
+           "both were equally good (below 0.05: the difference is probably real). The reference column says "
+           "what each number was compared with.")
 st.dataframe([{
     "candidate": r["candidate"], "task type": r["task_type"], "reference": r["reference"], "n": r["n"],
     "accuracy": fmt.percent(r["accuracy"]),
@@ -80,7 +85,7 @@ if agreement.n:
     kappa = fmt.compact(agreement.kappa, 2) if agreement.kappa is not None else "undefined"
     st.caption(f"LLM judge vs the exact scorers ({', '.join(agreement.exact_scorers)}) on the {agreement.n:,} "
                f"answers both scored: agreement {fmt.percent(agreement.agreement)}, Cohen's kappa {kappa} "
-               "(analysis.quality.scoring.judge.judge_agreement).")
+               "(agreement beyond chance: 1 = always the same verdict, 0 = no better than chance).")
 st.button("Score again", key="q_rescore", on_click=score, args=(run_id,),
           help="Re-score the run, e.g. after more of its answers came in.")
 
@@ -96,7 +101,10 @@ else:
         "p99": fmt.duration_ms(r["p99_ms"]), "first token p50": fmt.duration_ms(r["ttft_p50_ms"]),
         "first token p95": fmt.duration_ms(r["ttft_p95_ms"]), "tokens/s": fmt.compact(r["tokens_per_s"]),
     } for r in latency.iter_rows(named=True)], hide_index=True, key="q_latency")
-    st.caption("Intervals: seeded bootstrap, 95%. 'incumbent' is the logged latency of the same requests.")
+    st.caption("p50: the typical answer time (half are faster); p95 and p99: the slow end (1 answer in 20, "
+               "1 in 100, is slower). In brackets, the 95% interval (bootstrap). 'incumbent' is the logged "
+               "latency of the same requests. With fewer than "
+               f"{quality.MIN_LATENCY_REQUESTS} timed answers a percentile is left out ('–'): too few to tell.")
     st.plotly_chart(charts.latency_quantiles(latency), key="q_latency_chart")
 
 candidates = list(dict.fromkeys(c for c in table["candidate"] if c != INCUMBENT))

@@ -55,8 +55,9 @@ with st.expander("Routing controls", expanded=True):
                            "non-inferiority only.")
     c[1].number_input("Non-inferiority margin", min_value=0.0, max_value=0.5, step=0.01, format="%.2f",
                       **scenario_state.control("noninferiority_margin"),
-                      help="The largest quality loss a segment may show against the API and still go local: "
-                           "0.02 = 2 points.")
+                      help="The non-inferiority margin: the largest quality loss against the API you accept "
+                           "for a segment to go local (0.02 = 2 points of accuracy). A segment goes local only "
+                           "when its replay shows, with 95% confidence, that it loses no more than this.")
     c[1].number_input("Local context window (tokens)", min_value=1, max_value=routing_state.MAX_CONTEXT_WINDOW,
                       step=1024, **control("context_window"),
                       help="Requests with more input tokens than this stay on the API.")
@@ -113,8 +114,11 @@ components.kpi(cards, "Quality all on the API", fmt.percent(rec.current_quality)
                "labels, 100% where quality is agreement with it")
 components.kpi(cards, "Latency p50 / p95",
                f"{fmt.duration_ms(plan.latency_p50_ms)} / {fmt.duration_ms(plan.latency_p95_ms)}",
-               "Requests-weighted mean of each path's figure (a cascade waits for both calls), over the "
-               f"segments with latency figures ({fmt.percent(plan.latency_coverage)} of requests)")
+               "Typical (p50) and slow-end (p95: 1 request in 20 is slower) response time under the split: "
+               "each path's figure weighted by its requests (a cascade waits for both calls), over the "
+               f"segments with latency figures ({fmt.percent(plan.latency_coverage)} of requests). A segment "
+               f"with fewer than {routing_data.MIN_LATENCY_REQUESTS} timed logged requests has no latency "
+               "figure (too few to tell); '–': none has one.")
 over = plan.over_capacity_requests_per_day
 components.kpi(cards, "GPUs", fmt.compact(plan.gpus) if plan.gpus else "–", f"{scenario.gpu}, {scenario.mode}"
                + (f"; {fmt.per_day(over)} over capacity priced on the API" if over else ""))
@@ -155,11 +159,16 @@ if any(p.quality is not None for p in rec.frontier):
                "the star is the recommended split.")
     cards = components.kpi_row()
     components.kpi(cards, "CPT(50%)", fmt.percent(rec.cpt50, 0),
-                   "RouteLLM's call-performance threshold: the share of API calls (of the movable segments) "
-                   "needed to recover 50% of the quality gap between all-local and all-API")
-    components.kpi(cards, "CPT(80%)", fmt.percent(rec.cpt80, 0), "The same for 80% of the gap")
+                   "How much of the movable traffic must still go to the API to close half of the quality "
+                   "gap between all-local and all-API (RouteLLM's call-performance threshold). Lower is "
+                   "better: 20% means a fifth of the requests on the API already gives half of the gain.")
+    components.kpi(cards, "CPT(80%)", fmt.percent(rec.cpt80, 0),
+                   "The same for 80% of the quality gap: the API share needed to get 80% of the way "
+                   "from all-local quality to all-API quality.")
     components.kpi(cards, "APGR", fmt.percent(rec.apgr, 0),
-                   "Average performance gap recovered: the area under the gap-recovered vs API-share curve")
+                   "Average performance gap recovered: over every API share from 0% to 100%, the average part "
+                   "of the all-local vs all-API quality gap this routing closes. 50% is what sending "
+                   "requests to the API at random gives; higher is better.")
     st.plotly_chart(charts.routing_frontier(rec.frontier, plan), key="rt_frontier")
 
 st.subheader("Counterfactual bill")
