@@ -24,7 +24,7 @@ import duckdb
 from genai_prices import Usage, calc_price
 
 PROBE_TOKENS = 1000  # small enough to stay in every model's base price tier
-PROVIDER_IDS = {"openai": "openai", "anthropic": "anthropic", "azure": "azure", "google": "google"}
+PROVIDER_IDS = {"openai": "openai", "anthropic": "anthropic", "azure": "azure", "google": "google", "aws": "aws"}
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@ and instrumentation libraries record them.
 
 Interactions that hit /chat/completions, /responses or /completions (OpenAI-compatible) or
 /v1/messages (Anthropic) become requests, read with the same SQL as OpenAI and Anthropic
-request+response pairs; any other interaction is skipped (counted, not rejected). The YAML
+request+response pairs; any other interaction is skipped and counted with its reason (embeddings,
+moderation, token counting, an unsupported provider's API such as Bedrock's invoke, not an LLM call). The YAML
 container is unpacked in Python (it is small): bodies may be `!!binary` and gzip-compressed, under
 `body` (`body.string`) or, as pydantic-ai records them, `parsed_body`.
 `source_line` is the interaction's number (1-based). The provider comes from the URL's host,
@@ -24,7 +25,7 @@ import yaml
 import zstandard
 
 from analysis.ingest import anthropic_shapes as an
-from analysis.ingest import pairs, streams
+from analysis.ingest import context, pairs, streams
 from analysis.ingest.context import IngestError, LoadContext
 from analysis.ingest.openai_chat import insert_pairs as insert_openai_pairs
 from analysis.ingest.sample import Sample
@@ -33,6 +34,8 @@ NAME = "cassette"
 DESCRIPTION = "VCR cassettes (YAML) with OpenAI chat/responses or Anthropic messages calls"
 OPENAI_PATHS = ("/chat/completions", "/responses", "/completions")
 ANTHROPIC_PATHS = ("/v1/messages",)
+UNSUPPORTED_PATHS = ("/invoke", "/invoke-with-response-stream", "/converse", "/converse-stream", "/api/chat",
+                     "/api/generate")  # Bedrock runtime, Ollama's native API
 HOST_PROVIDERS = {"api.openai.com": "openai", "api.anthropic.com": "anthropic", "api.groq.com": "groq",
                   "api.mistral.ai": "mistral", "api.together.xyz": "together", "openrouter.ai": "openrouter",
                   "api.deepseek.com": "deepseek", "api.x.ai": "xai", "api.fireworks.ai": "fireworks"}
@@ -87,16 +90,28 @@ def _provider(host: str) -> str:
     return labels[-2] if len(labels) >= 2 else host
 
 
-def convert(interaction: dict, number: int) -> dict | None:
+def skip_reason(url, method: str) -> str | None:
+    """Why an interaction is no call this reader reads (context.SKIP_REASONS), or None when it is one."""
+    path = url.path.rstrip("/")
+    if method.upper() == "POST" and path.endswith(OPENAI_PATHS + ANTHROPIC_PATHS):
+        return None
+    reason = context.skip_reason(path)
+    if reason == context.NOT_LLM and method.upper() == "POST" and (
+            "bedrock-runtime" in (url.hostname or "") or path.endswith(UNSUPPORTED_PATHS) or ":generatecontent" in path.lower()
+            or ":streamgeneratecontent" in path.lower()):
+        return context.UNSUPPORTED
+    return reason
+
+
+def convert(interaction: dict, number: int) -> dict:
     """One interaction as a pair record `{line, api, provider, url, request, response, status_code,
-    latency_ms, ts, reject}`, or None when it is no LLM call."""
+    latency_ms, ts, reject}`, or `{skip: reason}` when it is no LLM call this reader reads."""
     request, response = interaction.get("request") or {}, interaction.get("response") or {}
     url = urlparse(str(request.get("uri", "")))
-    path = url.path.rstrip("/")
-    api = ("anthropic" if path.endswith(ANTHROPIC_PATHS) else
-           "openai" if path.endswith(OPENAI_PATHS) else None)
-    if api is None or str(request.get("method", "POST")).upper() != "POST":
-        return None
+    skip = skip_reason(url, str(request.get("method", "POST")))
+    if skip:
+        return {"skip": skip}
+    api = "anthropic" if url.path.rstrip("/").endswith(ANTHROPIC_PATHS) else "openai"
     headers = _headers(response)
     record = {"line": number, "api": api, "provider": _provider(url.hostname or ""), "url": url.path,
               "status_code": (response.get("status") or {}).get("code")}
@@ -139,9 +154,11 @@ def _records(ctx: LoadContext) -> list[dict]:
     interactions = document.get("interactions") if isinstance(document, dict) else None
     if not isinstance(interactions, list):
         raise IngestError(f"{ctx.label}: expected a VCR cassette with a list of `interactions:`")
-    converted = [convert(i, n) if isinstance(i, dict) else None for n, i in enumerate(interactions, 1)]
-    ctx.skipped += sum(c is None for c in converted)
-    return [c for c in converted if c is not None]
+    converted = [convert(i, n) if isinstance(i, dict) else {"skip": context.NOT_LLM} for n, i in enumerate(interactions, 1)]
+    for record in converted:
+        if "skip" in record:
+            ctx.skip(record["skip"])
+    return [c for c in converted if "skip" not in c]
 
 
 def load(ctx: LoadContext) -> None:

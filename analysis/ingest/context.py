@@ -18,6 +18,7 @@ import duckdb
 
 from analysis.economics import prices as pricing
 from analysis.errors import UserError
+from analysis.ingest import model_ids
 from analysis.ingest.sample import Sample, json_problem
 from analysis.quality import tasks
 from analysis.redact import redact_sql
@@ -36,6 +37,27 @@ INLINE_PRICES = "_inline_prices"  # the unit prices insert_requests applied (pri
 TS_MAX = "9999-12-31 23:59:59"  # later times read as unreadable (NULL)
 DATABASE_SETTINGS_LOCK = threading.Lock()  # see LoadContext._database_setting
 COUNTS = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens")
+# Why a record is no request: every skip names one of these (skip_reason / skip_reason_sql classify
+# a URL, operation or span name).
+EMBEDDINGS, MODERATION, TOKEN_COUNTING = "embeddings", "moderation", "token counting"
+NOT_LLM, UNSUPPORTED = "not an LLM call", "unsupported provider"
+SKIP_PATTERNS = (("embed", EMBEDDINGS), ("moderation", MODERATION), ("count_tokens", TOKEN_COUNTING),
+                 ("counttokens", TOKEN_COUNTING), ("tokenize", TOKEN_COUNTING))
+SKIP_REASONS = (EMBEDDINGS, MODERATION, TOKEN_COUNTING, NOT_LLM, UNSUPPORTED)
+
+
+def skip_reason(text: str | None) -> str:
+    """The skip reason a URL path, operation or span name says (NOT_LLM when it says none)."""
+    lowered = (text or "").lower()
+    return next((reason for pattern, reason in SKIP_PATTERNS if pattern in lowered), NOT_LLM)
+
+
+def skip_reason_sql(text: str) -> str:
+    """skip_reason in SQL, over an expression `text`."""
+    cases = " ".join(f"WHEN lower({text}) LIKE '%{pattern}%' THEN '{reason}'" for pattern, reason in SKIP_PATTERNS)
+    return f"CASE {cases} ELSE '{NOT_LLM}' END"
+
+
 # A successful call that says nothing: see LoadContext.check_requests.
 EMPTY_CALL = ("(r.status = 'ok' AND r.model IS NULL AND r.input_tokens IS NULL AND r.output_tokens IS NULL "
               "AND r.cost_usd IS NULL)")
@@ -70,9 +92,8 @@ MACROS = [
            CASE WHEN json_type(m, '$.content') = 'ARRAY'
                 THEN array_to_string(json_extract_string(m, '$.content[*].text'), chr(10))
                 ELSE coalesce(m->>'content', '') END), chr(10)), '') END""",
-    # Model as logged -> normalised: lower case, without a routing prefix ("openai/gpt-4o" -> "gpt-4o").
-    """CREATE OR REPLACE TEMP MACRO norm_model(m) AS
-       nullif(lower(trim(regexp_replace(m, '^[A-Za-z0-9_.-]+/', ''))), '')""",
+    # Model as logged -> normalised (norm_model, norm_provider): see model_ids.
+    *model_ids.MACROS,
     # A timestamp in years 1..9999, else NULL: DuckDB goes further, Python's datetime does not.
     f"""CREATE OR REPLACE TEMP MACRO ts_in_range(t) AS
        CASE WHEN t BETWEEN TIMESTAMP '0001-01-01' AND TIMESTAMP '{TS_MAX}' THEN t END""",
@@ -116,10 +137,19 @@ class LoadContext:
     options: dict = field(default_factory=dict)
     loaded: int = 0
     rejected: int = 0
-    skipped: int = 0  # records that are no requests (e.g. non-LLM spans): neither loaded nor rejected
+    skips: dict[str, int] = field(default_factory=dict)  # records that are no requests, per reason (SKIP_REASONS)
     known: int = 0  # requests another file already loaded (overlapping exports): neither loaded nor rejected
     in_transaction: bool = False  # opened by the first write, so reads can fail harmlessly
     fast_guards: dict[str, list[str]] = field(default_factory=dict)  # fast-path views -> guards
+
+    @property
+    def skipped(self) -> int:
+        """Records that are no requests (e.g. non-LLM spans): neither loaded nor rejected."""
+        return sum(self.skips.values())
+
+    def skip(self, reason: str, count: int = 1) -> None:
+        if count:
+            self.skips[reason] = self.skips.get(reason, 0) + count
 
     @property
     def fast(self) -> bool:
@@ -345,7 +375,7 @@ class LoadContext:
         absent columns get their defaults) and return how many.
 
         Rows are finished on the way in, so that no UPDATE has to rewrite a large file's rows:
-        `task_type` and `complexity` by tasks.typed_select (a task type the log gave kept first),
+        `provider` by model_ids' norm_provider, `task_type` and `complexity` by tasks.typed_select (a task type the log gave kept first),
         and a missing cost from tokens with the unit prices of INLINE_PRICES, which holds each model
         of the first HEAD_ROWS rows priced at its latest time there. core.price_missing_costs then
         re-prices only the models whose price at their latest time in the whole file differs."""
@@ -361,7 +391,9 @@ class LoadContext:
         filled = "".join(
             f', CAST({default or "NULL"} AS {kind}) AS "{name}"' for name, kind, default in schema if name not in given
         )
-        rows_sql = f"SELECT *{filled} FROM ({select_sql})"
+        # The provider a cloud model id names wins; gateway aliases read as the provider (model_ids).
+        rows_sql = f"""SELECT * REPLACE (norm_provider(provider, model_logged) AS provider)
+                       FROM (SELECT *{filled} FROM ({select_sql}))"""
         # On the fast path, one thread: each thread of a JSON scan parses a whole buffer (~32 MB)
         # before LIMIT stops it. Only outside a transaction, where a failure cannot abort it and
         # leave the setting unrestorable (the line-by-line path reads small TEMP tables anyway).
@@ -418,14 +450,16 @@ class LoadContext:
         self.con.execute(f"DELETE FROM {table} AS r WHERE {condition}").fetchall()
         return added
 
-    def skip_where(self, table: str, condition: str) -> int:
+    def skip_where(self, table: str, condition: str, reason: str = "'" + NOT_LLM + "'") -> int:
         """Drop the records of `table` (seen as `r`) matching `condition` that are not requests
-        (say, non-LLM spans): counted in `skipped`, neither loaded nor rejected."""
-        count = self._count(f"{table} AS r", condition)
-        if count:
+        (say, non-LLM spans): counted per `reason` (a SQL expression over `r`, one of
+        SKIP_REASONS), neither loaded nor rejected."""
+        counts = self.con.execute(f"SELECT {reason}, count(*) FROM {table} AS r WHERE {condition} GROUP BY ALL").fetchall()
+        if counts:
             self.con.execute(f"DELETE FROM {table} AS r WHERE {condition}")
-            self.skipped += count
-        return count
+            for why, count in counts:
+                self.skip(why or NOT_LLM, count)
+        return sum(count for _, count in counts)
 
     def check_requests(self) -> int:
         """Move this file's loaded rows that no log can mean to rejects, quoting their line: a

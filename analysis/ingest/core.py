@@ -18,11 +18,11 @@ from pathlib import Path
 import duckdb
 
 from analysis.economics import prices as pricing
-from analysis.store.database import rows, scalar, utcnow
-from analysis.present.formatting import count
 from analysis.ingest.context import INLINE_PRICES, FastPathFailed, IngestError, LoadContext
 from analysis.ingest.registry import ADAPTERS, adapter_for, detect_format
 from analysis.ingest.sample import UnreadableFileError, json_problem, read_sample
+from analysis.present.formatting import count
+from analysis.store.database import rows, scalar, utcnow
 
 
 @dataclass
@@ -33,6 +33,7 @@ class IngestResult:
     rows_loaded: int = 0
     rows_rejected: int = 0
     rows_skipped: int = 0  # records that are no LLM requests (e.g. non-gen_ai spans): not rejects
+    skip_reasons: dict[str, int] = field(default_factory=dict)  # rows_skipped per reason (context.SKIP_REASONS)
     rows_known: int = 0  # requests another file already loaded (overlapping exports): not added again
     reasons: list[str] = field(default_factory=list)  # the first reject reasons, "line N: why"
     duplicate: bool = False  # the same content was ingested before: nothing added
@@ -45,8 +46,9 @@ class IngestResult:
 
     def counts_text(self) -> str:
         """What a loaded file gave, for people: "65 rows loaded, 0 rejected, 10 already in ..."."""
+        skipped = "skipped (" + ", ".join(f"{why}: {n:,}" for why, n in sorted(self.skip_reasons.items())) + ")"
         return f"{count(self.rows_loaded, 'row')} loaded, {self.rows_rejected:,} rejected" + "".join(
-            f", {n:,} {what}" for n, what in ((self.rows_skipped, "skipped (not LLM requests)"),
+            f", {n:,} {what}" for n, what in ((self.rows_skipped, skipped),
                                               (self.rows_known, "already in the workspace from another file")) if n)
 
 
@@ -193,7 +195,7 @@ def _load(con, adapter, path: Path, sample, sha_future, options: dict, result: I
         ctx.drop_temporaries()
         con.execute("RESET SESSION preserve_insertion_order").fetchall()
     result.rows_loaded, result.rows_rejected, result.reasons = ctx.loaded, ctx.rejected, reasons
-    result.rows_skipped, result.rows_known = ctx.skipped, ctx.known
+    result.rows_skipped, result.skip_reasons, result.rows_known = ctx.skipped, dict(ctx.skips), ctx.known
 
 
 class _Duplicate(Exception):

@@ -48,7 +48,8 @@ def insert_pairs(ctx: LoadContext, table: str) -> int:
             coalesce(p.request_id, {b}.id, 'line-' || p.line) AS request_id,
             p.line AS source_line,
             coalesce({oa.created(b)}, p.ts) AS ts,
-            coalesce(p.provider, 'openai') AS provider,
+            coalesce(p.provider, CASE WHEN coalesce({b}.model, p.req->>'model') NOT LIKE '%/%' THEN 'openai' END)
+                AS provider,  -- a vendor/model id (OpenRouter) names its vendor: model_ids.norm_provider
             coalesce({b}.model, p.req->>'model') AS model_logged,
             norm_model(coalesce({b}.model, p.req->>'model')) AS model,
             {oa.operation(b, 'p.url')} AS operation,

@@ -17,7 +17,7 @@ gen_ai.usage.input_tokens, which the conventions define as all input tokens, cac
 
 from __future__ import annotations
 
-from analysis.ingest.context import LoadContext
+from analysis.ingest.context import LoadContext, skip_reason_sql
 from analysis.ingest.sample import Sample
 
 NAME = "otel"
@@ -88,7 +88,8 @@ def _spans(ctx: LoadContext) -> None:
     is_call = (f"""(len(list_filter(json_keys(r.attrs), lambda k: starts_with(k, 'gen_ai.'))) > 0
                    OR regexp_matches(coalesce(r.attrs->>'$."ai.operationId"', ''), '\\.do(Generate|Stream|Embed)$'))
                   AND coalesce(r.attrs->>'$."gen_ai.operation.name"', '') NOT IN ({", ".join(f"'{o}'" for o in NOT_CALLS)})""")
-    ctx.skip_where("_spans", f"NOT ({is_call})")
+    ctx.skip_where("_spans", f"NOT ({is_call})",
+                   skip_reason_sql("""coalesce(r.attrs->>'$."gen_ai.operation.name"', r.span->>'name', '')"""))
 
 
 def _messages(raw: str) -> str:
