@@ -31,16 +31,32 @@ def _connection(path: str) -> duckdb.DuckDBPyConnection:
     return db.open_db(Path(path))
 
 
-def cursor(workspace: str | None = None) -> duckdb.DuckDBPyConnection:
+@st.cache_resource(show_spinner=False)
+def _empty_connection() -> duckdb.DuckDBPyConnection:
+    """An empty workspace in memory: what a link to a workspace that does not exist yet shows."""
+    return db.open_db(Path(":memory:"))
+
+
+def cursor(workspace: str | None = None, create: bool = False) -> duckdb.DuckDBPyConnection:
     """A fresh cursor on the (cached) connection of the current workspace, cached by its file's
-    path so that another data directory never reuses a connection of the same workspace name."""
-    path = get_settings().workspace_path(workspace or current_workspace())
+    path so that another data directory never reuses a connection of the same workspace name.
+    A workspace without a file is created only with `create` (an upload does so) or for the demo
+    (the last fallback); otherwise it reads as empty, from memory: a link never creates a file."""
+    name = workspace or current_workspace()
+    path = get_settings().workspace_path(name)
+    if not (create or name == demo.DEMO_WORKSPACE or path.exists()):
+        return _empty_connection().cursor()
     return _connection(str(path.resolve())).cursor()
+
+
+def _exists(workspace: str) -> bool:
+    return bool(WORKSPACE_NAME.match(workspace)) and get_settings().workspace_path(workspace).exists()
 
 
 def current_workspace() -> str:
     """The sidebar's choice, else the link's (?ws=), else the settings' workspace of your own logs
-    once a file was loaded into it, else the demo."""
+    once a file was loaded into it, else the demo. A linked workspace that does not exist yet is
+    shown empty (see `cursor`) until an upload creates it."""
     settings = get_settings()
     chosen = st.session_state.get(WORKSPACE_KEY) or st.query_params.get("ws")
     if chosen:
@@ -103,6 +119,9 @@ def sidebar() -> None:
                               help="One DuckDB file per workspace under the data directory.")
         if st.query_params.get("ws") != choice:
             st.query_params["ws"] = choice
+        if choice != demo.DEMO_WORKSPACE and not _exists(choice):  # a link never creates a workspace
+            st.warning(f"There is no workspace {choice!r} yet: it shows empty, and uploading logs on the "
+                       "Logs page creates it.")
         if demo.is_synthetic(cursor(choice)):
             st.caption(":material/science: Synthetic demo data: generated from templates, not real traffic.")
 

@@ -117,3 +117,58 @@ def test_the_same_upload_twice_reuses_its_file(data_dir):
     first = uploads.save_uploads("uploads", [("a.jsonl", b"{}\n")])
     assert uploads.save_uploads("uploads", [("a.jsonl", b"{}\n")]) == first
     assert len(list((data_dir / "uploads" / "uploads").iterdir())) == 1
+
+
+# --- 7. A link never creates a workspace -------------------------------------------------------------
+
+def test_a_link_to_an_unknown_workspace_creates_nothing_and_says_so(demo_dir, shared_dir, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("BREAKEVEN_DATA_DIR", str(demo_dir))
+    before = sorted(p.name for p in demo_dir.iterdir())
+    for page in ("overview", "logs", "replay", "quality", "economics", "routing", "scenarios"):
+        app = AppTest.from_file(APP, default_timeout=60)
+        app.query_params["ws"] = "anyname"
+        app.run()
+        app.switch_page(f"views/{page}.py").run()
+        assert not app.exception, (page, app.exception)
+        assert any("no workspace 'anyname' yet" in w.value for w in app.sidebar.warning), page
+    assert sorted(p.name for p in demo_dir.iterdir()) == before  # no anyname.duckdb, nothing else
+    # Only an upload creates it.
+    messages = _upload_linked(demo_dir, "anyname", [(BATCH_OUTPUT.name, (shared_dir / BATCH_OUTPUT).read_bytes())])
+    assert any("65 rows loaded" in m for m in messages), messages
+    assert (demo_dir / "anyname.duckdb").is_file() and _requests(demo_dir, "anyname") == 65
+
+
+def _upload_linked(data_dir: Path, workspace: str, files: list[tuple[str, bytes]]) -> list[str]:
+    """As `_upload`, on a workspace only named by the link (no file yet)."""
+    from streamlit.testing.v1 import AppTest
+
+    app = AppTest.from_file(APP, default_timeout=60)
+    app.query_params["ws"] = workspace
+    app.run()
+    app.switch_page("views/logs.py").run()
+    app.file_uploader(key="logs_upload").set_value([(n, c, "application/octet-stream") for n, c in files]).run()
+    app.button(key="logs_ingest").click().run()
+    assert not app.exception, app.exception
+    return [m.value for m in [*app.success, *app.info, *app.error]]
+
+
+# --- 11. Absurd scenario values through a link -------------------------------------------------------
+
+def test_a_link_with_absurd_task_costs_shows_the_defaults_and_why(demo_dir, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("BREAKEVEN_DATA_DIR", str(demo_dir))
+    for page, params in (("routing", {"tt": '{"a":[1,1e308],"b":[1e308,1]}'}), ("economics", {"cap": "1e-300"}),
+                         ("routing", {"tt": "[" * 2000})):
+        app = AppTest.from_file(APP, default_timeout=60)
+        app.query_params["ws"] = "demo"
+        for key, value in params.items():
+            app.query_params[key] = value
+        app.run()
+        app.switch_page(f"views/{page}.py").run()
+        assert not app.exception, (page, params, app.exception)
+        shown = " ".join(str(e.value) for e in [*app.warning, *app.error, *app.info])
+        assert "Showing the defaults" in shown, (page, shown[:300])
+        assert "Infinity" not in shown and "NaN" not in shown

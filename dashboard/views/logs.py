@@ -52,7 +52,7 @@ with st.expander("Upload log exports", expanded=not components.workspace_summary
             finished.append(result)
             bar.progress(len(finished) / len(saved), text=f"Ingested {len(finished)} of {len(saved)} files")
 
-        results = ingest_paths(components.cursor(target), saved, progress=show)
+        results = ingest_paths(components.cursor(target, create=True), saved, progress=show)
         st.session_state["logs_results"] = (target, results)
         bar.empty()
         if target != workspace:
