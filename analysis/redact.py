@@ -19,15 +19,15 @@ from urllib.parse import quote, quote_plus
 
 KEY_FIELD = r'("(?:[a-z_]*api[_-]?key[a-z_]*|authorization|access_token|secret)"\s*:\s*)"[^"]*"'
 KEY_TOKEN = r"\b(?:sk-[A-Za-z0-9_\-]{8,}|Bearer\s+[A-Za-z0-9._\-]{8,})"
-KEY_VARIABLE = re.compile(r"(?:^|_)(?:API_?KEY|TOKEN|SECRET|PASSWORD)(?:_|$)", re.IGNORECASE)
+KEY_VARIABLE = re.compile(r"(?:^|_)(?:KEY|APIKEY|TOKEN|SECRET|PASSWORD)$", re.IGNORECASE)  # OPENAI_API_KEY, HF_TOKEN
 MIN_SECRET_CHARS = 8  # shorter values ("none", "1") would cut ordinary words
 REDACTED = "[redacted]"
 
 
 def configured_secrets(extra: Iterable[str | None] = ()) -> list[str]:
     """The key values configured here, longest first: the settings' keys, each settings endpoint's
-    `api_key_env` variable, every environment variable whose name says key, token, secret or
-    password, and `extra` (the keys a run's providers were built with)."""
+    `api_key_env` variable, every environment variable whose name ends in KEY, TOKEN, SECRET or
+    PASSWORD, and `extra` (the keys a run's providers were built with)."""
     from pydantic import ValidationError
 
     from analysis.settings import get_settings
