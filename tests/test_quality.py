@@ -7,9 +7,15 @@ import scipy.stats
 from test_score_runner import build_run
 
 from analysis.quality import stats
-from analysis.store.database import utcnow
-from analysis.quality.verdicts import confusion_matrix, disagreements, latency_table, quality_table
 from analysis.quality.scoring.runner import score_run
+from analysis.quality.verdicts import (
+    MIN_LATENCY_REQUESTS,
+    confusion_matrix,
+    disagreements,
+    latency_table,
+    quality_table,
+)
+from analysis.store.database import utcnow
 
 CANDIDATE = "local:small"
 
@@ -83,21 +89,34 @@ def test_continuous_scores_get_a_bootstrap_and_exact_scores_win_over_the_judge(c
 
 
 def test_latency_table(con):
+    n = MIN_LATENCY_REQUESTS
     items = [{"request_id": f"l{i}", "label": "x", CANDIDATE: "x", CANDIDATE + "#latency": 100.0 * (i + 1),
-              "latency_ms": 1000.0 + i, "ttft_ms": 200.0, "output_tokens": 80} for i in range(10)]
+              "latency_ms": 1000.0 + i, "ttft_ms": 200.0, "output_tokens": 80} for i in range(n)]
     items.append({"request_id": "fail", CANDIDATE: None})
     build_run(con, items, candidates=(CANDIDATE,))
     table = {r["candidate"]: r for r in latency_table(con, "run1").to_dicts()}
     row = table[CANDIDATE]
-    expected = stats.percentiles_with_ci([100.0 * (i + 1) for i in range(10)])
-    assert (row["n"], row["failed"]) == (10, 1)
+    expected = stats.percentiles_with_ci([100.0 * (i + 1) for i in range(n)])
+    assert (row["n"], row["failed"], row["timed"]) == (n, 1, n)
     assert (row["p50_ms"], row["p50_low"], row["p50_high"]) == (expected[0.5].value, expected[0.5].low, expected[0.5].high)
-    assert row["p95_ms"] == pytest.approx(955.0) and row["p99_ms"] == expected[0.99].value
+    assert row["p95_ms"] == expected[0.95].value and row["p99_ms"] == expected[0.99].value
     assert (row["ttft_p50_ms"], row["tokens_per_s"]) == (20.0, 50.0)
     incumbent = table["incumbent"]
-    assert incumbent["n"] == 10 and incumbent["p50_ms"] == pytest.approx(1004.5)
-    # tokens/s = 80 / ((median latency − TTFT)/1000); median over items: 80 / 0.8045 s
-    assert incumbent["tokens_per_s"] == pytest.approx(stats.tokens_per_second(80, 1.0045, 0.2), rel=1e-3)
+    median = 1000.0 + (n - 1) / 2
+    assert incumbent["n"] == n and incumbent["p50_ms"] == pytest.approx(median)
+    # tokens/s = 80 / ((median latency − TTFT)/1000)
+    assert incumbent["tokens_per_s"] == pytest.approx(stats.tokens_per_second(80, median / 1000, 0.2), rel=1e-3)
+
+
+def test_latency_from_too_few_answers_is_not_shown(con):
+    """Fewer than MIN_LATENCY_REQUESTS timed answers: percentiles and TTFT are None (too few),
+    while the count of timed answers says why."""
+    items = [{"request_id": f"l{i}", "label": "x", CANDIDATE: "x", CANDIDATE + "#latency": 100.0,
+              "latency_ms": 1000.0, "ttft_ms": 200.0, "output_tokens": 80} for i in range(MIN_LATENCY_REQUESTS - 1)]
+    build_run(con, items, candidates=(CANDIDATE,))
+    row = {r["candidate"]: r for r in latency_table(con, "run1").to_dicts()}[CANDIDATE]
+    assert row["timed"] == MIN_LATENCY_REQUESTS - 1
+    assert row["p50_ms"] is None and row["p95_ms"] is None and row["ttft_p50_ms"] is None
 
 
 def test_confusion_matrix_and_disagreements(con):

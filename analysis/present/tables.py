@@ -100,11 +100,15 @@ FIGURE_COLUMNS = ["candidate", "ok", "failed", "latency p50", "latency p95", "TT
 
 
 def candidate_rows(figures: list[dict]) -> list[dict]:
-    """`analysis.replay.history.candidate_figures` records for people: latencies as durations,
-    tokens with thousands separators, cost in dollars (run_id kept for tables of several runs)."""
+    """`analysis.replay.history.candidate_figures` records for people: latencies as durations ('too
+    few (n)' where the answers were too few to quote one), tokens with thousands separators, cost in
+    dollars (run_id kept for tables of several runs)."""
+    def latency(f: dict, name: str) -> str:
+        return duration_ms(f[name]) if f[name] is not None or not f["ok"] else f"too few ({f['timed']})"
+
     return [{"run_id": f["run_id"], "candidate": f["candidate"], "ok": f"{f['ok']:,}", "failed": f"{f['failed']:,}",
-             "latency p50": duration_ms(f["latency_p50_ms"]), "latency p95": duration_ms(f["latency_p95_ms"]),
-             "TTFT p50": duration_ms(f["ttft_p50_ms"]), "tokens in": _tokens(f["input_tokens"]),
+             "latency p50": latency(f, "latency_p50_ms"), "latency p95": latency(f, "latency_p95_ms"),
+             "TTFT p50": latency(f, "ttft_p50_ms"), "tokens in": _tokens(f["input_tokens"]),
              "tokens out": _tokens(f["output_tokens"]), "cost": usd(f["cost_usd"])} for f in figures]
 
 

@@ -9,6 +9,7 @@ import duckdb
 import polars as pl
 from pydantic import ValidationError
 
+from analysis.quality.verdicts import MIN_LATENCY_REQUESTS
 from analysis.replay.providers.registry import Candidate
 from analysis.replay.runs import list_runs
 from analysis.store.database import frame, rows
@@ -38,6 +39,8 @@ CANDIDATE_FIGURES_SQL = """
            quantile_cont(latency_ms, 0.5) FILTER (WHERE status = 'ok') AS latency_p50_ms,
            quantile_cont(latency_ms, 0.95) FILTER (WHERE status = 'ok') AS latency_p95_ms,
            quantile_cont(ttft_ms, 0.5) FILTER (WHERE status = 'ok') AS ttft_p50_ms,
+           count(latency_ms) FILTER (WHERE status = 'ok') AS timed,
+           count(ttft_ms) FILTER (WHERE status = 'ok') AS ttft_timed,
            coalesce(sum(input_tokens), 0) AS input_tokens,
            coalesce(sum(output_tokens), 0) AS output_tokens,
            coalesce(sum(cost_usd), 0) AS cost_usd
@@ -45,8 +48,17 @@ CANDIDATE_FIGURES_SQL = """
     GROUP BY ALL"""
 
 FIGURES_SCHEMA = {"run_id": pl.String, "candidate": pl.String, "ok": pl.Int64, "failed": pl.Int64,
-                  "latency_p50_ms": pl.Float64, "latency_p95_ms": pl.Float64, "ttft_p50_ms": pl.Float64,
+                  "timed": pl.Int64, "latency_p50_ms": pl.Float64, "latency_p95_ms": pl.Float64, "ttft_p50_ms": pl.Float64,
                   "input_tokens": pl.Int64, "output_tokens": pl.Int64, "cost_usd": pl.Float64}
+
+
+def _enough_for_latency(figures: dict) -> dict:
+    """`figures` with latencies from too few answers set to None (see candidate_figures)."""
+    if figures["timed"] < MIN_LATENCY_REQUESTS:
+        figures |= {"latency_p50_ms": None, "latency_p95_ms": None}
+    if figures.pop("ttft_timed") < MIN_LATENCY_REQUESTS:
+        figures["ttft_p50_ms"] = None
+    return figures
 
 
 def candidate_figures(con: duckdb.DuckDBPyConnection, run_id: str | None = None) -> pl.DataFrame:
@@ -54,8 +66,10 @@ def candidate_figures(con: duckdb.DuckDBPyConnection, run_id: str | None = None)
     calls (linear interpolation, as numpy's default and `verdicts.latency_table`'s point estimates),
     input and output tokens and cost (USD) summed over every stored result. Runs newest first,
     candidates in the run's order; a candidate without any result yet (given up, or not reached)
-    is listed with zeros and no latency. `run_id` None: every run."""
-    measured = {(r["run_id"], r["candidate"]): r
+    is listed with zeros and no latency. Latency from fewer than MIN_LATENCY_REQUESTS timed answers
+    (TTFT: answers with a TTFT) is None, too few to quote, as on the Quality page; `timed` says how
+    many there were. `run_id` None: every run."""
+    measured = {(r["run_id"], r["candidate"]): _enough_for_latency(r)
                 for r in frame(con, CANDIDATE_FIGURES_SQL, {"run_id": run_id}).to_dicts()}
     table = []
     for run, raw in rows(con, "SELECT run_id, candidates FROM runs WHERE $run_id IS NULL OR run_id = $run_id "
@@ -64,5 +78,6 @@ def candidate_figures(con: duckdb.DuckDBPyConnection, run_id: str | None = None)
         specs += sorted(c for r, c in measured if r == run and c not in specs)
         for spec in specs:
             table.append(measured.get((run, spec)) or {"run_id": run, "candidate": spec, "ok": 0, "failed": 0,
-                                                       "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0})
+                                                       "timed": 0, "input_tokens": 0, "output_tokens": 0,
+                                                       "cost_usd": 0.0})
     return pl.DataFrame([{k: r.get(k) for k in FIGURES_SCHEMA} for r in table], schema=FIGURES_SCHEMA)
