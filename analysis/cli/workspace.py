@@ -6,6 +6,7 @@ import os
 import sys
 import tomllib
 from importlib.resources import files
+from typing import NoReturn
 
 from analysis.cli.common import Refused, open_workspace, print_json, print_lines
 from analysis.present import tables
@@ -94,7 +95,7 @@ def _streamlit_flags() -> list[str]:
             for item in (f"--{section}.{key}", str(value).lower() if isinstance(value, bool) else str(value))]
 
 
-def cmd_dashboard(args) -> int:
+def cmd_dashboard(args) -> NoReturn:
     """Build the demo workspace if needed, then replace this process by Streamlit on <host>:<port>
     (127.0.0.1:8501), so signals sent to `breakeven dashboard` stop the server."""
     from analysis.ingest.demo import ensure_demo_workspace
@@ -105,7 +106,6 @@ def cmd_dashboard(args) -> int:
                "--server.address", args.host, "--server.port", str(args.port)]
     print(f"dashboard on http://{args.host}:{args.port}", flush=True)
     os.execv(sys.executable, command)  # Streamlit takes this process: a kill (SIGTERM) reaches it
-    return 0
 
 
 def add_arguments(parsers: dict) -> None:
