@@ -58,6 +58,8 @@ def skip_reason_sql(text: str) -> str:
     return f"CASE {cases} ELSE '{NOT_LLM}' END"
 
 
+# A row with some token count: only such rows are priced from tokens (no count is no $0).
+COUNTED = "(s.input_tokens IS NOT NULL OR s.output_tokens IS NOT NULL)"
 # A successful call that says nothing: see LoadContext.check_requests.
 EMPTY_CALL = ("(r.status = 'ok' AND r.model IS NULL AND r.input_tokens IS NULL AND r.output_tokens IS NULL "
               "AND r.cost_usd IS NULL)")
@@ -376,7 +378,8 @@ class LoadContext:
 
         Rows are finished on the way in, so that no UPDATE has to rewrite a large file's rows:
         `provider` by model_ids' norm_provider, `task_type` and `complexity` by tasks.typed_select (a task type the log gave kept first),
-        and a missing cost from tokens with the unit prices of INLINE_PRICES, which holds each model
+        a placeholder cost (0 with no token count) made unknown, and a missing cost from tokens with
+        the unit prices of INLINE_PRICES, which holds each model
         of the first HEAD_ROWS rows priced at its latest time there. core.price_missing_costs then
         re-prices only the models whose price at their latest time in the whole file differs."""
         params = [self.source_id, *(params or [])]
@@ -406,9 +409,15 @@ class LoadContext:
             ).fetchall()
         known = set(self.con.execute(f"SELECT model, provider, is_batch FROM {INLINE_PRICES}").fetchall())
         pricing.add_prices(self.con, [(m, p, t, b) for m, p, t, b in head if (m, p, b) not in known], INLINE_PRICES)
+        # A logged cost of 0 without any token count is a placeholder (Langfuse's totalCost: 0 on a call
+        # with null usage): unknown, not a logged $0.
+        placeholder = "(s.cost_usd = 0 AND s.input_tokens IS NULL AND s.output_tokens IS NULL)"
         priced = f"""(SELECT s.* REPLACE (
-                         coalesce(s.cost_usd, CASE WHEN s.status = 'ok' THEN {pricing.cost_sql('s', 'p')} END) AS cost_usd,
-                         CASE WHEN s.cost_usd IS NULL AND s.status = 'ok' AND p.model IS NOT NULL THEN 'computed'
+                         CASE WHEN {placeholder} THEN NULL ELSE
+                         coalesce(s.cost_usd, CASE WHEN s.status = 'ok' AND {COUNTED} THEN {pricing.cost_sql('s', 'p')} END)
+                         END AS cost_usd,
+                         CASE WHEN {placeholder} THEN 'unknown'
+                              WHEN s.cost_usd IS NULL AND s.status = 'ok' AND {COUNTED} AND p.model IS NOT NULL THEN 'computed'
                               ELSE s.cost_source END AS cost_source)
                       FROM ({rows_sql}) AS s LEFT JOIN {INLINE_PRICES} AS p
                         ON p.model = s.model AND p.provider = coalesce(s.provider, '') AND p.is_batch = s.is_batch)"""

@@ -39,6 +39,7 @@ class IngestResult:
     duplicate: bool = False  # the same content was ingested before: nothing added
     error: str | None = None  # set when the file was not ingested at all
     cost_computed: int = 0  # rows whose cost was computed from tokens with genai-prices
+    rows_undated: int = 0  # loaded rows without a time: no per-day or per-month figure can use them
 
     @property
     def ok(self) -> bool:
@@ -49,6 +50,7 @@ class IngestResult:
         skipped = "skipped (" + ", ".join(f"{why}: {n:,}" for why, n in sorted(self.skip_reasons.items())) + ")"
         return f"{count(self.rows_loaded, 'row')} loaded, {self.rows_rejected:,} rejected" + "".join(
             f", {n:,} {what}" for n, what in ((self.rows_skipped, skipped),
+                                              (self.rows_undated, "without a time (left out of per-day figures)"),
                                               (self.rows_known, "already in the workspace from another file")) if n)
 
 
@@ -67,7 +69,7 @@ def price_missing_costs(con: duckdb.DuckDBPyConnection, source_id: str) -> int:
     of the file's first rows (context.INLINE_PRICES): only models whose price differs at their
     latest time are priced again here."""
     needed = """r.source_id = ? AND (r.cost_usd IS NULL OR r.cost_source = 'computed') AND r.model IS NOT NULL
-                AND r.status = 'ok'"""
+                AND r.status = 'ok' AND (r.input_tokens IS NOT NULL OR r.output_tokens IS NOT NULL)"""
     keys = rows(con, f"SELECT model, coalesce(provider, ''), max(ts), is_batch FROM requests r WHERE {needed} GROUP BY ALL",
                 [source_id])
     applied = {(m, p, b): tuple(prices) for m, p, b, *prices in rows(con, f"SELECT * FROM {INLINE_PRICES}")}
@@ -177,6 +179,8 @@ def _load(con, adapter, path: Path, sample, sha_future, options: dict, result: I
             con.execute("BEGIN TRANSACTION")
             ctx.in_transaction = True
         result.cost_computed = price_missing_costs(con, result.source_id)
+        result.rows_undated = scalar(con, "SELECT count(*) FROM requests WHERE source_id = ? AND ts IS NULL",
+                                     [result.source_id])
         con.execute(
             "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [result.source_id, path.name, str(path.resolve()), result.format, sha,
