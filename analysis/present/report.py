@@ -174,7 +174,7 @@ def _cost_only(decision: Decision, scenario: Scenario) -> tuple[str, list[tuple[
 def _traffic_kpis(summary: Summary) -> list[tuple[str, str]]:
     return [("Logged requests", f"{summary.requests:,}"),
             ("Days covered (first to last logged day)", f"{summary.days_covered:,}"),
-            ("Active days (with requests)", f"{len(summary.by_day):,}"),
+            ("Active days (with requests)", f"{summary.active_days:,}"),
             ("Logged requests per day", fmt.per_day(summary.requests_per_day)),
             ("Logged API spend per month", fmt.usd(summary.monthly_spend_usd))]
 
@@ -328,7 +328,7 @@ def _volumes(scenario: Scenario, summary: Summary) -> str:
         rows += [["Logged requests per day", fmt.per_day(summary.requests_per_day),
                   f"{fmt.count(summary.requests, 'logged request')} / {fmt.count(summary.days_covered, 'day')} covered"],
                  ["Days covered", f"{summary.days_covered:,}", "first to last logged day, inclusive"],
-                 ["Active days", f"{len(summary.by_day):,}", "days with at least one logged request"]]
+                 ["Active days", f"{summary.active_days:,}", "days with at least one logged request"]]
     else:
         rows.append(["Logged requests per day", "–", "no logged traffic: the volume and prices are assumptions"])
     return ("<h3>Volumes</h3><p>The scenario's volume is what you run (or expect); the logged rate is what the "

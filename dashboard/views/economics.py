@@ -120,4 +120,4 @@ if st.button("Save scenario", key="econ_save"):
     st.session_state["econ_saved_id"] = sid
 if sid := st.session_state.get("econ_saved_id"):
     st.success("Saved. Send this link; it opens the same numbers in a fresh browser:")
-    st.code(components.share_link(sid), language=None)
+    components.show_share_link(st, sid)

@@ -18,7 +18,8 @@ if not saved:
 for item in saved:
     with st.container(border=True):
         left, right = st.columns([3, 1])
-        left.markdown(f"**{item.name or item.scenario_id}** · saved {item.created_at:%Y-%m-%d %H:%M} UTC")
+        left.markdown(f"**{components.as_text(item.name or item.scenario_id)}** · saved "
+                      f"{item.created_at:%Y-%m-%d %H:%M} UTC")
         if right.button("Delete", key=f"scn_delete_{item.scenario_id}"):
             scenario_store.delete(con, item.scenario_id)
             st.rerun()
