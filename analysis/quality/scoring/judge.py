@@ -28,9 +28,10 @@ import duckdb
 
 from analysis.economics import prices as pricing
 from analysis.errors import UserError
-from analysis.store.database import rows
-from analysis.replay.providers.base import CompletionRequest, Provider, ProviderError, RetryableError
 from analysis.quality.scoring.base import DEFAULT_CONTEXT, Score, ScoreContext
+from analysis.redact import redact
+from analysis.replay.providers.base import CompletionRequest, Provider, ProviderError, RetryableError
+from analysis.store.database import rows
 
 CHARS_PER_TOKEN = 3  # on the safe side for estimates; see the module rule
 TEMPLATE_TOKENS = 32
@@ -196,7 +197,7 @@ class JudgeScorer:
             raws.append(text)
             if verdict is None:
                 outcomes.append(None)
-                problems.append(f"{order}: {error}" if error else f"unparseable verdict ({order}: {text!r:.60})")
+                problems.append(redact(f"{order}: {error}" if error else f"unparseable verdict ({order}: {text!r:.60})"))
                 continue
             candidate_label = "1" if candidate_first else "2"
             outcomes.append(1 if verdict in (candidate_label, "same") else 0)
