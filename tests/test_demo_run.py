@@ -16,12 +16,12 @@ from analysis.economics.routing_segments import segment_quality, segment_traffic
 from analysis.economics.scenario import Scenario
 from analysis.economics.workspace_defaults import scenario_defaults
 from analysis.ingest import ingest_file
-from analysis.ingest.demo import DEMO_FILE_NAME, ensure_demo_workspace, generate
+from analysis.ingest.demo import ensure_demo_workspace, generate
 from analysis.present import formatting as fmt
 from analysis.quality.scoring.runner import INCUMBENT, score_run
 from analysis.quality.verdicts import quality_table, scored_runs
 from analysis.replay import demo_run
-from analysis.replay.demo_run import CANDIDATE, DEMO_RUN_ID, default_run, ensure_demo_run, is_demo_run
+from analysis.replay.demo_run import CANDIDATE, DEMO_FILE_NAME, DEMO_RUN_ID, default_run, ensure_demo_run, is_demo_run
 from analysis.replay.runs import create_run
 from analysis.replay.sampling import SampleSpec
 from analysis.settings import get_settings

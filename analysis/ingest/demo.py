@@ -20,10 +20,10 @@ from pathlib import Path
 from analysis.errors import UserError
 from analysis.ingest import ingest_file
 from analysis.reference import read_json
+from analysis.replay.demo_run import DEMO_FILE_NAME, ensure_demo_run
 from analysis.settings import Settings, get_settings
 from analysis.store.database import open_db, scalar
 
-DEMO_FILE_NAME = "demo-synthetic-log.jsonl"
 DEMO_WORKSPACE = "demo"
 SEED = 20261124
 DAYS = 30
@@ -139,8 +139,6 @@ def ensure_demo_workspace(settings: Settings | None = None, force: bool = False)
     `analysis.replay.demo_run.ensure_demo_run`) unless it already has data (a demo workspace built
     before that run existed gets it); return its path. `force` rebuilds it, but never deletes
     files of the user's own that were ingested into it (UserError)."""
-    from analysis.replay.demo_run import ensure_demo_run  # the replay side of the demo builds on this module
-
     settings = settings or get_settings()
     db_path = settings.workspace_path(DEMO_WORKSPACE)
     if force and db_path.exists():

@@ -36,13 +36,16 @@ from datetime import datetime, timedelta
 import duckdb
 import polars as pl
 
-from analysis.ingest.demo import DEMO_FILE_NAME
 from analysis.quality.scoring.runner import score_run
 from analysis.replay.prompt_adapter import PromptAdapter
 from analysis.replay.providers.registry import Candidate
 from analysis.replay.runs import RunParams
 from analysis.replay.sampling import SampleSpec, draw
 from analysis.store.database import rows, scalar, utcnow
+
+DEMO_FILE_NAME = "demo-synthetic-log.jsonl"
+"""The demo's synthetic log as ingested (`analysis.ingest.demo` writes it): the demo run answers
+nothing but its requests."""
 
 DEMO_RUN_ID = "demo-synthetic"
 CANDIDATE = Candidate(provider="openai-compat", base_url="http://demo-synthetic.invalid/v1",
