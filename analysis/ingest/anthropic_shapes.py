@@ -18,10 +18,11 @@ from __future__ import annotations
 import json
 
 from analysis.ingest.context import LoadContext
+from analysis.ingest.openai_shapes import with_tool_calls
 
 MESSAGE_STRUCTURE = json.dumps({
     "id": "VARCHAR", "type": "VARCHAR", "role": "VARCHAR", "model": "VARCHAR", "stop_reason": "VARCHAR",
-    "content": [{"type": "VARCHAR", "text": "VARCHAR"}],
+    "content": [{"type": "VARCHAR", "text": "VARCHAR", "name": "VARCHAR", "input": "JSON"}],
     "usage": {
         "input_tokens": "BIGINT", "output_tokens": "BIGINT",
         "cache_read_input_tokens": "BIGINT", "cache_creation_input_tokens": "BIGINT",
@@ -54,9 +55,13 @@ def usage_columns(m: str) -> str:
 
 
 def output_text(m: str) -> str:
-    """The text blocks of the answer, one per line (tool_use and thinking blocks left out)."""
-    return f"""nullif(array_to_string(list_transform(list_filter({m}.content, lambda c: c.type = 'text'),
+    """The text blocks of the answer, one per line (thinking blocks left out), with its tool_use
+    blocks as tool calls (openai_shapes.with_tool_calls: name and input as arguments)."""
+    text = f"""nullif(array_to_string(list_transform(list_filter({m}.content, lambda c: c.type = 'text'),
         lambda c: c.text), chr(10)), '')"""
+    calls = f"""list_transform(list_filter({m}.content, lambda c: c.type = 'tool_use'),
+        lambda c: {{'name': c.name, 'arguments': c.input}})"""
+    return with_tool_calls(text, calls)
 
 
 def input_messages(request: str) -> str:

@@ -17,9 +17,12 @@ import json
 BODY_STRUCTURE = json.dumps({
     "id": "VARCHAR", "object": "VARCHAR", "created": "DOUBLE", "created_at": "DOUBLE", "model": "VARCHAR",
     "status": "VARCHAR",
-    "choices": [{"message": {"content": "VARCHAR"}, "text": "VARCHAR", "finish_reason": "VARCHAR"}],
+    "choices": [{"message": {"content": "VARCHAR",
+                             "tool_calls": [{"type": "VARCHAR", "function": {"name": "VARCHAR", "arguments": "VARCHAR"}}]},
+                 "text": "VARCHAR", "finish_reason": "VARCHAR"}],
     "output_text": "VARCHAR",
-    "output": [{"type": "VARCHAR", "content": [{"type": "VARCHAR", "text": "VARCHAR"}]}],
+    "output": [{"type": "VARCHAR", "content": [{"type": "VARCHAR", "text": "VARCHAR"}], "name": "VARCHAR",
+                "arguments": "VARCHAR"}],
     "usage": {
         "prompt_tokens": "BIGINT", "completion_tokens": "BIGINT",
         "input_tokens": "BIGINT", "output_tokens": "BIGINT",
@@ -49,12 +52,32 @@ def usage_columns(b: str) -> str:
                  {b}.usage.output_tokens_details.reasoning_tokens, 0) AS reasoning_tokens"""
 
 
+def with_tool_calls(text: str, calls: str) -> str:
+    """The stored answer: `text` alone, or, when `calls` (a list of {name, arguments JSON}) is not
+    empty, JSON {"content": text, "tool_calls": [{"name", "arguments"}]} (the scorers compare
+    tool calls by name and arguments: analysis.quality.scoring.tool_calls)."""
+    return f"""CASE WHEN len({calls}) > 0
+        THEN json_object('content', {text}, 'tool_calls', to_json({calls}))::VARCHAR ELSE {text} END"""
+
+
+def _arguments(text: str) -> str:
+    """Tool arguments as JSON: the object they hold, else the text itself as a JSON string."""
+    return f"coalesce(try_cast({text} AS JSON), to_json({text}))"
+
+
 def output_text(b: str) -> str:
     """The answer's text: first choice of a chat.completion / text_completion, or a Responses
-    object's output_text or its output message parts."""
-    return f"""coalesce({b}.choices[1].message.content, {b}.choices[1].text, {b}.output_text,
+    object's output_text or its output message parts; with its tool calls (with_tool_calls): a chat
+    message's `tool_calls`, a Responses object's `function_call` items."""
+    text = f"""coalesce({b}.choices[1].message.content, {b}.choices[1].text, {b}.output_text,
         nullif(array_to_string(flatten(list_transform({b}.output, lambda o:
             list_transform(o.content, lambda c: c.text))), chr(10)), ''))"""
+    calls = f"""coalesce(
+        list_transform({b}.choices[1].message.tool_calls, lambda t: {{'name': t.function.name,
+                                                                   'arguments': {_arguments('t.function.arguments')}}}),
+        list_transform(list_filter({b}.output, lambda o: o.type = 'function_call'),
+                       lambda o: {{'name': o.name, 'arguments': {_arguments('o.arguments')}}}))"""
+    return with_tool_calls(text, calls)
 
 
 def created(b: str) -> str:

@@ -7,6 +7,7 @@ import math
 import re
 from typing import Any
 
+from analysis.quality.scoring import tool_calls
 from analysis.quality.scoring.base import DEFAULT_CONTEXT, BadReference, Score, ScoreContext, normalise
 from analysis.quality.scoring.numeric import parse_number
 
@@ -117,6 +118,9 @@ class FieldsScorer:
     def score(
         self, output: str, reference: str, *, context: ScoreContext = DEFAULT_CONTEXT
     ) -> Score:
+        called = tool_calls.compare(output, reference)  # a reference that calls tools: name + arguments
+        if called is not None:
+            return called
         try:
             expected = _selected(flatten(parse_json_answer(reference)), context.fields)
         except JSONAnswerError as error:
