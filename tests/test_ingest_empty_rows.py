@@ -25,6 +25,9 @@ BODILESS = {
     "cassette": ("yaml", {"interactions": [{
         "request": {"method": "POST", "uri": "https://api.openai.com/v1/chat/completions", "body": ""},
         "response": {"status": {"code": 200, "message": "OK"}, "headers": {}}}]}),
+    "har": ("json", {"log": {"version": "1.2", "entries": [{
+        "startedDateTime": WHEN, "time": 10, "request": {"method": "POST", "url": "https://api.anthropic.com/v1/messages"},
+        "response": {"status": 200, "content": {"mimeType": "application/json"}}}]}}),
     "litellm": ("jsonl", {"request_id": "l1", "call_type": "acompletion", "startTime": WHEN, "endTime": WHEN, "spend": None}),
     "langfuse": ("jsonl", {"id": "o1", "traceId": "t1", "type": "GENERATION", "startTime": WHEN}),
     "helicone": ("jsonl", {"request_id": "h1", "request_created_at": WHEN}),

@@ -120,7 +120,7 @@ def convert(interaction: dict, number: int) -> dict:
     except (TypeError, ValueError):
         record["ts"] = None
     if "openai-processing-ms" in headers:
-        record["latency_ms"] = headers["openai-processing-ms"]
+        record["latency_ms"], record["latency_from"] = headers["openai-processing-ms"], "openai-processing-ms"
     try:
         request_body, response_body = _body(request), _body(response)
     except (OSError, EOFError) as exc:
@@ -163,7 +163,11 @@ def _records(ctx: LoadContext) -> list[dict]:
 
 def load(ctx: LoadContext) -> None:
     """Convert the LLM interactions to pairs, reject the unreadable ones, insert both APIs' pairs."""
-    records = _records(ctx)
+    insert(ctx, _records(ctx))
+
+
+def insert(ctx: LoadContext, records: list[dict]) -> None:
+    """Insert converted interactions (see convert; also the HAR reader's), rejecting the unreadable."""
     ctx.con.execute(
         """CREATE OR REPLACE TEMP TABLE _cassette AS
            SELECT CAST(t.j->>'line' AS BIGINT) AS line, t.j FROM (SELECT unnest(?::VARCHAR[])::JSON AS j) AS t""",
@@ -176,7 +180,7 @@ def load(ctx: LoadContext) -> None:
         try_cast(j->>'latency_ms' AS DOUBLE) AS latency_ms, {pairs.status_code('j')} AS status_code,
         CAST(NULL AS VARCHAR) AS status, CAST(NULL AS VARCHAR) AS error, false AS is_batch,
         json_merge_patch('{{}}', json_object('url', j->>'url', 'latency_from',
-                         CASE WHEN j->>'latency_ms' IS NOT NULL THEN 'openai-processing-ms' END,
+                         j->>'latency_from',
                          'streamed', CAST(j->>'streamed' AS BOOLEAN), 'tokens', j->>'tokens')) AS extra"""
     for api, table in (("openai", "_cassette_openai"), ("anthropic", "_cassette_anthropic")):
         ctx.con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {columns} FROM _cassette WHERE j->>'api' = '{api}'")
