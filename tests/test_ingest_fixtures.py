@@ -19,6 +19,8 @@ EXPECTED = {
     "langfuse_observations_page.json": "langfuse",
     "cloud_model_ids.jsonl": "langfuse",
     "openrouter_chat.jsonl": "openai_chat",
+    "openai_streamed_pairs.jsonl": "openai_chat",
+    "anthropic_streamed_pairs.jsonl": "anthropic_batch",
 }
 
 

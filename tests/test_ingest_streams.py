@@ -79,3 +79,21 @@ def test_anthropic_tool_use_and_error_events():
 def test_unknown_events_are_no_body():
     assert streams.reassemble("data: {\"foo\": 1}\n\n") == (None, False)
     assert streams.reassemble("") == (None, False)
+
+
+def test_pairs_with_streamed_responses(con):
+    """A logged pair whose response is the list of chunks or the SSE text (OpenAI), or the list of
+    events (Anthropic): detected and reassembled like a cassette's stream."""
+    openai_path, anthropic_path = FIXTURES / "openai_streamed_pairs.jsonl", FIXTURES / "anthropic_streamed_pairs.jsonl"
+    assert detect_format(read_sample(openai_path)) == "openai_chat"
+    assert detect_format(read_sample(anthropic_path)) == "anthropic_batch"
+    assert (ingest_file(con, openai_path).rows_loaded, ingest_file(con, anthropic_path).rows_loaded) == (2, 1)
+    got = rows(con, """SELECT request_id, model, input_tokens, output_tokens, latency_ms, output_text,
+                              CAST(extra->>'streamed' AS BOOLEAN), extra->>'tokens' FROM requests ORDER BY request_id""")
+    assert got == [
+        ("chatcmpl-p1", "gpt-4o-mini-2024-07-18", 11, 2, 1500.0, "Hi you", True, None),
+        ("chatcmpl-p2", "gpt-4o-mini-2024-07-18", 11, 2, 900.0, "Hi you", True, None),
+        ("msg_p3", "claude-3-5-haiku-20241022", 30, 6, 700.0, "Salut", True, None),
+    ]
+    costs = [r[0] for r in rows(con, "SELECT cost_usd FROM requests ORDER BY request_id")]
+    assert costs == pytest.approx([11 * 0.15e-6 + 2 * 0.6e-6] * 2 + [30 * 0.8e-6 + 6 * 4e-6])

@@ -43,6 +43,7 @@ def detect(sample: Sample) -> bool:
 def load(ctx: LoadContext) -> None:
     """Reject lines lacking custom_id / a known result type / usage / model; insert the rest."""
     table = ctx.records()
+    pairs.unstream(ctx, table)  # a pair's streamed response (SSE text or events) -> its Message
     status = "CASE r.j->>'$.result.type' " + " ".join(
         f"WHEN '{k}' THEN '{v}'" for k, v in RESULT_STATUS.items()) + " END"
     ctx.con.execute(
@@ -86,7 +87,7 @@ def load(ctx: LoadContext) -> None:
                        'batch request ' || (j->>'$.result.type')) END AS error,
                    batch AS is_batch,
                    CASE WHEN batch THEN json_object('custom_id', j->>'custom_id', 'result_type', j->>'$.result.type')
-                   END AS extra
+                        ELSE {pairs.extra('j')} END AS extra
             FROM _anthropic"""
     )
     an.insert_pairs(ctx, "_anthropic_pairs")

@@ -46,7 +46,8 @@ def detect(sample: Sample) -> bool:
     return sample.kind == "yaml" and "interactions:" in sample.text
 
 
-def _text(path) -> str:
+def read_text(path) -> str:
+    """The file's text, gunzipped or zstd-decompressed by its magic bytes."""
     raw = path.read_bytes()
     if raw.startswith(b"\x1f\x8b"):
         raw = gzip.decompress(raw)
@@ -148,7 +149,7 @@ def with_stream(record: dict, text: str) -> dict:
 
 def _records(ctx: LoadContext) -> list[dict]:
     try:
-        document = yaml.load(_text(ctx.path), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        document = yaml.load(read_text(ctx.path), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise IngestError(f"{ctx.label}: not a readable VCR cassette ({exc})") from exc
     interactions = document.get("interactions") if isinstance(document, dict) else None

@@ -58,7 +58,7 @@ def interaction(entry: dict) -> dict:
 
 def load(ctx: LoadContext) -> None:
     try:
-        document = json.loads(cassette._text(ctx.path))
+        document = json.loads(cassette.read_text(ctx.path))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise IngestError(f"{ctx.label}: not a readable HAR file ({exc})") from exc
     entries = (document.get("log") or {}).get("entries") if isinstance(document, dict) else None

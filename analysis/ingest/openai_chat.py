@@ -1,7 +1,8 @@
 """OpenAI Chat Completions / Responses API objects, one per JSON line or as a JSON array: alone (the
 response object: id, object 'chat.completion' | 'response' | 'text_completion', created /
 created_at, model, usage) or as request+response pairs (see pairs.py for the key spellings; a
-pair's timing fields give the latency).
+pair's timing fields give the latency). A pair's response may be a stream (SSE text or a list of
+chunks / events): it is reassembled first (pairs.unstream).
 
 Tokens are OpenAI's as they are (openai_shapes): prompt tokens include cached ones.
 """
@@ -73,12 +74,13 @@ def insert_pairs(ctx: LoadContext, table: str) -> int:
 def load(ctx: LoadContext) -> None:
     """Reject records without a response object or a model; insert the rest."""
     table = ctx.records()
+    pairs.unstream(ctx, table)
     ctx.con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _openai AS
             SELECT r.line, {pairs.request('r.j')} AS req, {pairs.response('r.j')} AS resp,
                    r.j->>'url' AS url, r.j->>'provider' AS provider, CAST(NULL AS VARCHAR) AS request_id,
                    {pairs.timestamp('r.j')} AS ts, {pairs.latency_ms('r.j')} AS latency_ms,
-                   {pairs.status_code('r.j')} AS status_code, CAST(NULL AS JSON) AS extra
+                   {pairs.status_code('r.j')} AS status_code, {pairs.extra('r.j')} AS extra
             FROM {table} AS r"""
     )
     ctx.reject_where(

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 
+from analysis.ingest import streams
+
 REQUEST_KEYS = ("request", "req", "request_body")
 RESPONSE_KEYS = ("response", "resp", "response_body")
 # Latency fields of a pair: milliseconds, seconds, or a start and an end time (ISO-8601 or epoch).
@@ -28,6 +30,8 @@ def bodies(record: dict) -> tuple[dict, dict]:
     """A pair's (request, response) bodies as dicts: JSON held in strings is parsed; anything that is
     no JSON object reads as {} (for detection, which must never raise)."""
     def body(value) -> dict:
+        if streams.as_events(value) is not None:
+            value = streams.reassemble(value)[0]
         if isinstance(value, str):
             try:
                 value = json.loads(value)
@@ -37,6 +41,36 @@ def bodies(record: dict) -> tuple[dict, dict]:
 
     return (body(next(record[k] for k in REQUEST_KEYS if k in record)),
             body(next(record[k] for k in RESPONSE_KEYS if k in record)))
+
+
+def unstream(ctx, table: str) -> int:
+    """Rewrite the pairs in `table(line, j JSON)` whose response is a stream (SSE text or a list of
+    events): the response becomes the reassembled body (streams.reassemble) and `j._stream` holds
+    {streamed: true, tokens: 'estimated' | null} for the reader's `extra`. Returns how many."""
+    found = " OR ".join(
+        f"""json_type(j, '$.{k}') = 'ARRAY' OR (json_type(j, '$.{k}') = 'VARCHAR'
+            AND regexp_matches(j->>'{k}', '^[[:space:]]*(data|event):'))""" for k in RESPONSE_KEYS)
+    rewritten = []
+    for line, text in ctx.con.execute(f"SELECT line, j::VARCHAR FROM {table} WHERE {found}").fetchall():
+        record = json.loads(text)
+        key = next(k for k in RESPONSE_KEYS if k in record)
+        request = bodies(record)[0]
+        body, estimated = streams.reassemble(record[key], request)
+        if body is None:
+            continue
+        record[key] = body
+        record["_stream"] = {"streamed": True, "tokens": "estimated" if estimated else None}
+        rewritten.append((line, json.dumps(record)))
+    if rewritten:
+        ctx.con.execute("CREATE OR REPLACE TEMP TABLE _unstreamed (line BIGINT, j JSON)")
+        ctx.con.executemany("INSERT INTO _unstreamed VALUES (?, ?)", rewritten)
+        ctx.con.execute(f"UPDATE {table} AS t SET j = u.j FROM _unstreamed AS u WHERE t.line = u.line")
+    return len(rewritten)
+
+
+def extra(j: str) -> str:
+    """A pair's `extra` marks: streamed, and tokens 'estimated' (see unstream); NULL for none."""
+    return f"CASE WHEN json_type({j}, '$._stream') = 'OBJECT' THEN json_merge_patch('{{}}', {j}->'_stream') END"
 
 
 def _first(j: str, keys: tuple[str, ...], text: bool = True) -> str:

@@ -1,6 +1,7 @@
 """Streamed (server-sent events) responses reassembled into the body the same call returns without
 streaming, so that the OpenAI and Anthropic SQL (openai_shapes, anthropic_shapes) reads them as any
-other response. Used by the readers that see raw HTTP bodies (cassette, har).
+other response. Used by the readers that see raw HTTP bodies (cassette, har) and, for request+response
+pairs whose response is SSE text or a list of events, by pairs.unstream (openai_chat, anthropic_batch).
 
 - OpenAI Chat Completions: `chat.completion.chunk` objects; the text is the concatenated
   `delta.content`, tool calls are merged by index, and the usage is the chunk that carries it (the
@@ -153,10 +154,22 @@ def _anthropic(stream: list[dict]) -> dict:
     return message
 
 
-def reassemble(text: str, request: dict | None = None) -> tuple[dict | None, bool]:
-    """The response body a streamed call stands for, and whether its tokens are estimated (the
-    stream carried no usage). None when the events are of no known API."""
-    stream = events(text)
+def as_events(value) -> list[dict] | None:
+    """A logged streamed response as its events: SSE text, or a list of chunk / event objects
+    (as some loggers keep them); None for anything else."""
+    if isinstance(value, str) and is_stream(value):
+        return events(value)
+    if isinstance(value, list) and value and all(isinstance(e, dict) for e in value) and (
+            any(e.get("object") == "chat.completion.chunk" for e in value)
+            or any(str(e.get("type", "")).startswith(("response.", "message_", "content_block_")) for e in value)):
+        return value
+    return None
+
+
+def reassemble(text: str | list, request: dict | None = None) -> tuple[dict | None, bool]:
+    """The response body a streamed call (SSE text or its list of events) stands for, and whether
+    its tokens are estimated (the stream carried no usage). None when the events are of no known API."""
+    stream = as_events(text) if isinstance(text, list) else events(text)
     if not stream:
         return None, False
     if any(e.get("object") == "chat.completion.chunk" for e in stream) or all("choices" in e for e in stream):
