@@ -21,5 +21,5 @@ def test_upload_shows_skip_reasons(data_dir):
     app.button(key="logs_ingest").click().run()
     assert not app.exception, app.exception
     assert [m.value for m in app.success if FIXTURE.name in m.value] == [
-        "**skipped_calls.yaml** (cassette): 1 row loaded, 0 rejected, 5 skipped (embeddings: 1, moderation: 1, "
+        "**skipped_calls.yaml** (cassette): 2 rows loaded, 0 rejected, 5 skipped (embeddings: 1, moderation: 1, "
         "not an LLM call: 1, token counting: 1, unsupported provider: 1)."]

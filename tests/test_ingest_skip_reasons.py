@@ -3,6 +3,8 @@ CLI prints and the Logs page shows (IngestResult.counts_text), and in `breakeven
 
 from pathlib import Path
 
+import pytest
+
 from analysis.ingest import ingest_file
 from analysis.ingest.context import skip_reason
 from analysis.ingest.registry import detect_format
@@ -17,13 +19,20 @@ def test_cassette_skips_name_their_reasons(con):
     path = FIXTURES / "skipped_calls.yaml"
     assert detect_format(read_sample(path)) == "cassette"
     result = ingest_file(con, path)
-    assert (result.rows_loaded, result.rows_rejected, result.rows_skipped) == (1, 0, 5)
+    assert (result.rows_loaded, result.rows_rejected, result.rows_skipped) == (2, 0, 5)
     assert result.skip_reasons == {"embeddings": 1, "moderation": 1, "token counting": 1, "not an LLM call": 1,
-                                   "unsupported provider": 1}
-    assert result.counts_text() == ("1 row loaded, 0 rejected, 5 skipped (embeddings: 1, moderation: 1, "
+                                   "unsupported provider": 1}  # the last: Bedrock's Converse API
+    assert result.counts_text() == ("2 rows loaded, 0 rejected, 5 skipped (embeddings: 1, moderation: 1, "
                                     "not an LLM call: 1, token counting: 1, unsupported provider: 1)")
     assert tables.ingest_lines(result)[0].endswith(result.counts_text())
-    assert rows(con, "SELECT model, input_tokens, output_tokens FROM requests") == [("gpt-4o-mini-2024-07-18", 20, 2)]
+    # A Bedrock invoke call of an Anthropic model is read (its body is the Messages API's; the URL names the model).
+    assert rows(con, """SELECT source_line, provider, model, input_tokens, output_tokens, output_text
+                        FROM requests ORDER BY source_line""") == [
+        (1, "openai", "gpt-4o-mini-2024-07-18", 20, 2, "Yes."),
+        (6, "anthropic", "claude-3-5-sonnet-20240620", 8, 2, "Hello"),
+    ]
+    costs = [r[0] for r in rows(con, "SELECT cost_usd FROM requests ORDER BY source_line")]
+    assert costs == pytest.approx([20 * 0.15e-6 + 2 * 0.6e-6, 8 * 3e-6 + 2 * 15e-6])  # gpt-4o-mini; claude-3.5-sonnet
 
 
 def test_langfuse_spans_are_not_llm_calls(con):

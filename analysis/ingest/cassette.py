@@ -2,7 +2,7 @@
 and instrumentation libraries record them.
 
 Interactions that hit /chat/completions, /responses or /completions (OpenAI-compatible) or
-/v1/messages (Anthropic) become requests, read with the same SQL as OpenAI and Anthropic
+/v1/messages (Anthropic, and Bedrock runtime `invoke` calls of Anthropic models) become requests, read with the same SQL as OpenAI and Anthropic
 request+response pairs; any other interaction is skipped and counted with its reason (embeddings,
 moderation, token counting, an unsupported provider's API such as Bedrock's invoke, not an LLM call). The YAML
 container is unpacked in Python (it is small): bodies may be `!!binary` and gzip-compressed, under
@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from email.utils import parsedate_to_datetime
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 import yaml
 import zstandard
@@ -35,7 +36,7 @@ DESCRIPTION = "VCR cassettes (YAML) with OpenAI chat/responses or Anthropic mess
 OPENAI_PATHS = ("/chat/completions", "/responses", "/completions")
 ANTHROPIC_PATHS = ("/v1/messages",)
 UNSUPPORTED_PATHS = ("/invoke", "/invoke-with-response-stream", "/converse", "/converse-stream", "/api/chat",
-                     "/api/generate")  # Bedrock runtime, Ollama's native API
+                     "/api/generate")  # Bedrock runtime (but invoke of an Anthropic model), Ollama's native API
 HOST_PROVIDERS = {"api.openai.com": "openai", "api.anthropic.com": "anthropic", "api.groq.com": "groq",
                   "api.mistral.ai": "mistral", "api.together.xyz": "together", "openrouter.ai": "openrouter",
                   "api.deepseek.com": "deepseek", "api.x.ai": "xai", "api.fireworks.ai": "fireworks"}
@@ -91,10 +92,20 @@ def _provider(host: str) -> str:
     return labels[-2] if len(labels) >= 2 else host
 
 
+def bedrock_model(url) -> str | None:
+    """The model id of a Bedrock runtime `invoke` call of an Anthropic model (its body is the
+    Messages API's), else None."""
+    match = re.fullmatch(r"/model/([^/]+)/invoke", url.path.rstrip("/"))
+    if not match or "bedrock-runtime" not in (url.hostname or ""):
+        return None
+    model = unquote(match.group(1))
+    return model if "anthropic." in model else None
+
+
 def skip_reason(url, method: str) -> str | None:
     """Why an interaction is no call this reader reads (context.SKIP_REASONS), or None when it is one."""
     path = url.path.rstrip("/")
-    if method.upper() == "POST" and path.endswith(OPENAI_PATHS + ANTHROPIC_PATHS):
+    if method.upper() == "POST" and (path.endswith(OPENAI_PATHS + ANTHROPIC_PATHS) or bedrock_model(url)):
         return None
     reason = context.skip_reason(path)
     if reason == context.NOT_LLM and method.upper() == "POST" and (
@@ -112,7 +123,8 @@ def convert(interaction: dict, number: int) -> dict:
     skip = skip_reason(url, str(request.get("method", "POST")))
     if skip:
         return {"skip": skip}
-    api = "anthropic" if url.path.rstrip("/").endswith(ANTHROPIC_PATHS) else "openai"
+    bedrock = bedrock_model(url)
+    api = "anthropic" if bedrock or url.path.rstrip("/").endswith(ANTHROPIC_PATHS) else "openai"
     headers = _headers(response)
     record = {"line": number, "api": api, "provider": _provider(url.hostname or ""), "url": url.path,
               "status_code": (response.get("status") or {}).get("code")}
@@ -132,6 +144,8 @@ def convert(interaction: dict, number: int) -> dict:
             record[key] = json.loads(body) if body else None
         except json.JSONDecodeError:
             return {**record, key: body, "reject": f"{key} body is not JSON (expected an API body)"}
+    if bedrock and isinstance(record.get("request"), dict):
+        record["request"].setdefault("model", bedrock)  # the URL names it (model_ids normalises it)
     if streamed:
         return with_stream(record, response_body)
     return record
