@@ -297,3 +297,59 @@ def test_options_are_validated():
     endpoint_key = registry.Candidate(provider="openai-compat", base_url="http://h/v1", model="m",
                                       options={"api_key_env": "MY_KEY"})
     assert endpoint_key.options == {"api_key_env": "MY_KEY"}
+
+
+class WrongAnswers(QuietHandler):
+    """Answers 200 with what was not asked for, chosen by the first path segment: `json` (a whole
+    chat completion as plain JSON where a stream was asked), `text` (non-JSON text), `html` (a
+    page), `broken` (a stream whose event breaks off: unterminated JSON), `array` (an event that
+    is not a JSON object)."""
+
+    BODIES = {
+        "json": ("application/json", json.dumps({
+            "id": "c1", "object": "chat.completion", "model": "m",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6}})),
+        "text": ("text/plain", "all good, no stream here"),
+        "html": ("text/html", "<html><body>Service moved</body></html>"),
+        "broken": ("text/event-stream",  # the event names are Anthropic's (OpenAI streams name none)
+                   'event: content_block_delta\ndata: {"id": "c1", "choices": [{"index": 0, "delta": {"content": "unter\n\n'),
+        "array": ("text/event-stream", "event: message_start\ndata: [1, 2]\n\ndata: [DONE]\n\n"),
+    }
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        kind, body = self.BODIES[self.path.strip("/").split("/")[0]]
+        data = body.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+@pytest.fixture(scope="module")
+def wrong_answers():
+    with serve(WrongAnswers) as url:
+        yield url
+
+
+@pytest.mark.parametrize("cls", [OpenAICompatProvider, OpenAIProvider, AnthropicProvider])
+@pytest.mark.parametrize("how", ["json", "text", "html"])
+def test_a_200_that_is_not_a_stream_fails_the_call(wrong_answers, cls, how):
+    with pytest.raises(FatalError, match="is not a stream") as info:
+        make(cls, wrong_answers, how).complete(CompletionRequest(QUESTION, timeout_s=5))
+    assert info.value.status_code == 200  # fails this call only: never a candidate's give-up status
+
+
+@pytest.mark.parametrize("cls", [OpenAICompatProvider, OpenAIProvider, AnthropicProvider, OllamaProvider])
+@pytest.mark.parametrize("how", ["broken", "array"])
+def test_a_malformed_stream_is_a_retryable_error(wrong_answers, cls, how):
+    with pytest.raises(RetryableError, match="malformed stream|closed the stream"):
+        make(cls, wrong_answers, how).complete(CompletionRequest(QUESTION, timeout_s=5))
+
+
+@pytest.mark.parametrize("how", ["json", "text", "html"])
+def test_ollama_a_200_that_is_not_its_stream_fails_the_call(wrong_answers, how):
+    with pytest.raises(RetryableError, match="malformed stream|closed the stream"):
+        make(OllamaProvider, wrong_answers, how).complete(CompletionRequest(QUESTION, timeout_s=5))

@@ -81,9 +81,10 @@ class AnthropicProvider(Provider):
             schema = request.json_schema if request.json_schema is not None else label_schema(request.labels)
             kwargs["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
         meter = StreamMeter(request.timeout_s)
-        input_tokens = output_tokens = finish = model = None
+        input_tokens = output_tokens = finish = model = received = None
         try:
             with send_sdk(self._client.messages.create, kwargs, anthropic, httpx2) as stream:
+                received = f"Content-Type {stream.response.headers.get('content-type')!r}"
                 for event in stream:
                     if event.type == "content_block_delta":
                         meter.add(getattr(event.delta, "text", None))
@@ -102,4 +103,4 @@ class AnthropicProvider(Provider):
             if error is None:
                 raise
             raise error from None
-        return meter.finish(request, input_tokens, output_tokens, finish, model)
+        return meter.finish(request, input_tokens, output_tokens, finish, model, self._where, received)

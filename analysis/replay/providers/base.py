@@ -16,6 +16,10 @@
   `retry-after-ms` or `Retry-After` in seconds or an HTTP date), its subclass `UnreachableError`
   (connection refused, DNS failure, connect timeout: the message names the base URL), and
   `FatalError` (other 4xx: auth, unknown model, bad request; retrying cannot help).
+- An answer that is not what was asked fails that call, never the run: a `200` without a single
+  stream event (a plain JSON body, an HTML page, any non-stream text) is a `FatalError` for that
+  request (`not_a_stream`); a stream that breaks off mid-way or whose events do not parse is a
+  `RetryableError` (`malformed_stream`). Neither is ever stored as an empty answer, nor charged.
 """
 
 from __future__ import annotations
@@ -150,15 +154,18 @@ class Provider:
 class StreamMeter:
     """Collects the text chunks of one streamed call with their timing."""
 
-    __slots__ = ("start", "first", "parts", "timeout_s")
+    __slots__ = ("start", "first", "parts", "timeout_s", "events")
 
     def __init__(self, timeout_s: float):
         self.start = time.perf_counter()
         self.first: float | None = None
         self.parts: list[str] = []
         self.timeout_s = timeout_s
+        self.events = 0  # stream events received (`finish` refuses an answer without any)
 
     def add(self, text: str | None) -> None:
+        """One stream event, with its text when it carries some (call it for every event)."""
+        self.events += 1
         if text:
             if self.first is None:
                 self.first = time.perf_counter()
@@ -167,7 +174,12 @@ class StreamMeter:
             raise RetryableError(f"timed out after {self.timeout_s:g}s (stream still running)")
 
     def finish(self, request: CompletionRequest, input_tokens: int | None, output_tokens: int | None,
-               finish_reason: str | None, model: str | None) -> Completion:
+               finish_reason: str | None, model: str | None, where: str | None = None,
+               received: str | None = None) -> Completion:
+        """The measured completion; raises `not_a_stream` when no stream event came (`received`:
+        what came instead, e.g. its Content-Type or its first characters)."""
+        if not self.events:
+            raise not_a_stream(where, received)
         end = time.perf_counter()
         latency = (end - self.start) * 1000
         ttft = (self.first - self.start) * 1000 if self.first is not None else None
@@ -259,6 +271,19 @@ def error_for_status(status: int, body: Any, base_url: str | None,
     return FatalError(f"HTTP {status} from {where}: {hint}: {detail}", status)
 
 
+def not_a_stream(base_url: str | None, received: str | None = None) -> FatalError:
+    """A `200` answer without a single stream event: the call fails (retrying an endpoint that
+    ignores `stream` cannot help), the run goes on (status 200 never gives a candidate up)."""
+    what = f": got {redact(' '.join(received.split()))[:200]}" if received and received.strip() else ""
+    return FatalError(f"the answer from {base_url or 'the API'} is not a stream (a stream was asked for){what}", 200)
+
+
+def malformed_stream(base_url: str | None, exc: Exception) -> RetryableError:
+    """A stream that breaks off or whose events do not parse (bad JSON, events of the wrong shape)."""
+    detail = redact(" ".join(str(exc).split()))[:200]
+    return RetryableError(f"malformed stream from {base_url or 'the API'}: {type(exc).__name__}: {detail}")
+
+
 def unreachable(base_url: str | None, detail: str, hint: str = "is the server running?") -> UnreachableError:
     return UnreachableError(f"cannot reach {base_url or 'the API'} ({detail}): {hint}")
 
@@ -277,6 +302,8 @@ def sdk_error(exc: Exception, sdk, http, base_url: str | None, timeout_s: float)
         return RetryableError(f"connection to {base_url} failed: {type(cause).__name__}: {cause}")
     if isinstance(exc, sdk.APIError):  # an error event inside the stream
         return RetryableError(f"error in the stream from {base_url}: {redact(str(exc))}")
+    if isinstance(exc, (ValueError, TypeError, AttributeError)):  # the SDK read an event it cannot parse
+        return malformed_stream(base_url, exc)
     return None
 
 

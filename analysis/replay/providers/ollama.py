@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from analysis.replay.providers.base import (
     Completion, CompletionRequest, FatalError, Provider, ProviderError, RetryableError, StreamMeter,
-    error_for_status, label_schema, unreachable,
+    error_for_status, label_schema, malformed_stream, unreachable,
 )
 from analysis.settings import get_settings
 
@@ -55,6 +55,8 @@ def _error(exc: Exception, host: str, timeout_s: float) -> ProviderError | None:
         return RetryableError(f"timed out after {timeout_s:g}s waiting for Ollama at {host}")
     if isinstance(exc, httpx.TransportError):
         return RetryableError(f"connection to Ollama at {host} failed: {type(exc).__name__}: {exc}")
+    if isinstance(exc, (ValueError, TypeError, AttributeError)):  # a line that is not a chat chunk
+        return malformed_stream(f"Ollama at {host}", exc)
     return None
 
 
@@ -145,4 +147,6 @@ class OllamaProvider(Provider):
             raise error from None
         if last is None:
             raise RetryableError(f"Ollama at {self.base_url} closed the stream without an answer")
+        if not last.done:
+            raise RetryableError(f"Ollama at {self.base_url} closed the stream before its last chunk (done: true)")
         return meter.finish(request, last.prompt_eval_count, last.eval_count, last.done_reason, last.model)

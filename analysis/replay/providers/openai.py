@@ -49,12 +49,15 @@ class OpenAIProvider(Provider):
             schema = request.json_schema if request.json_schema is not None else label_schema(request.labels)
             kwargs["response_format"] = schema_format(schema)
         meter = StreamMeter(request.timeout_s)
-        usage, finish, model = None, None, None
+        usage, finish, model, received = None, None, None, None
         try:
             with send_sdk(self._client.chat.completions.create, kwargs, openai, httpx2) as stream:
+                received = f"Content-Type {stream.response.headers.get('content-type')!r}"
                 for chunk in stream:
                     model = chunk.model or model
                     usage = chunk.usage or usage
+                    if not chunk.choices:
+                        meter.add(None)
                     for choice in chunk.choices:
                         meter.add(choice.delta.content if choice.delta else None)
                         finish = choice.finish_reason or finish
@@ -64,4 +67,4 @@ class OpenAIProvider(Provider):
                 raise
             raise error from None
         return meter.finish(request, usage.prompt_tokens if usage else None,
-                            usage.completion_tokens if usage else None, finish, model)
+                            usage.completion_tokens if usage else None, finish, model, self._where, received)

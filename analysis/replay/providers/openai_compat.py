@@ -20,7 +20,7 @@ import httpx
 
 from analysis.replay.providers.base import (
     Completion, CompletionRequest, FatalError, Provider, RetryableError, StreamMeter, error_for_status,
-    label_grammar, label_schema, unreachable,
+    label_grammar, label_schema, malformed_stream, unreachable,
 )
 
 CONNECT_TIMEOUT_S = 10.0
@@ -89,7 +89,7 @@ class OpenAICompatProvider(Provider):
     def _stream(self, body: dict, request: CompletionRequest, stale_retries: int) -> Completion:
         timeout = httpx.Timeout(request.timeout_s, connect=min(request.timeout_s, CONNECT_TIMEOUT_S))
         meter = StreamMeter(request.timeout_s)
-        usage, finish, model, answered = None, None, None, False
+        usage, finish, model, answered, other = None, None, None, False, []
         try:
             with self._client.stream("POST", self._url, json=body, timeout=timeout) as response:
                 answered = True
@@ -98,11 +98,16 @@ class OpenAICompatProvider(Provider):
                     raise error_for_status(response.status_code, response.text, self.base_url, response.headers)
                 for line in response.iter_lines():
                     if not line.startswith("data:"):
+                        if len(other) < 4 and line.strip():
+                            other.append(line[:100])  # what came instead of a stream, for the error
                         continue
                     data = line[5:].strip()
                     if data == "[DONE]":  # read on to the end, so the connection can be reused
                         continue
                     chunk = json.loads(data)
+                    if not isinstance(chunk, dict):
+                        raise ValueError(f"an event that is not a JSON object: {data[:60]}")
+                    meter.add(None)
                     if chunk.get("error"):
                         raise self._stream_error(chunk["error"])
                     model = chunk.get("model") or model
@@ -114,10 +119,10 @@ class OpenAICompatProvider(Provider):
             if isinstance(exc, httpx.RemoteProtocolError) and not answered and stale_retries:
                 return self._stream(body, request, stale_retries - 1)  # see base: stale connections
             raise self._transport_error(exc, request.timeout_s) from None
-        except ValueError as exc:
-            raise RetryableError(f"malformed stream from {self.base_url}: {exc}") from None
+        except (ValueError, TypeError, AttributeError) as exc:  # events of the wrong shape
+            raise malformed_stream(self.base_url, exc) from None
         return meter.finish(request, (usage or {}).get("prompt_tokens"), (usage or {}).get("completion_tokens"),
-                            finish, model)
+                            finish, model, self.base_url, " ".join(other))
 
     def _transport_error(self, exc: httpx.TransportError, timeout_s: float) -> RetryableError:
         if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
