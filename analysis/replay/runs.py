@@ -4,7 +4,12 @@
   adapter with it, so results can be reproduced) with its sample in `run_requests`; results go to
   `results`, one row per (run, candidate, request), written as each call finishes. Running a run
   again sends only what has no result yet, so a killed process (even SIGKILL) resumes without
-  re-sending anything whose result was stored.
+  re-sending anything whose result was stored: a finished call's result is written before its slot
+  gets a new call, so at most `concurrency` calls are ever sent and not yet stored (those a kill
+  sends again). The executing process is recorded as the run's owner (pid, host, the pid's start
+  time); a 'running' run whose owner is gone from this host reads 'interrupted' (`owner_gone`).
+- Status at the end: 'done' when every call has a result and at least one answered, 'failed' when
+  every call failed, 'stopped_budget', else 'interrupted'.
 - Retries: 429, 5xx, timeouts and connection errors are retried up to `max_attempts` with
   exponential backoff and full jitter (delay = uniform(0, min(cap, base x 2^attempt))), or the
   server's Retry-After (capped at `backoff_cap_s`) when it gives one; a request that keeps failing
@@ -27,7 +32,9 @@
 from __future__ import annotations
 
 import json
+import os
 import random
+import socket
 import threading
 import time
 import uuid
@@ -260,10 +267,9 @@ def execute(con: duckdb.DuckDBPyConnection, run_id: str, on_progress: Callable[[
                 run.fill(pool)
                 while run.in_flight:
                     finished, _ = wait(run.in_flight, return_when=FIRST_COMPLETED)
-                    results = [row for future in finished if (row := run.collect(future))]
-                    run.fill(pool)  # free slots get new calls before the results are written
-                    for row in results:
+                    for row in [row for future in finished if (row := run.collect(future))]:
                         con.execute(INSERT_RESULT, row).fetchall()
+                    run.fill(pool)  # only now: a kill re-sends at most `concurrency` calls
                     run.update_eta()
                     if on_progress:
                         on_progress(run.progress)
@@ -315,6 +321,8 @@ class _Execution:
         self.stopped_by_budget = False
         self.started, self.handled = time.monotonic(), 0
         _set_status(con, run_id, "running")
+        con.execute("UPDATE runs SET owner_pid = ?, owner_host = ?, owner_started = ? WHERE run_id = ?",
+                    [os.getpid(), socket.gethostname(), _process_started(os.getpid()), run_id]).fetchall()
         self.progress.status = "running"
 
     def fill(self, pool: ThreadPoolExecutor) -> None:
@@ -377,7 +385,8 @@ class _Execution:
             provider.close()
         progress = self.progress
         complete = progress.done + progress.failed == progress.total
-        progress.status = "done" if complete else "stopped_budget" if self.stopped_by_budget else "interrupted"
+        progress.status = ("failed" if complete and progress.failed and not progress.done else "done" if complete
+                           else "stopped_budget" if self.stopped_by_budget else "interrupted")
         progress.eta_s = 0.0 if complete else None
         _set_status(self.con, self.run_id, progress.status, progress.errors)
 
@@ -386,6 +395,42 @@ def _set_status(con, run_id: str, status: str, errors: dict[str, str] | None = N
     """The run's status and why candidates were given up (kept for a reloaded page)."""
     con.execute("UPDATE runs SET status = ?, errors = ?, updated_at = ? WHERE run_id = ?",
                 [status, json.dumps(errors or {}), utcnow(), run_id]).fetchall()
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    """Fields 3 onwards of /proc/PID/stat (state first); None where there is no /proc or no such process."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def _process_started(pid: int) -> str | None:
+    """When process `pid` started (field 22 of /proc/PID/stat, clock ticks since boot), to tell it
+    from a later process given the same pid; None where unknown."""
+    fields = _proc_stat(pid)
+    return fields[19] if fields else None
+
+
+def owner_gone(pid: int | None, host: str | None, started: str | None) -> bool:
+    """Whether a run's recorded owner process no longer runs: only on the owner's own host (from
+    another host it cannot be told, so False); a pid now held by a later process, or a zombie, is gone."""
+    if pid is None or host != socket.gethostname():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        pass
+    fields = _proc_stat(pid)
+    return fields is not None and (fields[0] == "Z" or (started is not None and fields[19] != started))
+
+
+def shown_status(status: str, pid: int | None, host: str | None, started: str | None) -> str:
+    """The status as stored, but 'interrupted' for a 'running' run whose owner is gone (killed)."""
+    return "interrupted" if status == "running" and owner_gone(pid, host, started) else status
 
 
 def _refresh(con, progress: Progress) -> None:
@@ -398,11 +443,13 @@ def _refresh(con, progress: Progress) -> None:
 def progress_of(con: duckdb.DuckDBPyConnection, run_id: str) -> Progress:
     """A run's progress read from the database (works from any process, e.g. a page reload)."""
     found = rows(con, """SELECT (SELECT count(*) FROM run_requests WHERE run_id = r.run_id) * json_array_length(candidates),
-                                budget_usd, estimate_usd, status, errors FROM runs r WHERE run_id = ?""", [run_id])
+                                budget_usd, estimate_usd, status, errors, owner_pid, owner_host, owner_started
+                         FROM runs r WHERE run_id = ?""", [run_id])
     if not found:
         raise NotFound(f"no run {run_id!r}")
-    total, budget, estimate, status, errors = found[0]
-    progress = Progress(run_id, total=total, budget_usd=budget, estimate_usd=estimate, status=status,
+    total, budget, estimate, status, errors, *owner = found[0]
+    progress = Progress(run_id, total=total, budget_usd=budget, estimate_usd=estimate,
+                        status=shown_status(status, *owner),
                         errors=json.loads(errors) if errors else {})
     _refresh(con, progress)
     return progress
@@ -416,12 +463,15 @@ def failure_reasons(con: duckdb.DuckDBPyConnection, run_id: str, limit: int = 3)
 
 
 def list_runs(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    """Every run with its candidates, sample size, status, results and spend, newest first."""
-    return frame(con, """
+    """Every run with its candidates, sample size, status (`shown_status`), results and spend, newest first."""
+    table = frame(con, """
         SELECT r.run_id, r.created_at, r.status, r.candidates, r.budget_usd, r.estimate_usd,
                (SELECT count(*) FROM run_requests q WHERE q.run_id = r.run_id) AS sample_size,
                count(x.request_id) FILTER (WHERE x.status = 'ok') AS ok,
                count(x.request_id) FILTER (WHERE x.status = 'failed') AS failed,
-               coalesce(sum(x.cost_usd), 0) AS spent_usd
+               coalesce(sum(x.cost_usd), 0) AS spent_usd, r.owner_pid, r.owner_host, r.owner_started
         FROM runs r LEFT JOIN results x USING (run_id)
         GROUP BY ALL ORDER BY r.created_at DESC""")
+    owners = table.select("status", "owner_pid", "owner_host", "owner_started").rows()
+    return table.with_columns(pl.Series("status", [shown_status(*o) for o in owners], dtype=pl.String)).drop(
+        "owner_pid", "owner_host", "owner_started")

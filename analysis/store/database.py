@@ -103,7 +103,7 @@ def m002_replay(con: duckdb.DuckDBPyConnection) -> None:
             params       JSON NOT NULL,    -- temperature, max_tokens, concurrency, timeout_s
             budget_usd   DOUBLE,
             estimate_usd DOUBLE,
-            status       VARCHAR NOT NULL, -- created | running | done | stopped_budget | interrupted
+            status       VARCHAR NOT NULL, -- created | running | done | failed | stopped_budget | interrupted
             updated_at   TIMESTAMP NOT NULL
         )
         """
@@ -229,6 +229,15 @@ def m008_probe_hardware(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("ALTER TABLE probe_results ADD COLUMN hardware VARCHAR")
 
 
+def m009_run_owner(con: duckdb.DuckDBPyConnection) -> None:
+    # The process executing a run (pid, host name, and the pid's start time as /proc/PID/stat gives
+    # it, so a later process with the same pid is not taken for it): a 'running' run whose owner is
+    # gone from this host was killed (replay.runs.owner_gone) and reads 'interrupted'.
+    con.execute("ALTER TABLE runs ADD COLUMN owner_pid INTEGER")
+    con.execute("ALTER TABLE runs ADD COLUMN owner_host VARCHAR")
+    con.execute("ALTER TABLE runs ADD COLUMN owner_started VARCHAR")
+
+
 MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [
     m001_initial,
     m002_replay,
@@ -238,6 +247,7 @@ MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [
     m006_run_errors,
     m007_traffic_view,
     m008_probe_hardware,
+    m009_run_owner,
 ]
 
 
