@@ -62,7 +62,7 @@ def skip_reason_sql(text: str) -> str:
 COUNTED = "(s.input_tokens IS NOT NULL OR s.output_tokens IS NOT NULL)"
 # A successful call that says nothing: see LoadContext.check_requests.
 EMPTY_CALL = ("(r.status = 'ok' AND r.model IS NULL AND r.input_tokens IS NULL AND r.output_tokens IS NULL "
-              "AND r.cost_usd IS NULL)")
+              "AND r.cost_usd IS NULL AND r.provider IS DISTINCT FROM 'labelled')")  # a labelled dataset's rows are no calls
 EMPTY_REASON = ("an LLM call with no model, no token counts and no cost (the response body is missing "
                 "or of an unknown shape)")
 
