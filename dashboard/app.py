@@ -1,9 +1,9 @@
-"""Entry point: page setup, the shared sidebar (workspace picker) and navigation."""
+"""Entry point: page setup, the shared sidebar (workspace picker, the one candidate) and navigation."""
 
 import streamlit as st
 
 from analysis.errors import UserError
-from dashboard import components
+from dashboard import components, routing_state
 
 # The favicon is an emoji (drawn by the browser): a ":material/...:" icon is fetched from fonts.gstatic.com,
 # which fails offline and sends a request out of the page.
@@ -22,6 +22,9 @@ PAGES = [
 navigation = st.navigation(PAGES)
 try:
     components.sidebar()
+    routing_state.candidate_picker()
     navigation.run()
 except UserError as exc:  # any other error is a bug: Streamlit shows it (without details, see its config)
     components.show_user_error(exc)
+finally:  # also after st.stop(): a page that rewrote the URL (Economics) must not drop the candidate
+    routing_state.publish_choice()

@@ -221,3 +221,26 @@ def _owned_controls() -> None:
                       step=0.01, value=None, **control("owned_electricity_usd_per_kwh"))
     c[2].number_input(f"Colocation per server and month (USD; default {default.colocation_usd_per_server_month:,.0f})",
                       min_value=0.0, step=100.0, value=None, **control("owned_colocation_usd_per_server_month"))
+
+
+MODEL_FOLLOWS = "sc__model_follows"  # the model follow_candidate set; None once the user or a link picked one
+
+
+def follow_candidate(defaults: Scenario, model: str | None) -> None:
+    """Make the model to self-host `model`, the catalogue name of the sidebar's candidate (None:
+    not in the catalogue, nothing changes), unless the user picked another on the Economics page
+    or the link named another. Runs before the page: it loads the controls as `seed` does when
+    they are not loaded yet (`seed` then shows the link's problem), and remembers the model it set
+    (MODEL_FOLLOWS), so a model that differs from it is the user's."""
+    workspace, linked_id = components.current_workspace(), st.query_params.get("scenario")
+    loaded = st.session_state.get(LOADED_FROM)
+    if loaded is None or loaded[0] != workspace or linked_id not in (None, loaded[1]):
+        scenario, problem = _from_url(defaults)
+        _load(scenario)
+        st.session_state[LOADED_FROM], st.session_state[PROBLEM] = (workspace, linked_id), problem
+        linked = scenario is not defaults and scenario.candidate_model != model
+        st.session_state[MODEL_FOLLOWS] = None if linked else scenario.candidate_model
+    if model and st.session_state.get(MODEL_FOLLOWS) == st.session_state.get(key("candidate_model")) != model:
+        st.session_state[key("candidate_model")] = model
+        _model_changed()
+        st.session_state[MODEL_FOLLOWS] = model

@@ -1,6 +1,8 @@
 """The Quality and Routing pages through Streamlit's AppTest on the demo workspace, with real replay
 results: six labelled ticket classifications replayed against the local llama.cpp server and
-scored (one run scored up front, a newer one left for the page's "Score this run" button)."""
+scored (one run scored up front, a newer one left for the page's "Score it" button). The run and
+candidate come from the sidebar (tests/test_candidate_choice.py covers the choice itself); the LLM
+judge is configured on the Quality page with its key from the environment only."""
 
 from __future__ import annotations
 
@@ -13,21 +15,23 @@ import yaml
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
-from analysis.present import formatting as fmt
 from analysis.economics import routing
-from analysis.store.database import open_db
-from analysis.ingest.demo import ensure_demo_workspace, generate
-from analysis.ingest import ingest_file
-from analysis.replay.prompt_adapter import PromptAdapter
-from analysis.quality.verdicts import latency_table, quality_table
-from analysis.replay.runs import RunParams, create_run, execute
 from analysis.economics.routing_segments import segment_quality, segment_traffic
-from analysis.replay.sampling import SampleSpec
-from analysis.quality.scoring.runner import score_run
-from analysis.settings import get_settings
 from analysis.economics.workspace_defaults import scenario_defaults
+from analysis.ingest import ingest_file
+from analysis.ingest.demo import ensure_demo_workspace, generate
+from analysis.present import formatting as fmt
+from analysis.quality.candidate_choice import TOO_FEW
+from analysis.quality.scoring.runner import score_run
+from analysis.quality.verdicts import latency_table, quality_table
+from analysis.replay.prompt_adapter import PromptAdapter
+from analysis.replay.runs import RunParams, create_run, execute
+from analysis.replay.sampling import SampleSpec
+from analysis.settings import get_settings
+from analysis.store.database import open_db
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
+FAKE_KEY = "sk-test-fake-judge-key-never-stored-7"
 
 
 @dataclass(frozen=True)
@@ -104,11 +108,15 @@ def _connection(demo: Demo):
 
 def test_quality_shows_the_candidate_with_a_verdict_and_the_confusion_matrix(app, demo):
     _open(app, "quality")
-    app.selectbox(key="q_run").set_value(demo.scored_run).run()
+    assert app.sidebar.selectbox(key="rt_pick").value == (demo.scored_run, demo.spec)  # the only scored one
+    assert app.selectbox(key="q_run").value == demo.scored_run
     rows = _table(app, "verdict")
     [row] = [r for r in rows if r["candidate"] == demo.spec]
+    assert rows[0] == row  # the sidebar's candidate first
     assert row["task type"] == "classification" and row["reference"] == "ground_truth" and row["n"] == 6
-    assert row["verdict"] in ("non-inferior", "inferior", "inconclusive") and row["why"]
+    assert row["verdict"] in ("non-inferior", "inferior", TOO_FEW) and row["why"] and row["95% interval"]
+    if row["verdict"] == TOO_FEW:  # six answers rarely decide a 2-point margin
+        assert row["why"].startswith("too few to tell: 6 compared, about ") and "needed" in row["why"]
     assert any(r["candidate"] == "incumbent" for r in rows)  # the demo logs answers with ground truth
     charts = _charts(app)
     assert {"q_intervals", "q_latency_chart", "q_confusion"} <= set(charts)
@@ -125,8 +133,7 @@ def test_quality_shows_the_candidate_with_a_verdict_and_the_confusion_matrix(app
 
 def test_disagreements_browser_shows_request_and_both_answers(app, demo):
     _open(app, "quality")
-    app.selectbox(key="q_run").set_value(demo.scored_run).run()
-    app.selectbox(key="q_candidate").set_value(demo.spec).run()
+    assert app.selectbox(key="q_candidate").value == demo.spec  # the sidebar's candidate
     con = _connection(demo)
     [row] = quality_table(con, demo.scored_run).filter(candidate=demo.spec).to_dicts()
     con.close()
@@ -136,20 +143,46 @@ def test_disagreements_browser_shows_request_and_both_answers(app, demo):
         return
     assert len(_table(app, "reason")) == wrong
     opened = app.selectbox(key="q_open").value
-    codes = [c.value for c in app.code]
+    codes = [c.value for c in app.main.code]  # the sidebar shows the candidate's SPEC as code too
     assert any("Classify the customer ticket" in c for c in codes)  # the original request
     assert len(codes) == 4 and opened in [r["request_id"] for r in _table(app, "reason")]
     assert any(m.value.startswith("**Score") for m in app.markdown)
 
 
-def test_score_button_scores_the_latest_run(app, demo):
+def test_judge_settings_take_the_key_from_the_environment_only(app, demo, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
     _open(app, "quality")
-    if app.selectbox(key="q_run").value != demo.fresh_run or not app.button(key="q_score"):
-        pytest.fail("the newest run should be picked by default and offer 'Score this run'")
-    assert any("no scores yet" in i.value for i in app.info)
+    assert app.session_state["q_judge"] is None and "LLM judge: none" in app.expander[0].label
+    app.selectbox(key="q_judge_provider").set_value("openai")
+    app.text_input(key="q_judge_model").set_value("gpt-4o-mini").run()
+    assert not app.exception and not app.error
+    assert app.expander[0].label == "LLM judge: openai:gpt-4o-mini"
+    assert any(c.value == "Key from OPENAI_API_KEY: set" for c in app.caption)
+    judge = app.session_state["q_judge"]
+    assert (judge.spec, judge.budget_usd) == ("openai:gpt-4o-mini", 1.0)
+    app.switch_page("views/routing.py").run()  # the judge stays for the session (the Replay page reads it)
+    app.switch_page("views/quality.py").run()
+    assert app.session_state["q_judge"].spec == "openai:gpt-4o-mini"
+    assert FAKE_KEY not in repr(app.session_state.to_dict()) and FAKE_KEY not in json.dumps(_params(app))
+    assert all(FAKE_KEY.encode() not in path.read_bytes() for path in demo.folder.glob("*"))
+    monkeypatch.delenv("OPENAI_API_KEY")
+    app.run()
+    assert any(c.value == "Key from OPENAI_API_KEY: not set" for c in app.caption)
+    app.selectbox(key="q_judge_provider").set_value(None).run()
+    assert app.session_state["q_judge"] is None
+
+
+def test_score_button_scores_a_run_without_scores(app, demo):
+    _open(app, "quality")
+    if app.selectbox(key="q_unscored").value != demo.fresh_run or not app.button(key="q_score"):
+        pytest.fail("the run without scores should be offered with 'Score it'")
     app.button(key="q_score").click().run()
     assert not app.exception
-    assert any(s.value.startswith("Scored 12 answers (6 of them the incumbent's)") for s in app.success)
+    assert any(s.value == f"Run {demo.fresh_run}: 12 answers scored (6 of them the incumbent's)." for s in app.success)
+    assert not [b for b in app.button if b.key == "q_score"]  # nothing left to score
+    # the sidebar's candidate was the rule's pick: the newest real scored run is now the fresh one
+    assert app.sidebar.selectbox(key="rt_pick").value == (demo.fresh_run, demo.spec)
+    assert app.selectbox(key="q_run").value == demo.fresh_run
     assert any(r["candidate"] == demo.spec for r in _table(app, "verdict"))
 
 

@@ -21,6 +21,7 @@ from analysis.quality.stats import (
     paired_bootstrap_diff,
     percentiles_with_ci,
     required_sample_size,
+    sample_size_for_margin,
     tokens_per_second,
     wilson_interval,
 )
@@ -299,3 +300,39 @@ def test_tokens_per_second():
     assert tokens_per_second(None, 2.0) is None
     assert tokens_per_second(10, 0.0) is None
     assert tokens_per_second(10, 1.0, ttft_s=1.0) is None
+
+
+# --- Sample size to show non-inferiority at a margin ---------------------------------------------
+
+
+def test_sample_size_for_margin_textbook_and_by_hand():
+    # The one-sided normal-approximation formula n = (z_{1-a} + z_{1-b})^2 p(1-p) / margin^2:
+    # p = 0.5, margin 0.1, one-sided a = 0.05 (a 90% two-sided interval), power 0.8:
+    # (1.645 + 0.842)^2 x 0.25 / 0.01 = 154.6 -> 155.
+    assert sample_size_for_margin(0.5, 0.1, confidence=0.90) == 155
+    z95, z90 = sps.norm.ppf(0.975), sps.norm.ppf(0.95)
+    assert sample_size_for_margin(0.5, 0.1, confidence=0.90) == math.ceil((z90 + Z80) ** 2 * 0.25 / 0.01)
+    # The verdict's 95% two-sided interval is a one-sided test at 2.5%: z = 1.96.
+    assert sample_size_for_margin(0.9, 0.05) == math.ceil((z95 + Z80) ** 2 * 0.09 / 0.0025) == 283
+    assert sample_size_for_margin(0.9, 0.05, arms=2) == math.ceil((Z95 + Z80) ** 2 * 0.18 / 0.0025) == 566
+    assert sample_size_for_margin(0.9, 0.05, power=0.9) > 283
+
+
+def test_sample_size_for_margin_edges():
+    assert sample_size_for_margin(0.9, 0.0) is None  # no finite n shows a zero margin
+    assert sample_size_for_margin(1.0, 0.02) == 1  # no variance: any answer shows it
+    with pytest.raises(ValueError):
+        sample_size_for_margin(1.2, 0.02)
+    with pytest.raises(ValueError):
+        sample_size_for_margin(0.9, 0.02, arms=3)
+
+
+def test_sample_size_for_margin_has_its_power_in_a_simulation():
+    """At the n it gives, the lower end of a 95% interval clears p - margin in about 80% of
+    samples when the accuracy is p (Wald interval, the approximation the formula makes)."""
+    p, margin = 0.9, 0.05
+    n = sample_size_for_margin(p, margin)
+    rng = np.random.default_rng(7)
+    accuracy = rng.binomial(n, p, 100_000) / n
+    low = accuracy - Z95 * np.sqrt(accuracy * (1 - accuracy) / n)
+    assert (low > p - margin).mean() == pytest.approx(0.8, abs=0.01)

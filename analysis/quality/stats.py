@@ -179,6 +179,27 @@ def required_sample_size(
     return _n_needed(variance, theta + margin, alpha, power)
 
 
+def sample_size_for_margin(
+    p: float, margin: float, confidence: float = 0.95, power: float = 0.8, arms: int = 1,
+) -> int | None:
+    """Answers needed to show non-inferiority at `margin` when the candidate is in truth exactly as
+    good as what it is compared with: the one-sided test of the verdict (the lower end of its
+    two-sided `confidence` interval above −margin is a one-sided test at α = (1 − confidence)/2),
+    by the normal approximation (Chow, Shao & Wang 2008, §4.1–4.2, with true difference 0):
+        n = (z_{1−α} + z_{power})² · arms · p(1 − p) / margin²,   rounded up
+    p: the accuracy expected, so p(1 − p) is one answer's variance; arms = 1 against a fixed
+    target, 2 against another measured accuracy (both vary: independent samples, or paired answers
+    whose errors are independent; pairs that agree more than that need fewer). At 95% and power
+    0.8, z_{1−α} + z_{power} = 1.960 + 0.842. None when margin <= 0: no finite n shows it.
+    By hand: p = 0.5, margin 0.1, one-sided α = 0.05 (confidence 0.90), power 0.8:
+    (1.645 + 0.842)² · 0.25 / 0.01 = 154.6, so 155."""
+    if not 0 <= p <= 1 or arms not in (1, 2):
+        raise ValueError(f"need 0 <= p <= 1 and arms 1 or 2, got p={p}, arms={arms}")
+    if margin <= 0:
+        return None
+    return _n_needed(arms * p * (1 - p), margin, 1 - confidence, power)
+
+
 def _wilson_centre(successes: int, n: int, confidence: float) -> float:
     """(x + z²/2)/(n + z²): a planning value that is never exactly 0 or 1."""
     z2 = _z(confidence) ** 2

@@ -32,6 +32,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import socket
@@ -475,3 +476,62 @@ def list_runs(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     owners = table.select("status", "owner_pid", "owner_host", "owner_started").rows()
     return table.with_columns(pl.Series("status", [shown_status(*o) for o in owners], dtype=pl.String)).drop(
         "owner_pid", "owner_host", "owner_started")
+
+
+# Seconds one call is assumed to take when nothing of the candidate was measured: rough figures for a
+# short answer (hosted APIs answer a few hundred tokens in seconds; a self-hosted endpoint's speed
+# depends on its hardware, so it is assumed slower). Shown as assumed wherever they are used.
+DEFAULT_CALL_SECONDS = {"openai": 2.0, "anthropic": 3.0, "openai-compat": 5.0, "ollama": 5.0, "local": 5.0}
+
+
+@dataclass(frozen=True)
+class CallTime:
+    """One candidate's seconds per call, and where the figure comes from ('run ID', 'probe ID'
+    or 'assumed for PROVIDER')."""
+    candidate: str
+    seconds: float
+    source: str
+
+
+@dataclass(frozen=True)
+class DurationEstimate:
+    """A run's expected wall time (`estimate_duration`) and each candidate's time per call."""
+    seconds: float
+    per_candidate: list[CallTime]
+
+    @property
+    def text(self) -> str:
+        """'under a minute', 'about 1 minute', 'about N minutes' (rounded up)."""
+        minutes = math.ceil(self.seconds / 60)
+        return "under a minute" if self.seconds < 60 else f"about {minutes} minute{'s' if minutes > 1 else ''}"
+
+
+def estimate_duration(con: duckdb.DuckDBPyConnection, candidate_specs: tuple[str, ...] | list[str],
+                      requests: int, concurrency: int) -> DurationEstimate:
+    """How long a run of `requests` sampled requests x the candidates takes, before it starts.
+    `execute` keeps `concurrency` calls in flight across all candidates, so
+        seconds = max(sum over candidates of requests x seconds per call / concurrency,
+                      the slowest candidate's seconds per call)
+    with a candidate's seconds per call: the median latency of its ok calls in its newest run that
+    has any; else the median latency at the lowest concurrency of its newest capacity probe; else
+    DEFAULT_CALL_SECONDS of its provider (assumed). It assumes the endpoint serves `concurrency`
+    calls at once without slowing down (a server with fewer slots takes longer) and answers as long
+    as those measured."""
+    candidates = [registry.parse_candidate_spec(s) for s in candidate_specs]
+    specs = [c.spec for c in candidates]
+    measured = {spec: (ms / 1000, f"run {run}") for spec, run, ms in rows(con, """
+        SELECT x.candidate, x.run_id, median(x.latency_ms) FROM results x JOIN runs r USING (run_id)
+        WHERE x.candidate IN (SELECT unnest(?::VARCHAR[])) AND x.status = 'ok' AND x.latency_ms IS NOT NULL
+        GROUP BY x.candidate, x.run_id
+        QUALIFY row_number() OVER (PARTITION BY x.candidate ORDER BY max(r.created_at) DESC) = 1""",
+        [specs])}
+    probed = {spec: (ms / 1000, f"probe {probe}") for spec, probe, ms in rows(con, """
+        WITH p AS (SELECT *, max(measured_at) OVER (PARTITION BY probe_id) AS probed_at FROM probe_results
+                   WHERE candidate IN (SELECT unnest(?::VARCHAR[])) AND p50_ms IS NOT NULL)
+        SELECT candidate, probe_id, p50_ms FROM p
+        QUALIFY row_number() OVER (PARTITION BY candidate ORDER BY probed_at DESC, concurrency) = 1""", [specs])}
+    times = [CallTime(c.spec, *(measured.get(c.spec) or probed.get(c.spec)
+                                or (DEFAULT_CALL_SECONDS[c.provider], f"assumed for {c.provider}")))
+             for c in candidates]
+    total = sum(requests * t.seconds for t in times) / max(1, concurrency)
+    return DurationEstimate(max(total, max((t.seconds for t in times), default=0.0)), times)

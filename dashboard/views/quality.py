@@ -1,66 +1,124 @@
-"""Quality: each replayed candidate against the incumbent API per task type (intervals and plain
-verdicts), latency, the confusion matrix of label tasks and a browser of the disagreements."""
+"""Quality: the sidebar's candidate first, against the incumbent API per task type (each verdict
+with its n and interval up front, "too few to tell" with the answers needed), the other candidates,
+latency, the confusion matrix of label tasks and a browser of the disagreements; the LLM judge is
+configured here (its key only from the environment), and runs without scores are scored here.
+The judge is kept for the session under JUDGE_KEY, where the Replay page's automatic scoring
+finds it."""
 
+import polars as pl
 import streamlit as st
 
 from analysis.errors import UserError
 from analysis.present import charts
-
-from analysis.quality import verdicts as quality
-
-from analysis.replay import runs as replay
-from analysis.replay.demo_run import default_run, is_demo_run
 from analysis.present import formatting as fmt
-from analysis.quality.scoring.judge import judge_agreement
+from analysis.quality import candidate_choice
+from analysis.quality import verdicts as quality
+from analysis.quality.scoring.judge import JudgeScorer, judge_agreement
 from analysis.quality.scoring.runner import INCUMBENT, run_context, score_run
-from dashboard import components, scenario_state
+from analysis.replay import runs as replay
+from analysis.replay.background import scoring_text
+from analysis.replay.demo_run import is_demo_run
+from analysis.replay.providers import registry
+from analysis.replay.providers.base import ProviderError
+from analysis.settings import get_settings
+from dashboard import components, routing_state, scenario_state
+
+JUDGE_KEY = "q_judge"  # the JudgeScorer (a SPEC and a budget, never a key), or None
+
+
+def judge_settings() -> None:
+    """The LLM judge's controls: provider, endpoint, model and budget. The key is read from the
+    environment when the judge runs; only whether it is set is shown."""
+    control = {"persist_state": "session"}
+    provider = st.session_state.get("q_judge_provider")
+    spec = None
+    if provider and (model := (st.session_state.get("q_judge_model") or "").strip()):
+        base_url = (st.session_state.get("q_judge_base_url") or "").strip()
+        spec = f"{provider}:{base_url}:{model}" if base_url else f"{provider}:{model}"
+    with st.expander(f"LLM judge: {spec or 'none'}", icon=":material/gavel:"):
+        st.caption("Long free-text answers (over 300 characters) without ground truth can only be scored by an "
+                   "LLM judge, which compares each answer with the reference twice, in both orders. Without one "
+                   "they are left unscored. Scoring here and the automatic scoring after a replay use it.")
+        c = st.columns([1, 2, 2, 1])
+        c[0].selectbox("Judge provider", [None, *registry.PROVIDERS], key="q_judge_provider",
+                       format_func=lambda p: "no judge" if p is None else p, **control)
+        c[1].text_input("Endpoint (base URL; empty: the provider's default)", key="q_judge_base_url",
+                        placeholder="http://127.0.0.1:8000/v1", **control)
+        c[2].text_input("Model", key="q_judge_model", placeholder="gpt-4o-mini", **control)
+        c[3].number_input("Budget (USD)", 0.0, 10_000.0, 1.0, 0.5, key="q_judge_budget", **control,
+                          help="The judge's calls stop before they cost more.")
+        judge = None
+        if spec:
+            try:
+                candidate = registry.parse_candidate_spec(spec)
+            except UserError as exc:
+                st.error(f"Not a judge: {components.as_text(str(exc))}")
+            else:
+                judge = JudgeScorer(candidate.spec, budget_usd=st.session_state.get("q_judge_budget"))
+                variable = registry.PROVIDERS[candidate.provider].key_env_var
+                found = registry.api_key_for(candidate, get_settings()) is not None
+                st.caption(f"Key from {variable}: {'set' if found else 'not set'}" if variable else
+                           "Key: " + ("set (from the endpoint's variable)" if found else "none (self-hosted)"))
+    st.session_state[JUDGE_KEY] = judge
+
+
+def score(run_id: str) -> None:
+    """Score the run (analysis.quality.scoring.runner.score_run) with the judge when one is set; the
+    new scores change the data version, and the sidebar's candidate follows the rule."""
+    try:
+        summary = score_run(components.cursor(), run_id, judge=st.session_state.get(JUDGE_KEY))
+    except (UserError, ProviderError) as exc:  # ProviderError: the judge's endpoint or key
+        st.session_state["q_scored"] = (False, f"Run {run_id} could not be scored: {components.as_text(str(exc))}")
+        return
+    st.session_state["q_scored"] = (True, f"Run {run_id}: {scoring_text(summary)}")
+
 
 st.title("Quality")
+judge_settings()
 runs = components.query(replay.list_runs)
 if runs.is_empty():
     st.info("No replay runs in this workspace yet. Replay a sample of your logged requests against a local "
-            "model on the **Replay** page; then score and compare it here.")
+            "model on the **Replay** page; it is scored when it ends, and compared here.")
     st.stop()
 
 run_labels = {r["run_id"]: f"{r['created_at']:%Y-%m-%d %H:%M} UTC · {r['status']} · {r['sample_size']} requests · "
                            f"{r['ok']} answers ok, {r['failed']} failed · {r['run_id']}"
               for r in runs.iter_rows(named=True)}
-run_id = st.selectbox("Run", list(run_labels), index=list(run_labels).index(default_run(run_labels)),
-                      format_func=run_labels.get, key="q_run",
-                      help="Replay runs, newest first; the demo's synthetic run is the default only while there is no other.")
+run_id = st.session_state.get(routing_state.key("run"))
+chosen = st.session_state.get(routing_state.key("candidate"))
+unscored = [r for r in run_labels if r not in components.query(quality.scored_runs)]
+if ok_message := st.session_state.pop("q_scored", None):
+    (st.success if ok_message[0] else st.error)(ok_message[1])
+if unscored:
+    c = st.columns([4, 1], vertical_alignment="bottom")
+    pending = c[0].selectbox("Runs without scores", unscored, format_func=run_labels.get, key="q_unscored",
+                             help="Runs are scored when they end; these were not (started elsewhere, or stopped).")
+    c[1].button("Score it", key="q_score", type="primary" if run_id is None else "secondary", on_click=score,
+                args=(pending,))
+if run_id is None:
+    st.info("No run has scores yet. Scoring compares every answer with the best reference there is: ground "
+            "truth where the log has it, else the incumbent's logged answer.")
+    st.stop()
+
+st.selectbox("Run", [run_id], format_func=run_labels.get, key="q_run", disabled=True,
+             help="The run and candidate are chosen once, with the Candidate control in the sidebar.")
 if is_demo_run(run_id):
     st.caption("The demo's synthetic replay run: made-up answers of a made-up candidate, scored like a real run. "
                "Replay a sample on the **Replay** page to measure a model of your own.")
-
-
-def score(run_id: str) -> None:
-    """Score the run (analysis.quality.scoring.runner.score_run); the new scores change the data version."""
-    try:
-        summary = score_run(components.cursor(), run_id)
-    except UserError as exc:
-        st.session_state["q_scored"] = (run_id, f"This run could not be scored: {components.as_text(str(exc))}")
-        return
-    skipped = ", ".join(f"{n} {why}" for why, n in summary.skipped.items())
-    st.session_state["q_scored"] = (run_id, f"Scored {summary.scored:,} answers "
-                                            f"({summary.incumbent_scored:,} of them the incumbent's)"
-                                            + (f"; not scored: {skipped}" if skipped else "") + ".")
-
 
 defaults = components.scenario_defaults()
 scenario_state.seed(defaults)
 scenario = scenario_state.current(defaults)  # the margin and target set on Economics / Routing
 margin, target = scenario.noninferiority_margin, scenario.quality_target or quality.DEFAULT_TARGET
 table = components.query(quality.quality_table, run_id, margin, target)
-scored_run, message = st.session_state.get("q_scored", (None, None))
-if scored_run == run_id:
-    (st.warning if table.is_empty() else st.success)(message)
-if table.is_empty():
-    st.info("This run has no scores yet. Scoring compares every answer with the best reference there is: "
-            "ground truth where the log has it, else the incumbent's logged answer.")
-    st.button("Score this run", key="q_score", type="primary", on_click=score, args=(run_id,))
-    st.stop()
+table = table.sort(pl.col("candidate") != chosen, pl.col("candidate") == INCUMBENT, "candidate", "task_type",
+                   maintain_order=True)
+readings = [candidate_choice.read_verdict(r, margin, target) for r in table.iter_rows(named=True)]
 
-st.subheader("Accuracy per candidate and task type")
+st.subheader("Verdicts per task type")
+mine = [(r["task_type"], reading) for r, reading in zip(table.iter_rows(named=True), readings, strict=True)
+        if r["candidate"] == chosen]
+st.markdown(f"**The sidebar's candidate** (first below): {components.as_text(candidate_choice.describe(mine))}.")
 st.caption(f"Accuracy: the share of answers counted right; the 95% interval is where the true accuracy "
            f"most likely lies, given how many answers were scored. Where the incumbent was scored against the "
            f"same ground truth, the verdict asks whether the candidate is at most {fmt.percent(margin, 0)} "
@@ -70,15 +128,23 @@ st.caption(f"Accuracy: the share of answers counted right; the 95% interval is w
            "how likely a gap this large between candidate and incumbent on the same requests would be if "
            "both were equally good (below 0.05: the difference is probably real). The reference column says "
            "what each number was compared with.")
+
+
+def interval(row: dict) -> str:
+    if row["compared_with"] == INCUMBENT:
+        return f"{fmt.percent(row['diff_low'])} to {fmt.percent(row['diff_high'])} vs the incumbent"
+    return f"{fmt.percent(row['ci_low'])} to {fmt.percent(row['ci_high'])} vs the {fmt.percent(target, 0)} target"
+
+
 st.dataframe([{
-    "candidate": r["candidate"], "task type": r["task_type"], "reference": r["reference"], "n": r["n"],
-    "accuracy": fmt.percent(r["accuracy"]),
-    "95% interval": f"{fmt.percent(r['ci_low'])} – {fmt.percent(r['ci_high'])}",
-    "incumbent": fmt.percent(r["incumbent_accuracy"]),
-    "difference": fmt.percent(r["diff"]) + (f" ({fmt.percent(r['diff_low'])} – {fmt.percent(r['diff_high'])})"
-                                            if r["diff"] is not None else ""),
-    "McNemar p": fmt.compact(r["mcnemar_p"], 2), "verdict": r["verdict"], "why": r["verdict_text"],
-} for r in table.iter_rows(named=True)], hide_index=True, key="q_table")
+    "candidate": r["candidate"], "task type": r["task_type"], "verdict": reading.verdict, "n": reading.n,
+    "n needed": f"{reading.needed:,}" if reading.needed else "–", "95% interval": interval(r), "why": reading.text,
+    "accuracy": fmt.percent(r["accuracy"]), "incumbent": fmt.percent(r["incumbent_accuracy"]),
+    "reference": r["reference"], "McNemar p": fmt.compact(r["mcnemar_p"], 2),
+} for r, reading in zip(table.iter_rows(named=True), readings, strict=True)], hide_index=True, key="q_table",
+    column_config={"candidate": st.column_config.TextColumn(width="medium"),
+                   "n needed": st.column_config.TextColumn(help="Answers it would take to tell, where there are "
+                                                                "too few (analysis.quality.stats.sample_size_for_margin)")})
 st.plotly_chart(charts.quality_intervals(table), key="q_intervals")
 agreement = components.query(judge_agreement, run_id)
 if agreement.n:

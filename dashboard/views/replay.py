@@ -1,30 +1,26 @@
-"""Replay: pick candidates found on this machine, a sample and a budget, see the cost estimate,
-then follow the run live (it runs in a background thread; progress is read from the database, so
-it survives leaving the page); past runs below."""
+"""Replay: pick candidates found on this machine (the only one is preselected), a sample and a
+budget, see the cost and time estimates, then follow the run live beside the start button (it runs
+in a background thread; progress is read from the database, so it survives leaving the page); it is
+scored when it ends, with the Quality page's LLM judge when one is set there; past runs below."""
 
 import streamlit as st
 
 from analysis.errors import UserError
-from analysis.replay import candidates
-
-from analysis.store import explore
-
-from analysis.replay import probe
-
-from analysis.replay import runs as replay
-
-from analysis.replay import history as run_history
-
-from analysis.replay import sampling
 from analysis.present import formatting as fmt
+from analysis.replay import candidates, probe, sampling
+from analysis.replay import history as run_history
+from analysis.replay import runs as replay
+from analysis.replay.background import RunManager, scoring_text
 from analysis.replay.prompt_adapter import PromptAdapter, json_schema_from_text
 from analysis.replay.providers import local_engine
 from analysis.replay.providers.base import ProviderError
-from analysis.replay.background import RunManager
 from analysis.settings import get_settings
-from dashboard import components
+from analysis.store import explore
+from dashboard import components, routing_state
 
-RUN_KEY = "replay_run"
+RUN_KEY = "replay_run"  # (workspace, run id) of the run this session started or resumed last
+PRESELECTED = "replay__preselected"  # the only candidate, once preselected (a user's clearing then sticks)
+JUDGE_KEY = "q_judge"  # the Quality page's LLM judge (views/quality.py), or None
 
 
 @st.cache_resource(show_spinner=False)
@@ -121,16 +117,22 @@ def live_run(run_id: str, poll: bool) -> None:
         live_errors = entry.progress.errors if running and entry and entry.progress else {}
         for spec, error in (live_errors or p.errors).items():
             st.warning(f"Gave up on `{spec}`: {error}")
-        if running:
+        scored = f" Scored at once: {scoring_text(entry.scored)}" if entry and entry.scored else ""
+        if running and entry and entry.scoring:
+            st.info(":material/hourglass_top: Scoring the answers, as the Quality page's button does…")
+        elif running:
             if st.button("Stop", key=f"replay_stop_{run_id}"):
                 manager.stop(run_id)
         elif p.status == "done":
-            st.success("Run complete. Score the answers against the incumbent's on the Quality page.")
-            st.page_link("views/quality.py", label="Open Quality", icon=":material/fact_check:")
+            st.success(f"Run complete.{scored or ' Score it on the Quality page.'}")
         elif p.status == "stopped_budget":
-            st.warning("Stopped: the next paid call would have gone over the budget.")
+            st.warning(f"Stopped: the next paid call would have gone over the budget.{scored}")
         else:
-            st.info(f"Run is {p.status}: resume it below to send only what has no result yet.")
+            st.info(f"Run is {p.status}: resume it below to send only what has no result yet.{scored}")
+        if not running and entry and entry.score_note:
+            st.warning(f"Scoring: {components.as_text(entry.score_note)}")
+        if not running:
+            st.page_link("views/quality.py", label="See the verdicts on the Quality page", icon=":material/fact_check:")
 
     with st.container():  # one container per run: each fragment gets its own identity
         panel()
@@ -150,11 +152,11 @@ con = components.cursor()
 manager = run_manager()
 
 past = components.query(run_history.past_runs)
-shown = [r for r in past["run_id"] if manager.is_running(r) or r == st.session_state.get(RUN_KEY)]
-if shown:
-    st.subheader("Current run")
-    for run_id in shown:
-        live_run(run_id, poll=manager.is_running(run_id))
+# The run this session started is shown even before `past` lists it (its creation may leave the data
+# version as it was: the demo run's fake clock dates its last update after now).
+started = st.session_state.get(RUN_KEY)
+shown = list(dict.fromkeys([r for r in past["run_id"] if manager.is_running(r)]
+                           + ([started[1]] if started and started[0] == workspace else [])))
 
 st.subheader("1. Candidates")
 options = discovered(tuple(components.query(candidates.logged_api_models)), get_settings().model_dump_json())
@@ -166,8 +168,12 @@ engine_panel()
 if st.button("Look again", key="replay_rediscover", help="Probe Ollama, the endpoints and the engine again."):
     discovered.clear()
     st.rerun()
+if len(ready) == 1 and st.session_state.get(PRESELECTED) != (only := next(iter(ready))):
+    st.session_state[PRESELECTED] = only
+    if not st.session_state.get("replay_candidates"):
+        st.session_state["replay_candidates"] = [only]
 chosen = st.multiselect("Replay against", list(ready), format_func=lambda s: ready[s].label,
-                        key="replay_candidates",
+                        key="replay_candidates", persist_state="session",
                         placeholder="Pick one or more" if ready else "No candidate available yet: see above")
 custom = st.text_input("Other candidate (SPEC)", key="replay_custom",
                        placeholder="openai-compat:http://127.0.0.1:8000/v1:my-model",
@@ -219,33 +225,48 @@ params = replay.RunParams(
 budget = cols[4].number_input("Budget (USD)", 0.0, 100_000.0, 1.0, 0.5, key="replay_budget",
                               help="The run is refused above it, and stops sending before it is exceeded.")
 
+judge = st.session_state.get(JUDGE_KEY)
+estimate = None
 if not chosen:
-    st.info("Pick at least one candidate above to see the cost estimate and start a run.")
+    st.info("Pick at least one candidate above to see the cost and time estimates and start a run.")
 else:
     try:
         estimate = cached_estimate(workspace, version, tuple(chosen), sample.model_dump_json(),
                                    adapter.model_dump_json())
     except UserError as exc:
         st.error(f"No estimate: {components.as_text(str(exc))}")
+if estimate is not None:
+    duration = components.query(replay.estimate_duration, tuple(chosen), estimate.requests, params.concurrency)
+    cols = components.kpi_row()
+    components.kpi(cols, "Calls", fmt.compact(estimate.requests * len(chosen)),
+                   f"{estimate.requests:,} sampled requests x {len(chosen)} candidates")
+    components.kpi(cols, "Estimated cost", fmt.usd(estimate.total_usd),
+                   "API candidates: genai-prices x (logged input + few-shot tokens, incumbent's output "
+                   "tokens); local candidates cost nothing per call")
+    components.kpi(cols, "Estimated time", duration.text,
+                   f"Calls x seconds per call / concurrency {params.concurrency} "
+                   "(analysis.replay.runs.estimate_duration). Seconds per call: " + "; ".join(
+                       f"{t.candidate}: {t.seconds:.1f} s ({t.source})" for t in duration.per_candidate))
+    components.kpi(cols, "Budget", fmt.usd(budget))
+    st.caption("Scored when it ends, as the Quality page's button does: "
+               + (f"long free-text answers by the LLM judge {judge.spec}." if judge else
+                  "no LLM judge is set (Quality page), so long free-text answers without ground truth "
+                  "stay unscored."))
+start_column, progress_column = st.columns([1, 4])
+if estimate is not None and not estimate.within(budget):
+    start_column.warning("The estimate is above the budget: lower the sample size or raise the budget.")
+elif estimate is not None and start_column.button("Start the run", type="primary", key="replay_start"):
+    try:
+        run_id = replay.create_run(con, chosen, sample, adapter, params, budget)
+    except UserError as exc:
+        start_column.error(f"The run was not started: {components.as_text(str(exc))}")
     else:
-        cols = components.kpi_row()
-        components.kpi(cols, "Calls", fmt.compact(estimate.requests * len(chosen)),
-                       f"{estimate.requests:,} sampled requests x {len(chosen)} candidates")
-        components.kpi(cols, "Estimated cost", fmt.usd(estimate.total_usd),
-                       "API candidates: genai-prices x (logged input + few-shot tokens, incumbent's output "
-                       "tokens); local candidates cost nothing per call")
-        components.kpi(cols, "Budget", fmt.usd(budget))
-        if not estimate.within(budget):
-            st.warning("The estimate is above the budget: lower the sample size or raise the budget.")
-        elif st.button("Start the run", type="primary", key="replay_start"):
-            try:
-                run_id = replay.create_run(con, chosen, sample, adapter, params, budget)
-            except UserError as exc:
-                st.error(f"The run was not started: {components.as_text(str(exc))}")
-            else:
-                manager.start(get_settings().workspace_path(workspace), run_id)
-                st.session_state[RUN_KEY] = run_id
-                st.rerun()
+        manager.start(get_settings().workspace_path(workspace), run_id, judge)
+        st.session_state[RUN_KEY] = (workspace, run_id)
+        st.rerun()
+with progress_column:
+    for run_id in shown:
+        live_run(run_id, poll=manager.is_running(run_id))
 
 st.subheader("Past runs")
 if past.is_empty():
@@ -261,8 +282,8 @@ else:
         cols = st.columns([3, 1])
         again = cols[0].selectbox("Resume a run (sends only what has no result yet)", resumable, key="replay_resume_id")
         if cols[1].button("Resume", key="replay_resume"):
-            manager.start(get_settings().workspace_path(workspace), again)
-            st.session_state[RUN_KEY] = again
+            manager.start(get_settings().workspace_path(workspace), again, judge)
+            st.session_state[RUN_KEY] = (workspace, again)
             st.rerun()
 
 st.subheader("Capacity of a local candidate")
@@ -274,7 +295,10 @@ if not local:
     st.info("Start the embedded engine or configure an endpoint above to measure its capacity.")
 else:
     cols = st.columns(5)
-    probe_spec = cols[0].selectbox("Candidate", list(local), format_func=local.get, key="replay_probe_spec")
+    sidebar_pick = st.session_state.get(routing_state.key("candidate"))
+    probe_spec = cols[0].selectbox("Candidate", list(local), format_func=local.get, key="replay_probe_spec",
+                                   index=list(local).index(sidebar_pick) if sidebar_pick in local else 0,
+                                   help="The sidebar's candidate when it is one of these.")
     levels = cols[1].multiselect("Concurrency levels", [1, 2, 4, 8, 16, 32, 64], default=[1, 2, 4, 8],
                                  key="replay_probe_levels")
     per_level = cols[2].number_input("Requests per level", 1, 1000, 16, key="replay_probe_n")
@@ -304,8 +328,10 @@ else:
                      hide_index=True, key="replay_probe_levels_table")
         if report["best"]:
             st.success(f"Best within the p95 target: {report['best']['capacity_rps']:.3g} requests/s at concurrency "
-                       f"{report['best']['concurrency']}. The Economics page now uses it as the capacity per GPU.")
+                       f"{report['best']['concurrency']}, measured on {report['hardware'] or 'unknown hardware'}. "
+                       "The Economics page shows it beside the sizing model's figure; a probe is the capacity "
+                       "per GPU only for the catalogue GPU it names (breakeven probe --gpu NAME).")
         else:
-            st.warning("No level kept p95 under the target: the Economics page keeps the catalogue's capacity.")
+            st.warning("No level kept p95 under the target: the Economics page keeps the sizing model's capacity.")
         if report["stopped_early"]:
             st.caption(f"Stopped early: {report['stopped_early']}")

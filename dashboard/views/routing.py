@@ -61,12 +61,13 @@ with st.expander("Routing controls", expanded=True):
     c[1].number_input("Local context window (tokens)", min_value=1, max_value=routing_state.MAX_CONTEXT_WINDOW,
                       step=1024, **control("context_window"),
                       help="Requests with more input tokens than this stay on the API.")
-    if runs:
-        c[2].selectbox("Replay run (quality)", list(runs), **control("run"), format_func=lambda r: run_labels.get(r, r))
+    if runs and st.session_state[key("run")] in runs:  # shown here, chosen in the sidebar
+        c[2].selectbox("Replay run (quality)", list(runs), **control("run"), format_func=lambda r: run_labels.get(r, r),
+                       disabled=True, help="The run and candidate are chosen once, in the sidebar.")
         if is_demo_run(st.session_state[key("run")]):
             c[2].caption("The demo's synthetic run (made-up answers): replay your own sample to measure yours.")
-        routing_state.fit_candidate(runs)
-        c[2].selectbox("Candidate", runs[st.session_state[key("run")]], **control("candidate"))
+        c[2].selectbox("Candidate", runs[st.session_state[key("run")]], **control("candidate"), disabled=True,
+                       help="Change it with the Candidate control in the sidebar.")
     else:
         c[2].caption("No scored replay run yet: quality is unknown, so nothing can go local on merit.")
     traffic = components.query(routing_data.segment_traffic, st.session_state[key("segment_by")],
