@@ -57,14 +57,18 @@ def test_undated_requests_count_in_totals_but_on_no_day(con):
     _insert(con, "2026-03-04", 2)
     _insert(con, "2026-03-09", 3, ts_missing=True)
     s = summarise(con)
-    assert (s.requests, s.days_covered, s.active_days) == (9, 3, 2)
-    assert (s.requests_per_day, s.requests_per_active_day) == approx((3.0, 4.5))
+    assert (s.requests, s.undated_requests, s.days_covered, s.active_days) == (9, 3, 3, 2)
+    assert (s.requests_per_day, s.requests_per_active_day) == approx((6 / 3, 6 / 2))  # dated requests only
 
 
-def test_without_any_timestamp_both_rates_are_the_request_count(con):
+def test_without_any_timestamp_no_rate_is_made_up(con):
+    """One call without a time is no day's traffic: per-day and monthly figures are unknown (the
+    issue saw one undated call extrapolated into a month as if it covered one day)."""
     _insert(con, "2026-03-02", 5, ts_missing=True)
     s = summarise(con)
-    assert (s.days_covered, s.active_days, s.requests_per_day, s.requests_per_active_day) == (0, 0, 5.0, 5.0)
+    assert (s.days_covered, s.active_days, s.undated_requests) == (0, 0, 5)
+    assert (s.requests_per_day, s.requests_per_active_day, s.monthly_spend_usd) == (None, None, None)
+    assert scenario_defaults(con).requests_per_day == Scenario().requests_per_day  # the base's assumption stays
 
 
 def test_the_scenario_volume_is_the_calendar_rate(con, shared_dir):

@@ -45,7 +45,6 @@ from datetime import datetime
 
 import duckdb
 
-from analysis.store.database import rows, scalar
 from analysis.economics import catalogue
 from analysis.economics.cost_model import DAYS_PER_MONTH
 from analysis.economics.gpu_choice import gpu_options, recommended
@@ -53,10 +52,11 @@ from analysis.economics.models import find_model
 from analysis.economics.prices import unit_prices
 from analysis.economics.scenario import Scenario
 from analysis.economics.sizing import LatencyTargets, Sizing, size
+from analysis.economics.token_shape import workload_shape
 from analysis.errors import UserError
 from analysis.quality.verdicts import scored_runs
 from analysis.replay.demo_run import default_run
-from analysis.economics.token_shape import workload_shape
+from analysis.store.database import rows, scalar
 from analysis.store.summary import summarise
 
 BATCH_TRAFFIC = {"mode": "scheduled", "peak_to_average": 1.0, "ttft_p95_ms": None, "latency_p95_ms": None}
@@ -233,7 +233,7 @@ def scenario_defaults(con: duckdb.DuckDBPyConnection, base: Scenario | None = No
     summary = summarise(con, by_day_limit=1)
     if not summary.requests:
         return base
-    data: dict = {"requests_per_day": summary.requests_per_day}
+    data: dict = {} if summary.requests_per_day is None else {"requests_per_day": summary.requests_per_day}
     for name, value in (("growth_per_month", growth_per_month(con)), ("peak_to_average", peak_to_average(con))):
         if value is not None:
             data[name] = value

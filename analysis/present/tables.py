@@ -49,13 +49,15 @@ def ingest_lines(result) -> list[str]:
 def summary_line(summary) -> str:
     """A workspace's totals (`analysis.store.summary.Summary`) in one line: requests and their time
     span, tokens, cost and its monthly rate, labelled dataset rows apart."""
-    undated = summary.requests - sum(d["requests"] for d in summary.by_day)
+    undated = summary.undated_requests
     span = (f"from {summary.first_ts:%Y-%m-%d %H:%M:%S} to {summary.last_ts:%Y-%m-%d %H:%M:%S} "
             f"({compact(summary.requests_per_day)}/day)" if summary.first_ts else "(no timestamps)")
     return (f"{count(summary.requests, 'request')} {span}"
-            + (f" ({count(undated, 'request')} without a timestamp)" if undated and summary.first_ts else "")
+            + (f" ({count(undated, 'request')} without a timestamp, left out of per-day figures)"
+               if undated and summary.first_ts else "")
             + f"; tokens in {summary.input_tokens:,} (cached {summary.cached_input_tokens:,}), "
-            f"out {summary.output_tokens:,}; cost {usd(summary.cost_usd)} (~{usd(summary.monthly_spend_usd)}/month)"
+            f"out {summary.output_tokens:,}; cost {usd(summary.cost_usd)}"
+            + (f" (~{usd(summary.monthly_spend_usd)}/month)" if summary.monthly_spend_usd is not None else "")
             + (f"; plus {summary.labelled_rows:,} labelled dataset rows (test sets, not traffic)"
                if summary.labelled_rows else ""))
 
