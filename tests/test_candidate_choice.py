@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from analysis.economics.decision import workspace_decision
 from analysis.economics.workspace_defaults import scenario_defaults
 from analysis.quality import stats
 from analysis.quality.candidate_choice import (
@@ -139,15 +140,16 @@ WORSE, BETTER = "ollama:llama3.1:8b", "ollama:mistral:7b"  # catalogue models; t
 
 @pytest.fixture(scope="module")
 def two_candidates(demo_dir, tmp_path_factory) -> tuple[Path, str]:
-    """A copy of the demo with a real run of two candidates, the better one named second: the
-    workspace defaults price the run's most scored candidate (a tie: the first by name), the
-    rule picks the better one."""
+    """A copy of the demo with a real run of two candidates, the better one named second (so a rule
+    taking the first would pick the worse): the rule, and with it the workspace defaults' priced
+    model, the CLI and the report, pick the better one."""
     folder = tmp_path_factory.mktemp("two-candidates") / "workspaces"
     shutil.copytree(demo_dir, folder)
     con = open_db("demo", settings=get_settings(data_dir=folder))
     try:
         run = _run(con, {WORSE: "half", BETTER: "label"})
-        assert scenario_defaults(con).candidate_model == "llama-3.1-8b-instruct"  # WORSE's model
+        assert scenario_defaults(con).candidate_model == "mistral-7b-instruct-v0.3"  # BETTER's model
+        assert workspace_decision(con, scenario_defaults(con)).evidence.candidate == BETTER
     finally:
         con.close()
     return folder, run

@@ -35,6 +35,7 @@ from analysis.economics.routing_segments import (
 )
 from analysis.economics.scenario import Scenario
 from analysis.present.formatting import compact, percent, usd
+from analysis.quality.candidate_choice import best_candidate
 from analysis.quality.verdicts import scored_runs
 from analysis.replay.demo_run import default_run, is_demo_run
 
@@ -189,9 +190,11 @@ def workspace_decision(con: duckdb.DuckDBPyConnection, scenario: Scenario, run_i
                        candidate: str | None = None, segment_by: str = DEFAULT_SEGMENT,
                        context_window: int = DEFAULT_CONTEXT_WINDOW, policy: RoutingPolicy = RoutingPolicy(),
                        residency_tags: tuple[str, ...] = ()) -> Decision:
-    """`decide` over a workspace: its traffic per segment and the quality of `run_id` (default:
-    `demo_run.default_run` of the scored runs, so a real run beats the demo's) and `candidate`
-    (default: the run's most scored), as the Routing page picks them."""
+    """`decide` over a workspace: its traffic per segment and the quality of `run_id` and
+    `candidate`; without them, `candidate_choice.best_candidate`'s (the dashboard's default: real
+    runs before the demo's); with a run only, its most scored candidate."""
+    if run_id is None and candidate is None and (best := best_candidate(con)) is not None:
+        run_id, candidate = best.run_id, best.candidate
     runs = scored_runs(con)
     run_id = run_id or default_run(runs)
     candidate = candidate or next(iter(runs.get(run_id) or []), None)

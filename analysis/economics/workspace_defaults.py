@@ -54,8 +54,7 @@ from analysis.economics.scenario import Scenario
 from analysis.economics.sizing import LatencyTargets, Sizing, size
 from analysis.economics.token_shape import workload_shape
 from analysis.errors import UserError
-from analysis.quality.verdicts import scored_runs
-from analysis.replay.demo_run import default_run
+from analysis.quality.candidate_choice import best_candidate
 from analysis.store.database import rows, scalar
 from analysis.store.summary import summarise
 
@@ -195,12 +194,11 @@ def probe_on_catalogue_gpu(con: duckdb.DuckDBPyConnection) -> tuple[ProbeMeasure
 
 
 def replayed_model(con: duckdb.DuckDBPyConnection) -> str | None:
-    """The catalogue name of the model whose quality the decision uses (`demo_run.default_run`'s
-    most scored candidate), so the model priced is the model measured; None when it is not in the
-    catalogue or nothing is scored."""
-    runs = scored_runs(con)
-    run = default_run(runs)
-    card = find_model(runs[run][0]) if run and runs[run] else None
+    """The catalogue name of the model whose quality the decision uses by default
+    (`candidate_choice.best_candidate`), so the model priced is the model measured; None when it is
+    not in the catalogue or nothing is scored."""
+    best = best_candidate(con)
+    card = find_model(best.candidate) if best else None
     return card.name if card else None
 
 
