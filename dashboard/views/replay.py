@@ -128,8 +128,10 @@ def live_run(run_id: str, poll: bool) -> None:
         elif p.status == "stopped_budget":
             st.warning(f"Stopped: the next paid call would have gone over the budget.{scored}")
         elif p.status == "failed":
-            st.error("Every call of this run failed: nothing is left to resume. The commonest errors are in the "
-                     "run's results below; check the candidate's endpoint, model name and key, then start a new run.")
+            st.error("Every call of this run failed: nothing is left to resume. Check the candidate's endpoint, "
+                     "model name and key, then start a new run. The commonest errors:")
+            for candidate, error, n in components.query(replay.failure_reasons, run_id):
+                st.text(f"{n} x {candidate}: {error}")
         else:
             st.info(f"Run is {p.status}: resume it below to send only what has no result yet.{scored}")
         if not running and entry and entry.score_note:
