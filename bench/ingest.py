@@ -99,7 +99,7 @@ assert len(df) == int(sys.argv[3])
 print(time.perf_counter() - t, cpu() - c, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 """
 
-WORDS = "the a ticket order refund login error shipping invoice account card app crash sync export".split()
+WORDS = ["the", "a", "ticket", "order", "refund", "login", "error", "shipping", "invoice", "account", "card", "app", "crash", "sync", "export"]
 
 
 def generate(path: Path, lines: int, seed: int = 7) -> None:

@@ -78,13 +78,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
 
-    from analysis.replay import runs as replay
-    from analysis.store.database import open_db, rows
     from analysis.ingest.labelled_datasets import ingest_labelled
+    from analysis.replay import runs as replay
     from analysis.replay.prompt_adapter import PromptAdapter, build_messages
     from analysis.replay.providers import local_engine
     from analysis.replay.sampling import SampleSpec
     from analysis.settings import Settings
+    from analysis.store.database import open_db, rows
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(data_dir=Path(tmp), local_engine_port=free_port(), local_engine_parallel=4)

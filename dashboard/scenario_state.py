@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from analysis.economics import catalogue
+from analysis.economics import catalogue, scenario_store
 from analysis.economics.cost_model import MODE_NOTES, default_owned_hardware
 from analysis.economics.models import find_model, model_cards
-from analysis.economics.sizing import TENSOR_PARALLEL_DEGREES
-
-from analysis.economics import scenario_store
 from analysis.economics.scenario import QUERY_KEYS, Scenario, ScenarioError
+from analysis.economics.sizing import TENSOR_PARALLEL_DEGREES
 from dashboard import components
 
 PREFIX = "sc_"

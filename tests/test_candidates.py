@@ -46,7 +46,7 @@ def test_nothing_reachable_says_what_to_do(bare, nowhere):
     assert local.why_not == candidates.ENGINE_HINTS["stopped"]  # the [local] extra is installed here
 
 
-def test_ollama_models_are_offered(bare, fake_ollama):  # noqa: F811
+def test_ollama_models_are_offered(bare, fake_ollama):
     options = candidates.available_candidates(bare.model_copy(update={"ollama_host": fake_ollama}))
     found = _by_kind(options, "ollama")
     assert [o.spec for o in found] == ["ollama:llama3.2:3b", "ollama:qwen2.5:0.5b"]

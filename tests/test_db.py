@@ -2,8 +2,8 @@ import duckdb
 import pytest
 
 from analysis.errors import UserError
-from analysis.store import database as db
 from analysis.settings import get_settings
+from analysis.store import database as db
 
 
 def test_open_db_creates_schema_and_records_migrations(tmp_path):

@@ -1,6 +1,8 @@
 import math
 
 from analysis.present import formatting as fmt
+
+
 def test_compact_numbers_for_people():
     assert fmt.compact(18_460) == "18.5k"
     assert fmt.compact(1_234) == "1.2k"

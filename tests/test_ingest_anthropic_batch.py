@@ -3,11 +3,12 @@ real recorded Anthropic calls are a cassette, see test_ingest_cassette.py)."""
 
 import json
 
-from analysis.store.database import rows, scalar
+from local_files import write_jsonl
+
 from analysis.ingest import ingest_file
 from analysis.ingest.registry import detect_format
 from analysis.ingest.sample import read_sample
-from local_files import write_jsonl
+from analysis.store.database import rows, scalar
 
 
 def message(n: int, usage: dict, model: str = "claude-3-5-haiku-20241022") -> dict:

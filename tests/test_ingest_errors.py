@@ -9,8 +9,8 @@ import duckdb
 import pytest
 import zstandard
 
-from analysis.store.database import scalar
 from analysis.ingest import context, core, ingest_file
+from analysis.store.database import scalar
 
 
 def chat(n: int, model: str = "gpt-4o-mini") -> str:

@@ -8,12 +8,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from analysis.store.database import rows
 from analysis.ingest import ingest_file
 from analysis.ingest.context import IngestError
 from analysis.ingest.generic import load_mapping, mapping_from_flags
 from analysis.ingest.registry import detect_format
 from analysis.ingest.sample import read_sample
+from analysis.store.database import rows
 
 CSV = """id,when,engine,usage,elapsed,price,ok,labels
 a,2025-05-01 10:00:00,openai/gpt-4o,"{""prompt_tokens"": 100, ""completion_tokens"": 20}",1.5,250,ok,"x, y"

@@ -5,12 +5,12 @@ import json
 from datetime import datetime
 
 import pytest
+from local_files import write_csv
 
-from analysis.store.database import rows
 from analysis.ingest import ingest_file
 from analysis.ingest.registry import detect_format
 from analysis.ingest.sample import read_sample
-from local_files import write_csv
+from analysis.store.database import rows
 
 API_ROW = {
     "request_id": "r1", "request_created_at": "2025-04-01T12:00:00.000Z", "response_id": "s1",

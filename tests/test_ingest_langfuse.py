@@ -4,11 +4,12 @@ camelCase, blob-storage snake_case CSV, traces with nested observations, API pag
 import json
 from datetime import datetime
 
-from analysis.store.database import rows
+from local_files import write_csv
+
 from analysis.ingest import ingest_file
 from analysis.ingest.registry import detect_format
 from analysis.ingest.sample import read_sample
-from local_files import write_csv
+from analysis.store.database import rows
 
 GENERATION = {
     "id": "obs-1", "traceId": "tr-1", "type": "GENERATION", "name": "answer",

@@ -4,12 +4,12 @@ import json
 from datetime import datetime
 
 import pytest
+from local_files import write_csv
 
-from analysis.store.database import rows
 from analysis.ingest import ingest_file
 from analysis.ingest.registry import detect_format
 from analysis.ingest.sample import read_sample
-from local_files import write_csv
+from analysis.store.database import rows
 
 COLUMNS = """request_id, ts, provider, model, operation, input_tokens, output_tokens, latency_ms, ttft_ms, status,
              cost_usd, cost_source"""

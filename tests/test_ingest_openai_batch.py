@@ -1,9 +1,9 @@
 """OpenAI Batch API output (joined with its input file): the shared real sample; and the registry."""
 
-from analysis.store.database import open_db, rows
 from analysis.ingest import ADAPTERS, ingest_paths
 from analysis.ingest.registry import detect_format
 from analysis.ingest.sample import read_sample
+from analysis.store.database import open_db, rows
 
 
 def test_batch_output_with_its_input(tmp_path, shared_dir):
@@ -22,6 +22,6 @@ def test_batch_output_with_its_input(tmp_path, shared_dir):
 
 def test_every_adapter_has_the_contract():
     for name, module in ADAPTERS.items():
-        assert module.NAME == name and module.DESCRIPTION
+        assert name == module.NAME and module.DESCRIPTION
         assert callable(module.detect) and callable(module.load)
     assert list(ADAPTERS)[-2:] == ["generic", "labelled"]  # generic after every specific format

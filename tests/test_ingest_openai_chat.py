@@ -5,12 +5,12 @@ import json
 from datetime import datetime
 
 import pytest
+from local_files import write_jsonl
 
-from analysis.store.database import rows
 from analysis.ingest import ingest_file
 from analysis.ingest.registry import detect_format
 from analysis.ingest.sample import read_sample
-from local_files import write_jsonl
+from analysis.store.database import rows
 
 COMPLETION = {
     "id": "chatcmpl-1", "object": "chat.completion", "created": 1731368630, "model": "gpt-4o-mini-2024-07-18",

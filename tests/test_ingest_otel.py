@@ -6,10 +6,10 @@ from datetime import datetime
 
 import pytest
 
-from analysis.store.database import rows
 from analysis.ingest import ingest_file
 from analysis.ingest.registry import detect_format
 from analysis.ingest.sample import read_sample
+from analysis.store.database import rows
 
 
 def sample(shared_dir, name):

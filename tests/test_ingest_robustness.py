@@ -6,9 +6,10 @@ import gzip
 import json
 from concurrent.futures import ThreadPoolExecutor
 
-from analysis.store.database import rows, scalar
-from analysis.ingest import ingest_file
 from local_files import write_jsonl
+
+from analysis.ingest import ingest_file
+from analysis.store.database import rows, scalar
 
 
 def counts(con) -> dict:

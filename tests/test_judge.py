@@ -9,15 +9,19 @@ import threading
 import pytest
 from test_score_runner import build_run
 
-from analysis.store.database import utcnow
 from analysis.economics.prices import UnitPrices
-from analysis.replay.providers import registry
-from analysis.replay.providers.base import Completion, CompletionRequest
 from analysis.quality.scoring import SCORERS
 from analysis.quality.scoring.judge import (
-    JudgeBudgetError, JudgeItem, JudgeScorer, judge_agreement, parse_verdict,
+    JudgeBudgetError,
+    JudgeItem,
+    JudgeScorer,
+    judge_agreement,
+    parse_verdict,
 )
 from analysis.quality.scoring.runner import score_run
+from analysis.replay.providers import registry
+from analysis.replay.providers.base import Completion, CompletionRequest
+from analysis.store.database import utcnow
 
 PRICES = UnitPrices("judge", "test", input=1e-6, cache_read=0.0, cache_write=0.0, output=2e-6)
 ITEMS = [

@@ -7,19 +7,18 @@ import json
 
 import pytest
 
-from analysis.errors import UserError
-from analysis.store import explore
-
-from analysis.quality import tasks
-from analysis.store.database import open_db, rows, scalar
-from analysis.ingest import detect_format, ingest_file
-from analysis.ingest.sample import read_sample
-from analysis.ingest.labelled_datasets import dataset_tag, ingest_labelled, label_set, read_label_file
-from analysis.replay.prompt_adapter import PromptAdapter, resolve
 from analysis.economics.routing_segments import segment_traffic
-from analysis.store.summary import summarise
-from analysis.quality.tasks import narrow_share
 from analysis.economics.workspace_defaults import scenario_defaults
+from analysis.errors import UserError
+from analysis.ingest import detect_format, ingest_file
+from analysis.ingest.labelled_datasets import dataset_tag, ingest_labelled, label_set, read_label_file
+from analysis.ingest.sample import read_sample
+from analysis.quality import tasks
+from analysis.quality.tasks import narrow_share
+from analysis.replay.prompt_adapter import PromptAdapter, resolve
+from analysis.store import explore
+from analysis.store.database import open_db, rows, scalar
+from analysis.store.summary import summarise
 
 
 @pytest.fixture
@@ -97,7 +96,8 @@ def test_cfpb_prompt_wrappers_are_stripped(con, datasets, name):
     result = ingest_labelled(con, path, "input", "output", limit=40)
     assert result.ok and result.rows_loaded == 40
     originals = json.loads(path.read_text())
-    for (system, user), (line, label) in zip(messages_of(con), rows(con, "SELECT source_line, label FROM requests ORDER BY source_line")):
+    stored = rows(con, "SELECT source_line, label FROM requests ORDER BY source_line")
+    for (system, user), (line, label) in zip(messages_of(con), stored):  # noqa: B007 - the last system is checked
         raw = originals[line - 1]["input"]
         assert raw != user["content"] and user["content"] in raw
         assert not user["content"].startswith(("Including narratives", "Narrative:"))

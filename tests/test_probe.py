@@ -11,12 +11,12 @@ from local_http import serve
 from test_replay import Proxy
 
 from analysis.cli import main
-from analysis.store.database import open_db, rows, scalar
-from analysis.ingest.labelled_datasets import ingest_labelled
+from analysis.economics.workspace_defaults import probe_measurements, probe_on_catalogue_gpu
 from analysis.errors import UserError
+from analysis.ingest.labelled_datasets import ingest_labelled
 from analysis.replay.probe import MIN_GAIN, LevelResult, probed_hardware, run_probe, stop_reason
 from analysis.replay.providers.base import UnreachableError
-from analysis.economics.workspace_defaults import probe_measurements, probe_on_catalogue_gpu
+from analysis.store.database import open_db, rows, scalar
 
 
 def _spec(server) -> str:

@@ -8,22 +8,27 @@ import json
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
+from local_http import FakeOllama, QuietHandler, serve
 
 from analysis.errors import UserError
 from analysis.replay.providers import ollama as ollama_provider
 from analysis.replay.providers import registry
 from analysis.replay.providers.anthropic import AnthropicProvider
 from analysis.replay.providers.base import (
-    CompletionRequest, FatalError, RetryableError, UnreachableError, label_grammar, parse_retry_after,
+    CompletionRequest,
+    FatalError,
+    RetryableError,
+    UnreachableError,
+    label_grammar,
+    parse_retry_after,
 )
 from analysis.replay.providers.ollama import OllamaProvider
 from analysis.replay.providers.openai import OpenAIProvider
 from analysis.replay.providers.openai_compat import OpenAICompatProvider
 from analysis.settings import Settings
-from local_http import FakeOllama, QuietHandler, serve
 
 QUESTION = [{"role": "system", "content": "Answer in one word."},
             {"role": "user", "content": "Is the sky blue? Answer yes or no."}]
@@ -128,9 +133,9 @@ def test_unreachable_endpoint(cls):
 
 def test_unreachable_local_engine_says_how_to_start_it(monkeypatch):
     monkeypatch.setenv("BREAKEVEN_LOCAL_ENGINE_PORT", str(free_port()))
-    with registry.build_provider(registry.parse_candidate_spec("local:gemma-3-270m")) as provider:
-        with pytest.raises(UnreachableError, match="breakeven local-model start"):
-            provider.complete(CompletionRequest(QUESTION, max_tokens=4))
+    with (registry.build_provider(registry.parse_candidate_spec("local:gemma-3-270m")) as provider,
+          pytest.raises(UnreachableError, match="breakeven local-model start")):
+        provider.complete(CompletionRequest(QUESTION, max_tokens=4))
 
 
 class Misbehaving(QuietHandler):
@@ -205,7 +210,7 @@ def test_ollama_errors_are_classified(misbehaving):
 
 
 def test_parse_retry_after():
-    now = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
     assert parse_retry_after({"retry-after": "3"}) == 3.0
     assert parse_retry_after({"retry-after-ms": "250", "retry-after": "9"}) == 0.25
     assert parse_retry_after({"retry-after": "Thu, 01 Jan 2026 12:00:30 GMT"}, now) == 30.0

@@ -8,8 +8,8 @@ import pytest
 from test_score_runner import build_run
 
 from analysis.errors import UserError
-from analysis.store.database import rows
 from analysis.quality.scoring.references import LabelsAttached, attach_labels, reference_counts, run_references
+from analysis.store.database import rows
 
 ITEMS = [
     {"request_id": "gt", "label": " refund ", "incumbent": "billing", "local:a": "x", "openai:ref": "y"},

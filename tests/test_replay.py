@@ -16,17 +16,17 @@ from collections import Counter, defaultdict
 
 import httpx
 import pytest
+from local_http import QuietHandler, serve
 
-from analysis.errors import UserError
-from analysis.replay import runs as replay
 from analysis.cli import main
-from analysis.store.database import open_db, rows, scalar
+from analysis.errors import UserError
 from analysis.ingest import ingest_paths
-from analysis.replay.prompt_adapter import PromptAdapter, build_messages
+from analysis.replay import runs as replay
 from analysis.replay.background import RunManager
+from analysis.replay.prompt_adapter import PromptAdapter, build_messages
 from analysis.replay.sampling import SampleSpec
 from analysis.settings import get_settings
-from local_http import QuietHandler, serve
+from analysis.store.database import open_db, rows, scalar
 
 FAST_RETRIES = {"max_attempts": 3, "backoff_base_s": 0.05, "backoff_cap_s": 2.0}
 
@@ -197,7 +197,7 @@ def test_progress_callbacks(workspace, llama_server, monkeypatch):
         assert s["status"] == "running" and s["total"] == 6 and s["eta_s"] is not None and s["eta_s"] >= 0
     assert seen[-2]["eta_s"] == 0  # nothing left
     assert seen[-1]["status"] == "done" and seen[-1]["eta_s"] == 0
-    assert 0 < final.estimate_usd and final.budget_usd is None
+    assert final.estimate_usd > 0 and final.budget_usd is None
 
 
 def test_kill_and_resume_sends_nothing_twice(workspace, proxy, data_dir):

@@ -5,11 +5,9 @@ import json
 
 import pytest
 
-from analysis.errors import UserError
 from analysis.economics import prices as pricing
-
+from analysis.errors import UserError
 from analysis.replay import runs as replay
-
 from analysis.replay import sampling
 from analysis.replay.prompt_adapter import PromptAdapter
 

@@ -3,7 +3,6 @@
 import json
 
 from analysis.replay import runs as replay
-
 from analysis.replay import sampling
 from analysis.replay.history import past_runs
 

@@ -10,8 +10,8 @@ import json
 import pytest
 
 from analysis.errors import UserError
-from analysis.store.database import rows, scalar, utcnow
 from analysis.quality.scoring.runner import RunContext, choose_scorer, run_context, score_run
+from analysis.store.database import rows, scalar, utcnow
 
 
 def build_run(con, items, candidates=("local:a",), run_id="run1", adapter=None):

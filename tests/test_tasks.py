@@ -9,11 +9,11 @@ import time
 import pytest
 
 from analysis.errors import UserError
-from analysis.quality import tasks
-from analysis.store.database import open_db, rows, scalar
 from analysis.ingest import ingest_paths
 from analysis.ingest.labelled_datasets import ingest_labelled
+from analysis.quality import tasks
 from analysis.quality.tasks import TaskRule, apply_rules, assign_tasks, breakdown, stored_rules
+from analysis.store.database import open_db, rows, scalar
 
 _counter = iter(range(1, 10**9))
 

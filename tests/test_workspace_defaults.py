@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from analysis.store.database import scalar
 from analysis.economics.cost_model import DAYS_PER_MONTH
 from analysis.economics.prices import unit_prices
 from analysis.economics.scenario import Scenario
 from analysis.economics.token_shape import workload_shape
-from analysis.store.summary import summarise
 from analysis.economics.workspace_defaults import (
     api_costs,
     growth_per_month,
@@ -20,6 +18,8 @@ from analysis.economics.workspace_defaults import (
     probe_on_catalogue_gpu,
     scenario_defaults,
 )
+from analysis.store.database import scalar
+from analysis.store.summary import summarise
 
 approx = pytest.approx
 

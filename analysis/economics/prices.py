@@ -17,7 +17,7 @@ force then is scaled by today's batch/standard ratio for that model (e.g. OpenAI
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 
 import duckdb
@@ -78,8 +78,8 @@ def unit_prices(
 ) -> UnitPrices | None:
     """Per-token prices of `model` (as logged, e.g. "gpt-4o-2024-08-06") or None when
     genai-prices does not know it. `when` picks the price in force then (default: now)."""
-    now = datetime.now(timezone.utc)
-    when = (when or now) if (when is None or when.tzinfo) else when.replace(tzinfo=timezone.utc)
+    now = datetime.now(UTC)
+    when = (when or now) if (when is None or when.tzinfo) else when.replace(tzinfo=UTC)
     provider_id = PROVIDER_IDS.get((provider or "").lower())
     prices = _prices(model, provider_id, when, batch)
     if prices is None:

@@ -14,8 +14,8 @@ from datetime import datetime
 
 import duckdb
 
-from analysis.store.database import rows, utcnow
 from analysis.economics.scenario import Scenario, ScenarioError
+from analysis.store.database import rows, utcnow
 
 ID_PATTERN = re.compile(r"^[a-z2-7]{10}$")
 

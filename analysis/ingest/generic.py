@@ -23,9 +23,9 @@ import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 
-from analysis.store.database import sql_literal
 from analysis.ingest.context import IngestError, LoadContext
 from analysis.ingest.sample import Sample
+from analysis.store.database import sql_literal
 
 NAME = "generic"
 DESCRIPTION = "generic CSV / JSONL / JSON / Parquet with a column mapping (canonical=source)"

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import json
 
-from analysis.store.database import sql_identifier, sql_literal
 from analysis.ingest.context import IngestError, LoadContext
 from analysis.ingest.sample import Sample
+from analysis.store.database import sql_identifier, sql_literal
 
 NAME = "labelled"
 DESCRIPTION = "a labelled dataset as classification requests (only through `breakeven ingest-labelled`)"

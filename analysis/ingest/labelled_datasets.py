@@ -14,8 +14,8 @@ from pathlib import Path
 
 import duckdb
 
-from analysis.store.database import rows
 from analysis.ingest import IngestError, IngestResult, ingest_file
+from analysis.store.database import rows
 
 GENERIC_STEMS = {"train", "test", "dev", "val", "valid", "validation", "data", "dataset", "eval"}
 

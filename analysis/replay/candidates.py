@@ -21,11 +21,11 @@ import httpx
 
 from analysis.economics import prices as pricing
 from analysis.errors import UserError
-from analysis.store.database import rows
 from analysis.replay.providers import local_engine, ollama
 from analysis.replay.providers.base import ProviderError
 from analysis.replay.providers.registry import PROVIDERS, Candidate, api_key_for, parse_candidate_spec
 from analysis.settings import Endpoint, Settings
+from analysis.store.database import rows
 
 API_PROVIDERS = tuple(name for name, cls in PROVIDERS.items() if not cls.is_local)  # billed per call
 PROBE_TIMEOUT_S = 2.0

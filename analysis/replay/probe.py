@@ -45,10 +45,10 @@ import numpy as np
 from analysis.economics import catalogue
 from analysis.errors import UserError
 from analysis.replay import sampling
-from analysis.store.database import rows, utcnow
 from analysis.replay.prompt_adapter import PromptAdapter, build_messages, logged_messages
 from analysis.replay.providers import registry
 from analysis.replay.providers.base import Completion, CompletionRequest, ProviderError
+from analysis.store.database import rows, utcnow
 
 DEFAULT_LEVELS = (1, 2, 4, 8, 16)
 MIN_GAIN = 0.05  # throughput "still rising" means at least 5% above the best lower level
@@ -186,7 +186,7 @@ def run_probe(con: duckdb.DuckDBPyConnection, candidate_spec: str, levels: Seque
         for index, concurrency in enumerate(levels, start=1):
             batch = requests[starts[index - 1]:starts[index - 1] + sizes[index - 1]]
             step = partial(ProbeProgress, concurrency, index, len(levels), requests=len(batch))
-            on_done = (lambda done: on_progress(step(done=done))) if on_progress else (lambda done: None)
+            on_done = (lambda done, step=step: on_progress(step(done=done))) if on_progress else (lambda done: None)
             on_done(0)
             level = _measure(provider, batch, concurrency, p95_target_ms, on_done)
             reason = stop_reason(report.levels, level, p95_target_ms)

@@ -13,8 +13,8 @@ import duckdb
 from pydantic import BaseModel, Field
 
 from analysis.errors import UserError
-from analysis.store.database import rows
 from analysis.ingest.labelled_datasets import label_set
+from analysis.store.database import rows
 
 
 class PromptAdapter(BaseModel):

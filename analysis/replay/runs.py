@@ -51,14 +51,19 @@ from pydantic import BaseModel, Field
 from analysis.economics import prices as pricing
 from analysis.errors import NotFound, UserError
 from analysis.redact import configured_secrets, redact, redact_secrets
-
 from analysis.replay import sampling
-from analysis.store.database import frame, rows, utcnow
 from analysis.replay.prompt_adapter import PromptAdapter, build_messages, load_examples, logged_messages, resolve
 from analysis.replay.providers import registry
+from analysis.replay.providers.base import (
+    CHARS_PER_TOKEN,
+    Completion,
+    CompletionRequest,
+    FatalError,
+    ProviderError,
+    UnreachableError,
+)
 from analysis.settings import get_settings
-from analysis.replay.providers.base import (CHARS_PER_TOKEN, Completion, CompletionRequest, FatalError, ProviderError,
-                                     UnreachableError)
+from analysis.store.database import frame, rows, utcnow
 
 TEMPLATE_TOKENS = 24  # per message, and once more: what a chat template adds (markers, preamble)
 CANDIDATE_STATUS = frozenset({401, 403, 404})  # fatal for every request of the candidate

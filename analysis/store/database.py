@@ -11,7 +11,7 @@ reads here go through `rows`/`scalar`/`frame`, which always drain their result.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -338,7 +338,7 @@ def sql_identifier(name: str) -> str:
 
 def utcnow() -> datetime:
     """Now, in UTC, as a naive timestamp (the store's convention)."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def rows(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence | dict | None = None) -> list[tuple]:

@@ -4,17 +4,12 @@ import plotly.express as px
 import streamlit as st
 
 from analysis.errors import UserError
-from analysis.ingest import demo
-
-from analysis.store import explore
-
-from analysis.quality import tasks
-
-from analysis.store import uploads
+from analysis.ingest import demo, ingest_paths
 from analysis.present import charts
 from analysis.present import formatting as fmt
-from analysis.ingest import ingest_paths
+from analysis.quality import tasks
 from analysis.settings import WORKSPACE_NAME, get_settings
+from analysis.store import explore, uploads
 from dashboard import components
 
 

@@ -5,21 +5,14 @@ import json
 
 import streamlit as st
 
+from analysis.economics import counterfactual, router_export, routing
+from analysis.economics import routing_segments as routing_data
 from analysis.present import charts
-
-from analysis.economics import counterfactual
-
+from analysis.present import formatting as fmt
+from analysis.quality.verdicts import scored_runs
 from analysis.replay import runs as replay
 from analysis.replay.demo_run import is_demo_run
-
-from analysis.economics import router_export
-
-from analysis.economics import routing
-
-from analysis.economics import routing_segments as routing_data
-from analysis.present import formatting as fmt
 from analysis.replay.providers.registry import parse_candidate_spec
-from analysis.quality.verdicts import scored_runs
 from dashboard import components, routing_state, scenario_state
 
 SEGMENT_LABELS = {"task_complexity": "task type × complexity", "task_type": "task type", "model": "model",
@@ -189,7 +182,7 @@ exports = {
     "Python": (router_export.router_python(rules), "python", "router.py", "text/x-python"),
     "LiteLLM config": (router_export.litellm_config(rules), "yaml", "litellm_config.yaml", "application/yaml"),
 }
-for tab, (name, (text, language, file_name, mime)) in zip(st.tabs(list(exports)), exports.items(), strict=True):
+for tab, (text, language, file_name, mime) in zip(st.tabs(list(exports)), exports.values(), strict=True):
     tab.code(text, language=language)
     tab.download_button(f"Download {file_name}", text, file_name=file_name, mime=mime, key=f"rt_download_{language}",
                         on_click="ignore")

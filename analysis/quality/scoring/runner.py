@@ -26,7 +26,6 @@ import duckdb
 import polars as pl
 
 from analysis.errors import NotFound, UserError
-from analysis.store.database import rows, utcnow
 from analysis.quality.scoring import references
 from analysis.quality.scoring.base import BadReference, Score, ScoreContext
 from analysis.quality.scoring.fields import FieldsScorer
@@ -34,6 +33,7 @@ from analysis.quality.scoring.fuzzy import FuzzyScorer
 from analysis.quality.scoring.judge import JudgeItem, JudgeScorer
 from analysis.quality.scoring.label import LabelScorer
 from analysis.quality.scoring.numeric import NumericScorer, parse_number
+from analysis.store.database import rows, utcnow
 
 SHORT_TEXT_CHARS = 300
 INCUMBENT = "incumbent"

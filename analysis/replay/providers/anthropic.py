@@ -23,7 +23,13 @@ import anthropic
 import httpx2
 
 from analysis.replay.providers.base import (
-    Completion, CompletionRequest, FatalError, Provider, StreamMeter, label_schema, sdk_error,
+    Completion,
+    CompletionRequest,
+    FatalError,
+    Provider,
+    StreamMeter,
+    label_schema,
+    sdk_error,
     send_sdk,
 )
 

@@ -26,10 +26,11 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -254,7 +255,7 @@ def parse_retry_after(headers: Mapping[str, str] | None, now: datetime | None = 
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    return max((when - (now or datetime.now(timezone.utc))).total_seconds(), 0.0)
+    return max((when - (now or datetime.now(UTC))).total_seconds(), 0.0)
 
 
 def error_for_status(status: int, body: Any, base_url: str | None,

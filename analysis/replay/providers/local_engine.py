@@ -25,7 +25,7 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -214,7 +214,7 @@ def start(settings: Settings | None = None, parallel: int | None = None, port: i
     state_file = settings.data_dir / STATE_FILE
     state_file.write_text(json.dumps({
         "pid": process.pid, "port": port, "parallel": parallel, "model_path": command[2],
-        "command": command, "started_at": datetime.now(timezone.utc).isoformat()}, indent=2))
+        "command": command, "started_at": datetime.now(UTC).isoformat()}, indent=2))
     deadline = time.monotonic() + timeout_s
     while not _healthy(port):
         if process.poll() is not None or time.monotonic() > deadline:
@@ -301,5 +301,5 @@ def install_extra(settings: Settings | None = None) -> InstallStatus:
     command = [sys.executable, "-m", "pip", "install", *local_requirements()]
     process = _spawn(command, settings.data_dir / INSTALL_LOG)
     (settings.data_dir / INSTALL_FILE).write_text(json.dumps(
-        {"pid": process.pid, "command": command, "started_at": datetime.now(timezone.utc).isoformat()}))
+        {"pid": process.pid, "command": command, "started_at": datetime.now(UTC).isoformat()}))
     return install_status(settings)

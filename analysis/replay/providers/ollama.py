@@ -20,8 +20,17 @@ import ollama
 from pydantic import ValidationError
 
 from analysis.replay.providers.base import (
-    Completion, CompletionRequest, FatalError, Provider, ProviderError, RetryableError, StreamMeter,
-    error_for_status, label_schema, malformed_stream, unreachable,
+    Completion,
+    CompletionRequest,
+    FatalError,
+    Provider,
+    ProviderError,
+    RetryableError,
+    StreamMeter,
+    error_for_status,
+    label_schema,
+    malformed_stream,
+    unreachable,
 )
 from analysis.settings import get_settings
 
@@ -45,7 +54,7 @@ class LocalModel:
 
 
 def _error(exc: Exception, host: str, timeout_s: float) -> ProviderError | None:
-    if isinstance(exc, ConnectionError) or isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
+    if isinstance(exc, (ConnectionError, httpx.ConnectError, httpx.ConnectTimeout)):
         return unreachable(host, "connection refused or host not found", HINT)
     if isinstance(exc, ollama.ResponseError):
         if exc.status_code and exc.status_code > 0:

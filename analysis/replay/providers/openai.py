@@ -15,7 +15,13 @@ import httpx2
 import openai
 
 from analysis.replay.providers.base import (
-    Completion, CompletionRequest, FatalError, Provider, StreamMeter, label_schema, sdk_error,
+    Completion,
+    CompletionRequest,
+    FatalError,
+    Provider,
+    StreamMeter,
+    label_schema,
+    sdk_error,
     send_sdk,
 )
 from analysis.replay.providers.openai_compat import schema_format

@@ -19,8 +19,17 @@ from typing import Literal
 import httpx
 
 from analysis.replay.providers.base import (
-    Completion, CompletionRequest, FatalError, Provider, RetryableError, StreamMeter, error_for_status,
-    label_grammar, label_schema, malformed_stream, unreachable,
+    Completion,
+    CompletionRequest,
+    FatalError,
+    Provider,
+    RetryableError,
+    StreamMeter,
+    error_for_status,
+    label_grammar,
+    label_schema,
+    malformed_stream,
+    unreachable,
 )
 
 CONNECT_TIMEOUT_S = 10.0
