@@ -1,15 +1,22 @@
 """The real thing: the dashboard served by Streamlit, driven in Debian's Chromium by Playwright.
 
 One journey, as an engineering manager would take it: upload a real export and see its rows
-counted, replay a small sample against the real llama.cpp server with a live progress bar, save a
-scenario, open its link in a fresh browser context and find the same break-even. Screenshots of
-every page land in test-artifacts/ (the README's Economics screenshot comes from there).
+counted, replay a small sample against the real llama.cpp server with a live progress bar (scored
+when it ends), set the volume and choose a GPU, save a scenario, open its link in a fresh browser
+context, download the report, and find one verdict on Overview, Economics, Routing, in the report
+and from `breakeven decide`. Screenshots of every page land in test-artifacts/ (the README's
+Economics screenshot comes from there).
 """
 
 from __future__ import annotations
 
+import html
 import json
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from browser import chromium, dashboard_server, outside_requests, screenshot, wait_idle
@@ -18,6 +25,7 @@ from analysis.economics import scenario_store
 from analysis.economics.scenario import Scenario
 from analysis.ingest import ingest_file
 from analysis.ingest.demo import ensure_demo_workspace
+from analysis.present import formatting as fmt
 from analysis.settings import get_settings
 from analysis.store.database import open_db
 
@@ -25,11 +33,18 @@ PAGES = ["", "logs", "replay", "quality", "economics", "routing", "scenarios"]
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory, llama_server):
-    """The dashboard on a free port over a fresh data dir with the demo workspace, the llama.cpp
-    server configured as an OpenAI-compatible endpoint."""
+def served_data_dir(tmp_path_factory) -> Path:
+    """The data directory the served dashboard reads, with the demo workspace."""
     data_dir = tmp_path_factory.mktemp("browser") / "workspaces"
     ensure_demo_workspace(get_settings(data_dir=data_dir))
+    return data_dir
+
+
+@pytest.fixture(scope="module")
+def served(served_data_dir, llama_server):
+    """The dashboard on a free port over that data dir, the llama.cpp server configured as an
+    OpenAI-compatible endpoint."""
+    data_dir = served_data_dir
     endpoints = json.dumps([{"name": "test-llama", "base_url": f"{llama_server.base_url}/v1",
                              "model": llama_server.model}])
     with dashboard_server(data_dir, env={"BREAKEVEN_ENDPOINTS": endpoints}) as url:
@@ -68,55 +83,90 @@ def test_kpi_cards_are_not_cut_on_a_narrow_screen(served):
             assert page.evaluate(cut) == [], name
 
 
-def test_upload_replay_save_and_share(served, shared_dir, llama_server):
+def test_the_managers_path_gives_one_verdict_everywhere(tmp_path, shared_dir, llama_server):
+    """Upload the real OpenAI Batch pair, replay 3 requests (scored when the run ends, as far as
+    exact scorers can: its answers are free text), set 20k requests/day and an H100, save, open the
+    link in a fresh browser, download the report: Overview,
+    Economics, Routing, the report and `breakeven decide --json` (run once the dashboard has let go
+    of the workspace) state the same verdict, local share and savings."""
     folder = shared_dir / "samples" / "openai-batch"
     files = [str(folder / "genai_navirag_batch_output.jsonl"), str(folder / "genai_navirag_batch_input.jsonl")]
-    with chromium() as browser:
+    data_dir = tmp_path / "workspaces"
+    endpoints = json.dumps([{"name": "test-llama", "base_url": f"{llama_server.base_url}/v1",
+                             "model": llama_server.model}])
+    with dashboard_server(data_dir, env={"BREAKEVEN_ENDPOINTS": endpoints}) as served, chromium() as browser:
         page = browser.new_page(viewport={"width": 1400, "height": 2400})
-        page.goto(f"{served}/logs?ws=browser")
+        page.goto(f"{served}/logs?ws=manager")
         wait_idle(page)
         page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(files)
         page.get_by_role("button", name=re.compile(r"^Ingest 2 file")).click()
         page.get_by_text(re.compile(r"65 rows loaded")).wait_for(timeout=60_000)
-        screenshot(page, "journey-logs-uploaded")
 
-        replay_small_sample(page, served, f"openai-compat:{llama_server.base_url}/v1:{llama_server.model}")
-        assert page.get_by_text(re.compile(r"3 of 3 calls")).count()
-        screenshot(page, "journey-replay-done")
-
-        page.goto(f"{served}/economics?ws=browser")
+        replay_small_sample(page, served, f"openai-compat:{llama_server.base_url}/v1:{llama_server.model}",
+                            workspace="manager")
+        page.goto(f"{served}/economics?ws=manager")
         wait_idle(page)
-        gpu_price = page.get_by_label("GPU price per hour (USD)", exact=True)
-        gpu_price.fill("2.5")
-        gpu_price.press("Enter")
+        volume = page.get_by_label("Requests per day (today)", exact=True)
+        volume.fill("20000")
+        volume.press("Enter")
         wait_idle(page)
-        breakeven = metric(page, "Self-hosting first cheaper at")
-        assert breakeven
+        page.get_by_label("GPU", exact=True).click()
+        page.get_by_role("option", name="H100 80GB", exact=True).click()
+        wait_idle(page)
+        page.get_by_label("Name (optional)", exact=True).fill("h100 at 20k")
         page.get_by_role("button", name="Save scenario").click()
         link = page.locator('[data-testid="stCode"]').last
         link.wait_for(timeout=30_000)
         url = link.inner_text().strip()
-        assert "scenario=" in url and "ws=browser" in url and "key" not in url.lower()
-        screenshot(page, "journey-economics-saved")
+        scenario_id = re.search(r"scenario=([A-Za-z0-9]+)", url).group(1)
 
-        fresh = browser.new_context(viewport={"width": 1400, "height": 2400}).new_page()
+        fresh = browser.new_context(viewport={"width": 1400, "height": 2400}, accept_downloads=True).new_page()
         fresh.goto(url)
         wait_idle(fresh)
-        assert metric(fresh, "Self-hosting first cheaper at") == breakeven
-        screenshot(fresh, "journey-shared-link")
-        # The sidebar drops the link's parameters on the way: the scenario must stay the saved one.
-        for title in ("Routing", "Economics"):
+        fresh.locator('[data-testid="stSidebarNav"]').get_by_text("Scenarios & report", exact=True).click()
+        fresh.get_by_role("heading", name="Scenarios & report", level=1).wait_for()
+        wait_idle(fresh)
+        with fresh.expect_download() as download:
+            fresh.get_by_role("button", name="Download HTML report").click()
+        document = Path(download.value.path()).read_text(encoding="utf-8")
+        headline = html.unescape(re.sub(r"<[^>]+>", "", re.search(r'<p class="headline">(.*?)</p>', document,
+                                                                   re.S).group(1)))
+        assert "h100 at 20k" in document and "20k requests/day" in headline  # the saved scenario, named
+        shown = {}
+        for title in ("Overview", "Economics", "Routing"):  # the sidebar drops the link's parameters on the way
             fresh.locator('[data-testid="stSidebarNav"]').get_by_text(title, exact=True).click()
             fresh.get_by_role("heading", name=title, level=1).wait_for()
             wait_idle(fresh)
-        assert metric(fresh, "Self-hosting first cheaper at") == breakeven
-        assert fresh.get_by_label("GPU price per hour (USD)", exact=True).input_value() == "2.50"
+            shown[title] = fresh.get_by_text(headline, exact=True).count()
+        routing = {label: metric(fresh, label) for label in ("Savings / month", "Served locally")}
+        screenshot(fresh, "journey-one-verdict")
+    assert shown == {"Overview": 1, "Economics": 1, "Routing": 1}
+
+    decided = _decide(data_dir, scenario_id, tmp_path)
+    assert decided["headline"] == headline
+    assert (decided["gpu"], decided["requests_per_day"]) == ("H100 80GB", 20_000)
+    # The Batch sample's answers are free text: without a judge none is scored, and every view says so alike.
+    assert decided["evidence"]["compared"] == 0 and decided["verdict"] == "api"
+    assert routing == {"Savings / month": fmt.usd(decided["savings_monthly_usd"]),
+                       "Served locally": fmt.percent(decided["local_share"])}
 
 
-def replay_small_sample(page, served: str, spec: str) -> None:
+def _decide(data_dir: Path, scenario_id: str, folder: Path) -> dict:
+    """`breakeven decide --json` on the saved scenario, as a separate process on the same files."""
+    env = {**os.environ, "BREAKEVEN_DATA_DIR": str(data_dir)}
+    shown = subprocess.run([sys.executable, "-m", "analysis.cli", "scenarios", "show", scenario_id, "--workspace",
+                            "manager", "--json"], capture_output=True, text=True, env=env, check=True)
+    scenario = folder / "saved.json"
+    scenario.write_text(json.dumps(json.loads(shown.stdout)["scenario"]))
+    decided = subprocess.run([sys.executable, "-m", "analysis.cli", "decide", "--workspace", "manager", "--scenario",
+                              str(scenario), "--json"], capture_output=True, text=True, env=env, check=True)
+    return json.loads(decided.stdout)
+
+
+def replay_small_sample(page, served: str, spec: str, workspace: str = "browser") -> None:
     """On the Replay page: name the llama.cpp endpoint as the candidate, a sample of 3 with 8 max
     tokens, start, and wait for the live progress to reach the end."""
-    page.goto(f"{served}/replay?ws=browser")
+    page.goto(f"{served}/replay?ws={workspace}")
     wait_idle(page)
     for label, value in (("Other candidate (SPEC)", spec), ("Requests", "3"), ("Max tokens", "8")):
         field = page.get_by_label(label, exact=True)
