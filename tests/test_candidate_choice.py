@@ -8,6 +8,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from pages import open_page
 from streamlit.testing.v1 import AppTest
 
 from analysis.economics.decision import workspace_decision
@@ -134,7 +135,6 @@ def test_describe_names_the_task_types_per_verdict():
 
 # --- The sidebar's one candidate ------------------------------------------------------------------
 
-APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
 WORSE, BETTER = "ollama:llama3.1:8b", "ollama:mistral:7b"  # catalogue models; the worse one sorts first
 
 
@@ -161,18 +161,6 @@ def ui(two_candidates, monkeypatch):
     return two_candidates[1]
 
 
-def _page(page: str, app: AppTest | None = None, **params) -> AppTest:
-    if app is None:
-        app = AppTest.from_file(APP, default_timeout=120)
-        for name, value in {"ws": "demo", **params}.items():
-            app.query_params[name] = value
-        app.run()
-    app.switch_page(f"views/{page}.py").run()
-    assert not app.exception, app.exception
-    assert not app.error, [e.value for e in app.error]
-    return app
-
-
 def _params(app: AppTest) -> dict[str, str]:
     return {k: (v[0] if isinstance(v, list) else v) for k, v in app.query_params.items()}
 
@@ -185,7 +173,7 @@ def _shows(app: AppTest, run: str, candidate: str) -> None:
 
 def test_the_sidebar_starts_on_the_best_candidate_and_every_page_uses_it(ui):
     run = ui
-    app = _page("quality")
+    app = open_page("quality")
     picker = app.sidebar.selectbox(key="rt_pick")
     assert picker.options == [f"mistral:7b · run {run} · 40 scored", f"llama3.1:8b · run {run} · 40 scored",
                               f"{CANDIDATE.model} · run {DEMO_RUN_ID} (demo) · {SAMPLE_SIZE:,} scored"]
@@ -200,39 +188,39 @@ def test_the_sidebar_starts_on_the_best_candidate_and_every_page_uses_it(ui):
     assert int(better["n needed"].replace(",", "")) > 40
     assert any(m.value.replace("\\", "").startswith("**The sidebar's candidate** (first below): too few to tell on "
                                                   "classification (about ") for m in app.markdown)
-    _page("routing", app)
+    open_page("routing", app)
     assert (app.selectbox(key="rt_run").value, app.selectbox(key="rt_candidate").value) == (run, BETTER)
     assert app.selectbox(key="rt_candidate").disabled
     _shows(app, run, BETTER)
-    _page("overview", app)
+    open_page("overview", app)
     assert any(f"{BETTER} (run {run}" in c.value.replace("\\", "") for c in app.caption)
-    _page("economics", app)
+    open_page("economics", app)
     assert app.selectbox(key="sc_candidate_model").value == "mistral-7b-instruct-v0.3"  # follows, not the defaults
     _shows(app, run, BETTER)  # Economics rewrites its URL: the candidate stays in it
 
 
 def test_a_pick_moves_every_page_and_a_link_opens_with_it(ui):
     run = ui
-    app = _page("routing")
+    app = open_page("routing")
     app.sidebar.selectbox(key="rt_pick").set_value((run, WORSE)).run()
     assert (app.selectbox(key="rt_run").value, app.selectbox(key="rt_candidate").value) == (run, WORSE)
     _shows(app, run, WORSE)
     assert any(f"{WORSE} (run {run}" in c.value.replace("\\", "") for c in app.caption)  # the decision's caveat
-    _page("quality", app)
+    open_page("quality", app)
     assert [r["candidate"] for r in _frame(app, "verdict")][0] == WORSE
-    _page("economics", app)
+    open_page("economics", app)
     assert app.selectbox(key="sc_candidate_model").value == "llama-3.1-8b-instruct"
     params = _params(app)
-    fresh = _page("quality", **params)  # a new browser with the link
+    fresh = open_page("quality", **params)  # a new browser with the link
     _shows(fresh, run, WORSE)
     assert [r["candidate"] for r in _frame(fresh, "verdict")][0] == WORSE
-    _page("economics", fresh)
+    open_page("economics", fresh)
     assert fresh.selectbox(key="sc_candidate_model").value == "llama-3.1-8b-instruct"
 
 
 def test_a_model_the_user_picked_stays_when_the_candidate_changes(ui):
     run = ui
-    app = _page("economics")
+    app = open_page("economics")
     assert app.selectbox(key="sc_candidate_model").value == "mistral-7b-instruct-v0.3"
     app.selectbox(key="sc_candidate_model").set_value("phi-4").run()
     app.sidebar.selectbox(key="rt_pick").set_value((run, WORSE)).run()
@@ -241,7 +229,7 @@ def test_a_model_the_user_picked_stays_when_the_candidate_changes(ui):
 
 
 def test_the_demo_candidate_outside_the_catalogue_leaves_the_model(ui):
-    app = _page("economics")
+    app = open_page("economics")
     app.sidebar.selectbox(key="rt_pick").set_value((DEMO_RUN_ID, CANDIDATE.spec)).run()
     assert app.selectbox(key="sc_candidate_model").value == "mistral-7b-instruct-v0.3"
     assert any("synthetic" in c.value for c in app.sidebar.caption)

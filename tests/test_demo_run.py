@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
+from pages import open_page, table
 
 from analysis.economics import routing
 from analysis.economics.routing_segments import segment_quality, segment_traffic
@@ -27,7 +27,6 @@ from analysis.replay.sampling import SampleSpec
 from analysis.settings import get_settings
 from analysis.store.database import open_db, rows, scalar
 
-APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
 SPEC = CANDIDATE.spec
 REAL = "openai-compat:http://127.0.0.1:9/v1:my-model"
 
@@ -62,22 +61,6 @@ def _real_run(folder: Path) -> str:
     finally:
         con.close()
     return run_id
-
-
-def _open(page: str, **params) -> AppTest:
-    app = AppTest.from_file(APP, default_timeout=120)
-    for name, value in {"ws": "demo", **params}.items():
-        app.query_params[name] = value
-    app.run()
-    app.switch_page(f"views/{page}.py").run()
-    assert not app.exception, app.exception
-    assert not app.error, [e.value for e in app.error]
-    return app
-
-
-def _table(app: AppTest, column: str) -> list[dict]:
-    [frame] = [d.value for d in app.dataframe if column in d.value.columns]
-    return frame.to_dict("records")
 
 
 # --- The run itself ---------------------------------------------------------------------------
@@ -156,17 +139,17 @@ def test_a_users_own_workspace_never_gets_the_demo_run(data_dir, tmp_path):
 
 
 def test_first_visit_to_quality_shows_the_demo_run_with_verdicts(demo):
-    app = _open("quality")
+    app = open_page("quality")
     assert app.selectbox(key="q_run").value == DEMO_RUN_ID
     assert any("synthetic" in c.value for c in app.caption)
-    verdicts = {r["task type"]: r["verdict"] for r in _table(app, "verdict") if r["candidate"] == SPEC}
+    verdicts = {r["task type"]: r["verdict"] for r in table(app, "verdict") if r["candidate"] == SPEC}
     assert verdicts["classification"] == "non-inferior" and verdicts["reasoning"] == "inferior"
     assert {c.key for c in app.get("plotly_chart")} >= {"q_intervals", "q_latency_chart", "q_confusion"}
-    assert _table(app, "reason")  # the disagreements browser has something to open
+    assert table(app, "reason")  # the disagreements browser has something to open
 
 
 def test_first_visit_to_routing_shows_a_recommendation(demo):
-    app = _open("routing")
+    app = open_page("routing")
     assert app.selectbox(key="rt_run").value == DEMO_RUN_ID and app.selectbox(key="rt_candidate").value == SPEC
     assert any("synthetic" in c.value for c in app.caption)
     assert not any("No scored replay results" in i.value for i in app.info)
@@ -175,7 +158,7 @@ def test_first_visit_to_routing_shows_a_recommendation(demo):
         rec = routing.recommend(segment_traffic(con), segment_quality(con, DEMO_RUN_ID, SPEC), scenario_defaults(con))
     finally:
         con.close()
-    split = {r["segment"]: r for r in _table(app, "side")}
+    split = {r["segment"]: r for r in table(app, "side")}
     assert [r["why"] for r in split.values()] == [d.reason for d in rec.segments]
     measured = {s for s, r in split.items() if r["local quality"] != "–"}
     assert {"classification/low", "extraction/low", "summarisation/low", "code/low", "reasoning/mid"} <= measured
@@ -192,14 +175,14 @@ def test_routing_splits_the_demo_traffic_where_a_gpu_pays(demo):
     """With a volume and a dedicated GPU whose capacity covers it (set in the link, as on the
     Economics page), every segment the run matches goes local; code and reasoning stay on the API."""
     params = {"rpd": "100000", "g": "L4", "md": "dedicated", "cap": "5", "cs": "user"}
-    app = _open("routing", **params)
+    app = open_page("routing", **params)
     con = _connect(demo)
     try:
         scenario = Scenario.from_query_params(params, scenario_defaults(con))
         rec = routing.recommend(segment_traffic(con), segment_quality(con, DEMO_RUN_ID, SPEC), scenario)
     finally:
         con.close()
-    sides = {r["segment"]: r["side"] for r in _table(app, "side")}
+    sides = {r["segment"]: r["side"] for r in table(app, "side")}
     assert sides == {d.key: {"api": "API", "local": "local"}[d.side] for d in rec.segments}
     assert {s for s, side in sides.items() if side == "local"} == {"classification/low", "extraction/low",
                                                                     "summarisation/low"}
@@ -213,14 +196,14 @@ def test_routing_splits_the_demo_traffic_where_a_gpu_pays(demo):
 
 
 def test_a_real_run_made_afterwards_becomes_the_default(demo):
-    routing_page = _open("routing")
+    routing_page = open_page("routing")
     assert routing_page.selectbox(key="rt_run").value == DEMO_RUN_ID
     real = _real_run(demo)
     routing_page.run()  # the same session: the demo's run picked by default gives way
     assert routing_page.selectbox(key="rt_run").value == real and routing_page.selectbox(key="rt_candidate").value == REAL
     assert not any("synthetic" in c.value for c in routing_page.caption)
-    assert _open("routing").selectbox(key="rt_run").value == real
-    assert _open("quality").selectbox(key="q_run").value == real
+    assert open_page("routing").selectbox(key="rt_run").value == real
+    assert open_page("quality").selectbox(key="q_run").value == real
     con = _connect(demo)
     try:
         assert list(scored_runs(con)) == [real, DEMO_RUN_ID]
@@ -231,7 +214,7 @@ def test_a_real_run_made_afterwards_becomes_the_default(demo):
 
 def test_a_link_to_the_demo_run_keeps_it(demo):
     real = _real_run(demo)
-    app = _open("routing", run=DEMO_RUN_ID, cand=SPEC)
+    app = open_page("routing", run=DEMO_RUN_ID, cand=SPEC)
     assert app.selectbox(key="rt_run").value == DEMO_RUN_ID != real
 
 
