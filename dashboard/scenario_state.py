@@ -20,6 +20,7 @@ PREFIX = "sc_"
 QUANTISATIONS = ("bf16", "fp8", "int8", "int4", "mxfp4")
 CAPACITY_SOURCES = {"sizing": "sizing model", "probe": "your probe", "user": "my own figure"}
 LOADED_FROM = "sc__loaded_from"
+OPENED = "sc__opened"  # the name (else id) of the saved scenario a link opened
 PROBLEM = "sc__problem"
 
 
@@ -37,10 +38,12 @@ def _from_url(defaults: Scenario) -> tuple[Scenario, str | None]:
     params = st.query_params.to_dict()
     if "scenario" in params:
         try:
-            return scenario_store.load(components.cursor(), params["scenario"]).scenario, None
+            saved = scenario_store.load(components.cursor(), params["scenario"])
         except ScenarioError as exc:
             return defaults, (f"This scenario link could not be opened: {components.as_text(str(exc))}. "
                               "Showing the defaults.")
+        st.session_state[OPENED] = saved.name or saved.scenario_id
+        return saved.scenario, None
     if any(k in params for k in QUERY_KEYS.values()):
         try:
             return Scenario.from_query_params(params, defaults), None
@@ -64,6 +67,8 @@ def seed(defaults: Scenario) -> None:
         st.session_state[PROBLEM] = problem
     if st.session_state.get(PROBLEM):
         st.warning(st.session_state[PROBLEM])
+    if linked_id and st.session_state.get(OPENED):
+        st.caption(f"Saved scenario: {components.as_text(st.session_state[OPENED])}")
 
 
 def _load(scenario: Scenario) -> None:

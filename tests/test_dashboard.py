@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analysis.economics import catalogue, comparison
+from analysis.economics import catalogue, comparison, scenario_store
 from analysis.economics.decision import workspace_decision
 from analysis.economics.workspace_defaults import scenario_defaults
 from analysis.ingest.labelled_datasets import ingest_labelled
@@ -73,6 +73,16 @@ def test_economics_restores_from_query_params(app, demo_dir):
     from analysis.present import formatting as fmt
     assert metrics["Self-hosting per month"] == fmt.usd(expected.self_host.total_usd)
     assert app.number_input(key="sc_ops_usd_per_month").value == 500.0
+
+
+def test_a_saved_scenarios_link_names_it(app, demo_dir):
+    con = open_db("demo", settings=get_settings(data_dir=demo_dir))
+    scenario = scenario_defaults(con).model_copy(update={"ops_usd_per_month": 321.0})
+    sid = scenario_store.save(con, scenario, "ops *at* 321")
+    con.close()
+    _open(app, "economics", scenario=sid)
+    assert any(c.value == f"Saved scenario: {as_text('ops *at* 321')}" for c in app.caption)  # as text, not Markdown
+    assert app.number_input(key="sc_ops_usd_per_month").value == 321.0
 
 
 def test_missing_scenario_link_shows_a_message_and_defaults(app):
