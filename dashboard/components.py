@@ -180,16 +180,19 @@ def show_share_link(container, scenario_id: str, page: str = "economics") -> Non
 
 
 @st.cache_data(show_spinner="Building the report…", max_entries=8)
-def cached_report(workspace: str, version: str, scenario_json: str,
-                  scenario_name: str | None = None) -> tuple[str, dict[str, bytes]]:
-    """The HTML report (opening with the workspace's decision) and CSVs of a scenario, named
-    `scenario_name` when it is a saved one."""
+def cached_report(workspace: str, version: str, scenario_json: str, scenario_name: str | None = None,
+                  run_id: str | None = None, candidate: str | None = None) -> tuple[str, dict[str, bytes]]:
+    """The HTML report (opening with the decision for the chosen `run_id` and `candidate`, the
+    sidebar's) and CSVs of a scenario, named `scenario_name` when it is a saved one."""
+    from analysis.economics.decision import workspace_decision
     from analysis.economics.scenario import Scenario
     from analysis.present import report
 
     scenario = Scenario.from_json(scenario_json)
     con = cursor(workspace)
-    document = report.html_report(con, scenario, title=f"llm-breakeven: {workspace}", scenario_name=scenario_name)
+    decision = workspace_decision(con, scenario, run_id, candidate)
+    document = report.html_report(con, scenario, decision, title=f"llm-breakeven: {workspace}",
+                                  scenario_name=scenario_name)
     return document, report.csv_exports(con, scenario)
 
 

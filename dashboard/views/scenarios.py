@@ -4,7 +4,8 @@ import streamlit as st
 
 from analysis.economics import comparison, scenario_store
 from analysis.present import formatting as fmt
-from dashboard import components, scenario_state
+from analysis.quality.verdicts import scored_runs
+from dashboard import components, routing_state, scenario_state
 
 st.title("Scenarios & report")
 if not components.workspace_summary().requests:
@@ -44,7 +45,10 @@ st.caption("The report and CSVs use the scenario currently set on the Economics 
 workspace = components.current_workspace()
 current_id = scenario_store.scenario_id(scenario)
 name = next((item.name or item.scenario_id for item in saved if item.scenario_id == current_id), None)
-html, csv_files = components.cached_report(workspace, components.data_version(workspace), scenario.to_json(), name)
+routing_state.seed(components.query(scored_runs))
+choice = routing_state.current()  # the sidebar's candidate: the report states the pages' decision
+html, csv_files = components.cached_report(workspace, components.data_version(workspace), scenario.to_json(), name,
+                                           choice.run, choice.candidate)
 st.download_button("Download HTML report", html, file_name="llm-breakeven-report.html", mime="text/html",
                    key="scn_report")
 columns = st.columns(4)
