@@ -161,6 +161,16 @@ def narrow_share() -> float | None:
     return cached_narrow_share(ws, data_version(ws))
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def cached_gpu_options(scenario_json: str):
+    """`gpu_choice.gpu_options` of a scenario (every GPU x mode sized and priced: tens of ms), kept
+    across reruns of the same scenario."""
+    from analysis.economics.gpu_choice import gpu_options
+    from analysis.economics.scenario import Scenario
+
+    return gpu_options(Scenario.from_json(scenario_json))
+
+
 def share_link(scenario_id: str, page: str = "economics") -> str:
     """A link to `page` opening a saved scenario: the workspace and the scenario id only (never
     prompts, answers or keys), URL-encoded."""

@@ -54,21 +54,12 @@ BATCH_OUTPUT = Path("samples") / "openai-batch" / "genai_navirag_batch_output.js
 
 
 def _upload(data_dir: Path, workspace: str, files: list[tuple[str, bytes]]) -> list[str]:
-    """Upload `files` on the Logs page of `workspace`, click Ingest; the page's messages."""
-    from streamlit.testing.v1 import AppTest
-
+    """Upload `files` on the Logs page of an existing `workspace`, click Ingest; the page's messages."""
     from analysis.settings import get_settings
     from analysis.store.database import open_db
 
     open_db(workspace, settings=get_settings(data_dir=data_dir)).close()
-    app = AppTest.from_file(APP, default_timeout=60)
-    app.query_params["ws"] = workspace
-    app.run()
-    app.switch_page("views/logs.py").run()
-    app.file_uploader(key="logs_upload").set_value([(n, c, "application/octet-stream") for n, c in files]).run()
-    app.button(key="logs_ingest").click().run()
-    assert not app.exception, app.exception
-    return [m.value for m in [*app.success, *app.info, *app.error]]
+    return _upload_linked(data_dir, workspace, files)
 
 
 def _requests(data_dir: Path, workspace: str) -> int:
@@ -141,7 +132,8 @@ def test_a_link_to_an_unknown_workspace_creates_nothing_and_says_so(demo_dir, sh
 
 
 def _upload_linked(data_dir: Path, workspace: str, files: list[tuple[str, bytes]]) -> list[str]:
-    """As `_upload`, on a workspace only named by the link (no file yet)."""
+    """Upload `files` on the Logs page of `workspace` as the link names it (a file may not exist
+    yet), click Ingest; the page's messages."""
     from streamlit.testing.v1 import AppTest
 
     app = AppTest.from_file(APP, default_timeout=60)

@@ -5,7 +5,7 @@ import streamlit as st
 
 from analysis.economics import catalogue, comparison, projections, scenario_store
 from analysis.economics import cost_model as economics
-from analysis.economics.gpu_choice import gpu_options, recommended
+from analysis.economics.gpu_choice import recommended
 from analysis.economics.token_shape import token_shapes
 from analysis.economics.workspace_defaults import probe_measurements, probe_prediction
 from analysis.errors import UserError
@@ -88,7 +88,7 @@ with st.expander("Why this capacity"):
                    "published benchmarks (median error 1.27x, worst 2.2x); a probe of your own endpoint on this GPU "
                    "replaces it. Its constants and their sources:")
         st.dataframe(capacity.constant_rows(sizing), hide_index=True, key="econ_constants")
-options = gpu_options(scenario)
+options = components.cached_gpu_options(scenario.to_json())
 best = recommended(options)
 with st.expander("Which GPU: every GPU and deployment at today's volume"
                  + (f" (cheapest feasible: {best.gpu}, {best.mode})" if best else " (none feasible)")):
