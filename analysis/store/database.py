@@ -238,6 +238,54 @@ def m009_run_owner(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("ALTER TABLE runs ADD COLUMN owner_started VARCHAR")
 
 
+def m010_training_split(con: duckdb.DuckDBPyConnection) -> None:
+    # The held-out test split of fine-tuning (replay.tuning): a request assigned to it is never
+    # exported for training, and base and tuned candidates are compared on it alone. Assigned once
+    # per request and kept, so the split is stable across exports and runs.
+    con.execute("""
+        CREATE TABLE held_out_requests (
+            request_id VARCHAR PRIMARY KEY,
+            assigned_at TIMESTAMP NOT NULL
+        )""")
+    # Each training-set export: where its files went and its manifest (counts, split, filters,
+    # leakage and PII reports, file hashes).
+    con.execute("""
+        CREATE TABLE training_exports (
+            export_id VARCHAR PRIMARY KEY,
+            created_at TIMESTAMP NOT NULL,
+            directory VARCHAR NOT NULL,
+            manifest JSON NOT NULL
+        )""")
+
+
+def m011_fine_tune_jobs(con: duckdb.DuckDBPyConnection) -> None:
+    # A fine-tuning job (replay.tuning): the base candidate, the export it trained on, its budget
+    # and settings, progress, the measured training time and tokens, and the tuned candidate it
+    # produced. The owner columns detect a killed job as in m009.
+    con.execute("""
+        CREATE TABLE fine_tune_jobs (
+            job_id VARCHAR PRIMARY KEY,
+            base_model VARCHAR NOT NULL,
+            export_id VARCHAR,
+            status VARCHAR NOT NULL,
+            settings JSON NOT NULL,
+            progress DOUBLE,
+            message VARCHAR,
+            training_tokens BIGINT,
+            epochs_done DOUBLE,
+            train_seconds DOUBLE,
+            output_path VARCHAR,
+            candidate VARCHAR,
+            error VARCHAR,
+            owner_pid INTEGER,
+            owner_host VARCHAR,
+            owner_started VARCHAR,
+            created_at TIMESTAMP NOT NULL,
+            started_at TIMESTAMP,
+            ended_at TIMESTAMP
+        )""")
+
+
 MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [
     m001_initial,
     m002_replay,
@@ -248,6 +296,8 @@ MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [
     m007_traffic_view,
     m008_probe_hardware,
     m009_run_owner,
+    m010_training_split,
+    m011_fine_tune_jobs,
 ]
 
 
