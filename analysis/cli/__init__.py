@@ -3,10 +3,11 @@ and lines of `analysis.present.tables` (the same the pages show).
 
 Each subcommand is one function `cmd_<name>(args) -> int` (the exit code) registered in COMMANDS;
 the functions live in modules by the data flow: `workspace` (ingest, summary, demo, dashboard),
-`replay` (replay, runs, probe, local-model), `quality` (attach-labels, score, quality) and
-`economics` (economics, route, report, scenarios). `main` turns what a user got wrong
-(`analysis.errors.UserError`, `Refused` included) into one line on stderr; anything else is a bug:
-one line saying so, its traceback appended to `<data dir>/cli-errors.log`, exit code 70.
+`replay` (replay, runs, probe, local-model), `quality` (attach-labels, score, quality),
+`economics` (economics, route, report, scenarios) and `tuning` (export-training; merged from its own
+COMMANDS). `main` turns what a user got wrong (`analysis.errors.UserError`, `Refused` included)
+into one line on stderr; anything else is a bug: one line saying so, its traceback appended to
+`<data dir>/cli-errors.log`, exit code 70.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 import duckdb
 from pydantic import ValidationError
 
-from analysis.cli import economics, quality, replay, workspace
+from analysis.cli import economics, quality, replay, tuning, workspace
 from analysis.cli.common import Refused, validation_text
 from analysis.cli.economics import cmd_decide, cmd_economics, cmd_report, cmd_route, cmd_scenarios, cmd_size
 from analysis.cli.quality import cmd_attach_labels, cmd_quality, cmd_score
@@ -64,9 +65,11 @@ COMMANDS: dict[str, tuple[Callable, str]] = {
     "local-model": (cmd_local_model, "start, stop or show the embedded llama.cpp engine"),
     "demo": (cmd_demo, "build the synthetic demo workspace"),
     "dashboard": (cmd_dashboard, "run the dashboard (builds the demo workspace on first start)"),
+    **tuning.COMMANDS,
 }
 WITH_WORKSPACE = ("ingest", "summary", "replay", "runs", "probe", "ingest-labelled", "attach-labels", "score",
-                  "quality", "size", "economics", "decide", "route", "report", "local-model")  # scenarios: on each action
+                  "quality", "size", "economics", "decide", "route", "report", "local-model",
+                  *tuning.WITH_WORKSPACE)  # scenarios: on each action
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name in WITH_WORKSPACE:
         parsers[name].add_argument("--workspace", default=None, help="workspace name (default: settings)")
         parsers[name].add_argument("--json", action="store_true", help="print JSON")
-    for module in (workspace, replay, quality, economics):
+    for module in (workspace, replay, quality, economics, tuning):
         module.add_arguments(parsers)
     return parser
 

@@ -1,0 +1,31 @@
+"""What `breakeven export-training` prints and the Quality page shows about a training-set export:
+counts, split, leakage guard, PII scrub and files, from its manifest (one wording for both)."""
+
+from __future__ import annotations
+
+
+def _counted(counts: dict[str, int]) -> str:
+    return ", ".join(f"{reason}: {n:,}" for reason, n in counts.items()) or "none"
+
+
+def export_lines(export) -> list[str]:
+    """Lines describing an export (`analysis.replay.tuning.training_set.TrainingExport`)."""
+    manifest = export.manifest
+    counts, split, leakage, pii = manifest["counts"], manifest["split"], manifest["leakage"], manifest["pii"]
+    lines = [
+        f"export {manifest['export_id']} -> {export.directory}",
+        f"target: {manifest['target']}; filters: {_counted({k: ', '.join(v) for k, v in manifest['filters'].items() if v}) if any(manifest['filters'].values()) else 'none (all requests)'}",
+        f"selected {counts['selected']:,} requests; skipped {sum(counts['skipped'].values()):,} ({_counted(counts['skipped'])})",
+        f"held-out test split: {counts['test']:,} requests written to test.jsonl (fraction {split['test_fraction']}, "
+        f"rule {split['rule']}; {split['held_out_in_workspace']:,} held out in the workspace)",
+        f"leakage guard ({leakage['method']}): dropped {leakage['dropped']:,} training requests "
+        f"({leakage['exact_duplicates']:,} exact, {leakage['near_duplicates']:,} near duplicates of test prompts)",
+        f"train: {counts['train']:,} requests",
+    ]
+    if pii["enabled"]:
+        lines.append(f"PII scrub: replaced {sum(pii['replaced'].values()):,} ({_counted(pii['replaced'])})")
+    else:
+        lines.append("PII scrub: off")
+    lines.extend(f"  {name}: {info['rows']:,} rows, sha256 {info['sha256'][:16]}…"
+                 for name, info in manifest["files"].items())
+    return lines
