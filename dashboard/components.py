@@ -108,7 +108,7 @@ def sidebar() -> None:
     linked = st.query_params.get("ws")
     if linked and not WORKSPACE_NAME.match(linked):
         del st.query_params["ws"]
-        st.sidebar.warning(f"The link's workspace name {linked[:64]!r} is not valid (letters, digits, '_', "
+        st.sidebar.warning(f"The link's workspace name {as_text(repr(linked[:64]))} is not valid (letters, digits, '_', "
                            "'-' or '.'); showing the default workspace.")
     names = settings.workspaces()
     current = current_workspace()
@@ -120,7 +120,7 @@ def sidebar() -> None:
         if st.query_params.get("ws") != choice:
             st.query_params["ws"] = choice
         if choice != demo.DEMO_WORKSPACE and not _exists(choice):  # a link never creates a workspace
-            st.warning(f"There is no workspace {choice!r} yet: it shows empty, and uploading logs on the "
+            st.warning(f"There is no workspace {as_text(repr(choice))} yet: it shows empty, and uploading logs on the "
                        "Logs page creates it.")
         if demo.is_synthetic(cursor(choice)):
             st.caption(":material/science: Synthetic demo data: generated from templates, not real traffic.")

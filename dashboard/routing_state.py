@@ -212,7 +212,7 @@ def candidate_picker() -> None:
         elif components.workspace_summary().requests:
             st.caption("Candidate: none scored yet. Replay a sample (Replay page); it is scored when it ends.")
         if st.session_state.get(PROBLEM):
-            st.warning(st.session_state[PROBLEM])
+            st.warning(components.as_text(st.session_state[PROBLEM]))
     if not components.workspace_summary().requests:
         return
     card = find_model(pick[1]) if pick[1] else None

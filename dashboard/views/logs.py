@@ -36,8 +36,8 @@ with st.expander("Upload log exports", expanded=not components.workspace_summary
     files = st.file_uploader("Log files", accept_multiple_files=True, key="logs_upload")
     start = bool(files) and st.button(f"Ingest {len(files)} file(s)", type="primary", key="logs_ingest")
     if start and (not WORKSPACE_NAME.match(target or "") or target == demo.DEMO_WORKSPACE):
-        st.error(f"{target!r} cannot hold your logs: use letters, digits, '_', '-' or '.', and not "
-                 f"{demo.DEMO_WORKSPACE!r}.")
+        st.error(f"{components.as_text(repr(target))} cannot hold your logs: use letters, digits, '_', '-' or '.', "
+                 f"and not {demo.DEMO_WORKSPACE!r}.")
     elif start:
         bar = st.progress(0.0, text="Saving uploads…")
         saved = uploads.save_uploads(target, [(f.name, f.getbuffer()) for f in files])
@@ -56,9 +56,9 @@ with st.expander("Upload log exports", expanded=not components.workspace_summary
 
 results_of, last_results = st.session_state.get("logs_results", (None, []))
 for r in last_results if results_of == workspace else []:  # another workspace's upload is not this one's
-    name = r.path.rsplit("/", 1)[-1]
+    name = components.as_text(r.path.rsplit("/", 1)[-1])
     if r.error:
-        st.error(f"**{name}** was not ingested: {r.error.removeprefix(f'{name}: ')}")
+        st.error(f"**{name}** was not ingested: {components.as_text(r.error.removeprefix(r.path.rsplit('/', 1)[-1] + ': '))}")
     elif r.duplicate:
         st.info(f"**{name}**: already ingested (same content); nothing added.")
     elif r.format == "openai_batch_input":

@@ -35,7 +35,7 @@ def judge_settings() -> None:
     if provider and (model := (st.session_state.get("q_judge_model") or "").strip()):
         base_url = (st.session_state.get("q_judge_base_url") or "").strip()
         spec = f"{provider}:{base_url}:{model}" if base_url else f"{provider}:{model}"
-    with st.expander(f"LLM judge: {spec or 'none'}", icon=":material/gavel:"):
+    with st.expander(f"LLM judge: {components.as_text(spec or 'none')}", icon=":material/gavel:"):
         st.caption("Long free-text answers (over 300 characters) without ground truth can only be scored by an "
                    "LLM judge, which compares each answer with the reference twice, in both orders. Without one "
                    "they are left unscored. Scoring here and the automatic scoring after a replay use it.")
@@ -197,11 +197,12 @@ st.dataframe(wrong.select("request_id", "task_type", "reference", "scorer", "sco
              hide_index=True, key="q_wrong")
 request_id = st.selectbox("Open one", wrong["request_id"].to_list(), key="q_open")
 item = wrong.row(wrong["request_id"].to_list().index(request_id), named=True)
-st.markdown(f"**Score {fmt.compact(item['score'], 2)}** ({item['scorer']}): {item['reason'] or 'no reason given'}")
+st.markdown(f"**Score {fmt.compact(item['score'], 2)}** ({components.as_text(item['scorer'])}): "
+            f"{components.as_text(item['reason'] or 'no reason given')}")
 st.markdown("**Original request**")
 st.code(item["prompt"] or "", language=None, wrap_lines=True)
 left, middle, right = st.columns(3)
-left.markdown(f"**Reference** ({item['reference']})")
+left.markdown(f"**Reference** ({components.as_text(item['reference'])})")
 left.code(item["reference_answer"] or "–", language=None, wrap_lines=True)
 middle.markdown("**Incumbent answer**")
 middle.code(item["incumbent_answer"] or "–", language=None, wrap_lines=True)

@@ -78,7 +78,7 @@ def engine_panel() -> None:
             discovered.clear()
             st.rerun()
     else:
-        st.caption(f"Embedded engine: {engine.state}. {engine.message}")
+        st.caption(f"Embedded engine: {engine.state}. {components.as_text(engine.message or '')}")
         if st.button("Start the embedded engine", key="replay_engine_start"):
             try:
                 with st.spinner("Starting llama.cpp (the first start unpacks the model)…"):
@@ -113,10 +113,10 @@ def live_run(run_id: str, poll: bool) -> None:
         eta = entry.progress.eta_s if running and entry and entry.progress else None
         components.kpi(cols, "ETA", fmt.duration_ms(eta * 1000) if eta is not None else "–")
         if entry and entry.error:
-            st.error(f"The run stopped on an error: {entry.error}")
+            st.error(f"The run stopped on an error: {components.as_text(entry.error)}")
         live_errors = entry.progress.errors if running and entry and entry.progress else {}
         for spec, error in (live_errors or p.errors).items():
-            st.warning(f"Gave up on `{spec}`: {error}")
+            st.warning(f"Gave up on {components.as_text(spec)}: {components.as_text(error)}")
         scored = f" Scored at once: {scoring_text(entry.scored)}" if entry and entry.scored else ""
         if running and entry and entry.scoring:
             st.info(":material/hourglass_top: Scoring the answers, as the Quality page's button does…")
@@ -339,4 +339,4 @@ else:
         else:
             st.warning("No level kept p95 under the target: the Economics page keeps the sizing model's capacity.")
         if report["stopped_early"]:
-            st.caption(f"Stopped early: {report['stopped_early']}")
+            st.caption(f"Stopped early: {components.as_text(str(report['stopped_early']))}")

@@ -117,7 +117,7 @@ over = plan.over_capacity_requests_per_day
 components.kpi(cards, "GPUs", fmt.compact(plan.gpus) if plan.gpus else "–", f"{scenario.gpu}, {scenario.mode}"
                + (f"; {fmt.per_day(over)} over capacity priced on the API" if over else ""))
 for note in rec.notes:
-    st.warning(note)
+    st.warning(components.as_text(note))
 if not quality:
     st.info("No scored replay results for this workspace yet, so every segment stays on the API. Replay a "
             "sample on the **Replay** page and score it on the **Quality** page to find out which can go local.")

@@ -25,7 +25,8 @@ for item in saved:
             scenario_store.delete(con, item.scenario_id)
             st.rerun()
         if item.scenario is None:
-            left.warning(f"This scenario can no longer be opened: {item.problem}. Its link shows the defaults.")
+            left.warning(f"This scenario can no longer be opened: {components.as_text(item.problem)}. Its link shows "
+                         "the defaults.")
             continue
         result = comparison.evaluate(item.scenario.to_cost_inputs())
         be = result.breakeven
