@@ -1,0 +1,120 @@
+"""The GPU recipe from a real export (Bitext customer-support requests from ../shared, written as
+`breakeven export-training` lays an export out: train.openai.jsonl and manifest.json): the generated train.py lints clean and its --dry-run, run with the standard library only,
+counts what the export holds; serve.sh and the Modelfile name the base model and the adapter."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from analysis.economics.training_cost import gpu_training_estimate
+from analysis.errors import UserError
+from analysis.replay.tuning.gpu_recipe import (
+    RecipeError,
+    build_recipe,
+    export_stats,
+    recipe_zip,
+    served_candidate_spec,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = 120
+
+
+def write_export(shared_dir: Path, folder: Path, extra: dict | None = None, rows: int = EXAMPLES) -> tuple[int, int]:
+    """An export of the first EXAMPLES Bitext rows (system + user + assistant); returns its
+    examples and characters, counted here independently of the code under test."""
+    source = shared_dir / "datasets/bitext_customer_support/Bitext_Sample_Customer_Support_Training_Dataset.csv"
+    folder.mkdir(parents=True)
+    characters = 0
+    with source.open(encoding="utf-8") as handle, (folder / "train.openai.jsonl").open("w", encoding="utf-8") as out:
+        for row in list(csv.DictReader(handle))[:EXAMPLES]:
+            messages = [{"role": "system", "content": "You are a customer-support assistant."},
+                        {"role": "user", "content": row["instruction"]},
+                        {"role": "assistant", "content": row["response"]}]
+            characters += sum(len(m["content"]) for m in messages)
+            out.write(json.dumps({"messages": messages}) + "\n")
+    manifest = {"counts": {"train": EXAMPLES}, "files": {"train.openai.jsonl": {"format": "openai", "split": "train",
+                                                                               "rows": rows}}}
+    (folder / "manifest.json").write_text(json.dumps({**manifest, **(extra or {})}), encoding="utf-8")
+    return EXAMPLES, characters
+
+
+def run(*command: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def test_recipe_lints_and_its_dry_run_counts_the_export(shared_dir, tmp_path):
+    examples, characters = write_export(shared_dir, tmp_path / "export")
+    recipe = build_recipe(tmp_path / "export", "llama-3.1-8b-instruct", "L40S", tmp_path / "recipe", epochs=2)
+    folder = recipe.directory
+    assert set(recipe.files) == {"train.py", "config.json", "requirements.txt", "requirements-serve.txt", "serve.sh",
+                                 "Modelfile", "README.md", "data/train.openai.jsonl", "data/manifest.json"}
+    lint = run(str(REPO / ".venv/bin/ruff"), "check", "--isolated", "--select", "E,F,W,I,B,UP,SIM",
+               "--line-length", "120", "train.py", cwd=folder)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    # -S: no site-packages, so the dry run can only use the standard library (no torch, trl, peft).
+    dry = run(sys.executable, "-S", "train.py", "--dry-run", cwd=folder)
+    assert dry.returncode == 0, dry.stderr
+    summary = json.loads(dry.stdout)
+    assert (summary["examples"], summary["messages"], summary["assistant_messages"]) == (examples, 3 * examples, examples)
+    assert summary["characters"] == characters and summary["estimated_tokens"] == round(characters / 4)
+    assert summary["base_model"] == "meta-llama/Llama-3.1-8B-Instruct"
+    stats = export_stats(tmp_path / "export")
+    assert (stats.examples, stats.training_tokens, stats.tokens_from) == (examples, round(characters / 4), "characters / 4")
+    assert recipe.estimate == gpu_training_estimate("llama-3.1-8b-instruct", "L40S", round(characters / 4), 2)
+    config = json.loads((folder / "config.json").read_text())
+    assert config["trainer"]["epochs"] == 2 and config["lora"]["target_modules"] == "all-linear"
+
+
+def test_serving_files_name_the_base_model_and_the_adapter(shared_dir, tmp_path):
+    write_export(shared_dir, tmp_path / "export", extra={"training_tokens": 123_456})
+    recipe = build_recipe(tmp_path / "export", "llama3.1:8b", "H100 80GB", tmp_path / "recipe")
+    serve = (recipe.directory / "serve.sh").read_text()
+    assert ("vllm serve meta-llama/Llama-3.1-8B-Instruct --port 8000 --enable-lora --max-lora-rank 16" in serve
+            and "--lora-modules llama-3.1-8b-instruct-tuned=./adapter" in serve)
+    assert run("sh", "-n", "serve.sh", cwd=recipe.directory).returncode == 0
+    modelfile = (recipe.directory / "Modelfile").read_text()
+    assert "FROM llama3.1:8b\nADAPTER ./adapter\n" in modelfile
+    assert recipe.stats.training_tokens == 123_456 and recipe.estimate.training_tokens == 123_456
+    readme = (recipe.directory / "README.md").read_text()
+    assert f"${recipe.estimate.usd_low:,.2f} to ${recipe.estimate.usd_high:,.2f}" in readme and "6 x N x D" in readme
+    for name in ("requirements.txt", "requirements-serve.txt"):
+        pins = [line for line in (recipe.directory / name).read_text().splitlines() if not line.startswith("#")]
+        assert pins and all(re.fullmatch(r"[a-z0-9-]+==[0-9][0-9.]*", line) for line in pins)
+    names = zipfile.ZipFile(io.BytesIO(recipe_zip(recipe.directory))).namelist()
+    assert sorted(names) == sorted(recipe.files)
+    assert served_candidate_spec("http://10.0.0.5:8000/v1/", recipe.adapter_name) == \
+        "openai-compat:http://10.0.0.5:8000/v1:llama-3.1-8b-instruct-tuned"
+    with pytest.raises(UserError):
+        served_candidate_spec("http://", recipe.adapter_name)
+
+
+def test_a_bad_line_is_named_by_the_recipe_and_by_train_py(shared_dir, tmp_path):
+    write_export(shared_dir, tmp_path / "export")
+    recipe = build_recipe(tmp_path / "export", "qwen3-0.6b", "T4", tmp_path / "recipe")
+    assert "no Ollama tag" not in (recipe.directory / "Modelfile").read_text()
+    with (recipe.directory / "data/train.openai.jsonl").open("a") as handle:
+        handle.write('{"messages": [{"role": "user", "content": "hi"}]}\n')
+    dry = run(sys.executable, "-S", "train.py", "--dry-run", cwd=recipe.directory)
+    assert dry.returncode == 1 and f"train.openai.jsonl, line {EXAMPLES + 1}: no assistant message" in dry.stderr
+    with (tmp_path / "export/train.openai.jsonl").open("a") as handle:
+        handle.write("not json\n")
+    with pytest.raises(RecipeError, match=f"train.openai.jsonl, line {EXAMPLES + 1}: not JSON"):
+        export_stats(tmp_path / "export")
+    write_export(shared_dir, tmp_path / "changed", rows=EXAMPLES + 5)
+    with pytest.raises(RecipeError, match=f"{EXAMPLES} examples, but manifest.json recorded {EXAMPLES + 5}"):
+        export_stats(tmp_path / "changed")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(RecipeError, match="no OpenAI-format train file"):
+        export_stats(tmp_path / "empty")
+    with pytest.raises(RecipeError, match="exists and is not empty"):
+        build_recipe(tmp_path / "export", "qwen3-0.6b", "T4", recipe.directory)
