@@ -136,7 +136,10 @@ def economics_controls(defaults: Scenario) -> None:
     c[0].number_input("Growth per month", min_value=-0.9, max_value=10.0, step=0.01, format="%.2f",
                       **control("growth_per_month"), help="0.05 = 5% more requests every month.")
     c[0].number_input("Peak-to-average ratio", min_value=1.0, step=0.1, **control("peak_to_average"),
-                      help="Busiest hour's rate / the average rate; sizes a 24/7 fleet.")
+                      help="Interactive requests' busiest hour's rate / their average rate; sizes a 24/7 fleet.")
+    c[0].number_input("Batch API share of requests", min_value=0.0, max_value=1.0, step=0.05,
+                      **control("batch_share"), help="Scheduled into off-peak capacity, no peak factor, "
+                      "priced at the Batch rate. Default: the logs' share.")
     c[0].number_input("API cost per request (USD)", min_value=0.0, step=0.0001, format="%.5f",
                       **control("api_cost_per_request"), on_change=_api_cost_changed,
                       help="Default: logged or genai-prices cost per request (per task type until you change it).")

@@ -194,6 +194,8 @@ def cmd_decide(args) -> int:
         return 0
     print(decision.headline)
     print(f"  {decision.caveat}")
+    if decision.traffic.batch.share > 0:
+        print(f"  {decision.traffic.sentence()}")
     print(f"  {decision.cost_only_headline}")
     return 0
 

@@ -10,6 +10,8 @@ each hold quality, `analysis.economics.routing`), read as:
   the savings, all the recommendation's own figures;
 - the quality caveat: what the evidence is (run, candidate, replayed requests, synthetic or not),
   and the segments kept on the API because quality does not hold there or is unknown;
+- the traffic's two kinds (`Scenario.traffic_split`): interactive and Batch API requests/day and
+  shares, and the peak-to-average the fleet is sized for (`analysis.economics.traffic_kind`);
 - beside it, cost only, before quality: `cost_model.evaluate` of the whole traffic self-hosted,
   with the volume ranges where that is cheaper (`BreakEven.regions`) and its headline.
 The headline states the verdict first; it never reports the cost-only saving as the decision's."""
@@ -34,6 +36,7 @@ from analysis.economics.routing_segments import (
     segment_traffic,
 )
 from analysis.economics.scenario import Scenario
+from analysis.economics.traffic_kind import TrafficSplit
 from analysis.present.formatting import compact, percent, usd
 from analysis.quality.candidate_choice import best_candidate
 from analysis.quality.verdicts import scored_runs
@@ -75,6 +78,7 @@ class Decision:
     cost_only: comparison.Economics
     cost_only_headline: str
     recommendation: Recommendation
+    traffic: TrafficSplit
 
     def summary(self) -> dict:
         """The decision's figures as plain values (JSON, the report): everything but the
@@ -85,7 +89,8 @@ class Decision:
                 "savings_monthly_usd": self.savings_monthly_usd, "local_share": self.local_share,
                 "local_spend_share": self.local_spend_share, "local_segments": list(self.local_segments),
                 "quality_fails": list(self.quality_fails), "quality_unknown": list(self.quality_unknown),
-                "evidence": asdict(self.evidence), "cost_only_headline": self.cost_only_headline,
+                "evidence": asdict(self.evidence), "traffic": self.traffic.to_dict(),
+                "traffic_note": self.traffic.sentence(), "cost_only_headline": self.cost_only_headline,
                 "cost_only": {"self_host_monthly_usd": self.cost_only.self_host.total_usd,
                               "savings_monthly_usd": self.cost_only.savings_monthly_usd,
                               "first_cheaper_at": self.cost_only.breakeven.requests_per_day,
@@ -176,7 +181,7 @@ def decide(traffic: Traffic, quality: Mapping[str, SegmentQuality], scenario: Sc
         local_spend_share=plan.local_spend_share, local_segments=local, quality_fails=segments["fails"],
         quality_unknown=segments["unknown"], evidence=evidence, cost_only=comparison.evaluate(inputs),
         cost_only_headline="Cost only, before quality: " + comparison.headline(inputs, scenario.requests_per_day),
-        recommendation=recommendation)
+        recommendation=recommendation, traffic=scenario.traffic_split())
 
 
 def evidence_of(quality: Mapping[str, SegmentQuality], run_id: str | None, candidate: str | None,

@@ -16,6 +16,7 @@ from analysis.economics.cost_model import CostInputs, OwnedHardware, default_own
 from analysis.economics.models import find_model
 from analysis.economics.serverless import default_provider, priced_gpus, serverless_price
 from analysis.economics.sizing import TENSOR_PARALLEL_DEGREES, LatencyTargets, Sizing, TokenShape, size
+from analysis.economics.traffic_kind import TrafficSplit, api_price_factor, sized_peak_to_average, traffic_split
 from analysis.errors import NotFound, UserError
 
 SCHEMA_VERSION = 2
@@ -104,11 +105,14 @@ class Scenario(BaseModel):
     growth_per_month: float = Field(
         0.0, gt=-1, le=10, description="compound monthly volume growth, 0.05 = 5%")
     peak_to_average: float = Field(
-        2.0, ge=1, le=1000, description="busiest hour's rate / the day's average rate, >= 1")
+        2.0, ge=1, le=1000, description="interactive traffic's busiest hour's rate / the day's average rate, >= 1")
     api_cost_per_request: float = Field(0.001, ge=0, le=100, description="API cost per request, USD")
     api_cost_by_task: dict[str, TaskCost] | None = Field(
         None, description="per task type share and API cost; replaces api_cost_per_request when set")
-    batch_discount: bool = Field(False, description="price the API at its Batch API rate")
+    batch_discount: bool = Field(False, description="price all API traffic at its Batch API rate")
+    batch_share: float = Field(
+        0.0, ge=0, le=1, description="share of requests sent through a Batch API: scheduled work without a "
+        "peak factor, priced at the Batch rate (analysis.economics.traffic_kind)")
     batch_price_ratio: float = Field(
         0.5, gt=0, le=1, description="Batch API price / standard price (OpenAI, Anthropic, Google: 0.5)")
     candidate_model: str = Field(
@@ -286,13 +290,20 @@ class Scenario(BaseModel):
 
     # --- economics -----------------------------------------------------------------------
 
+    def traffic_split(self) -> TrafficSplit:
+        """requests_per_day as its interactive and Batch parts (`traffic_kind.traffic_split`)."""
+        return traffic_split(self.requests_per_day, self.batch_share, self.peak_to_average)
+
     def to_cost_inputs(self) -> CostInputs:
-        """The economics inputs. API costs per request × batch_price_ratio when batch_discount; the
+        """The economics inputs. API costs per request × batch_price_ratio when batch_discount, else ×
+        `traffic_kind.api_price_factor(batch_share, batch_price_ratio)`; the peak-to-average the fleet is
+        sized for is `traffic_kind.sized_peak_to_average(peak_to_average, batch_share)`; the
         per-task mix, when set, replaces the flat api_cost_per_request. Serverless price and idle
         timeout: the fields, else the cited offer for the GPU and its provider's default idle timeout
         (data/serverless_prices.json); a GPU without a cited offer takes the default provider's
         idle timeout, and mode 'serverless' on it needs serverless_usd_per_second (ScenarioError)."""
-        ratio = self.batch_price_ratio if self.batch_discount else 1.0
+        ratio = (self.batch_price_ratio if self.batch_discount
+                 else api_price_factor(self.batch_share, self.batch_price_ratio))
         if self.api_cost_by_task:
             tasks = sorted(self.api_cost_by_task.items())
             mix = tuple((t.share, t.cost_per_request * ratio) for _, t in tasks)
@@ -318,7 +329,7 @@ class Scenario(BaseModel):
             gpus_per_replica=self.gpus_per_replica(),
             owned=self.owned_hardware() if self.mode == "owned" else None,
             target_utilisation=self.target_utilisation,
-            peak_to_average=self.peak_to_average,
+            peak_to_average=sized_peak_to_average(self.peak_to_average, self.batch_share),
             mode=self.mode,
             gpu_count=self.gpu_count,
             ops_usd_per_month=self.ops_usd_per_month,
@@ -404,7 +415,7 @@ class Scenario(BaseModel):
 
 QUERY_KEYS: dict[str, str] = {
     "requests_per_day": "rpd", "growth_per_month": "gr", "peak_to_average": "pk",
-    "api_cost_per_request": "api", "api_cost_by_task": "tt", "batch_discount": "bd",
+    "api_cost_per_request": "api", "api_cost_by_task": "tt", "batch_discount": "bd", "batch_share": "bs",
     "batch_price_ratio": "br", "candidate_model": "cm", "gpu": "g", "gpu_hourly_usd": "gh",
     "gpu_count": "gc", "mode": "md", "capacity_rps_per_gpu": "cap", "capacity_source": "cs",
     "target_utilisation": "u", "ops_usd_per_month": "ops", "fine_tuning_usd": "ft",

@@ -9,11 +9,12 @@ traffic (the `traffic` view: requests without labelled dataset rows; fast on 10M
   [−0.99, 10]. Fewer days, a 7-day window without requests, or fewer than
   MIN_GROWTH_WEEKLY_REQUESTS requests a week on average: 0 (too little to tell growth from noise;
   fitting only the weeks that have requests would read sparse, falling traffic as growth).
-- peak_to_average: the hour-of-day profile: requests in each UTC hour of the day, summed over all
-  days (i.e. averaged by hour of day), busiest hour × 24 / all requests = the mean rate in the
+- peak_to_average: the hour-of-day profile of the interactive requests (Batch API requests have no
+  busy hour to size for, see batch_share): requests in each UTC hour of the day, summed over all
+  days (i.e. averaged by hour of day), busiest hour × 24 / all of them = the mean rate in the
   busiest hour of the day / the mean hourly rate. Weekdays and weekends are averaged together.
-  Logs spanning less than 24 hours give no profile (a single hour's burst would read as a peak
-  of 24): the base scenario's value stays.
+  Interactive logs spanning less than 24 hours give no profile (a single hour's burst would read
+  as a peak of 24): the base scenario's value stays.
 - api_cost_per_request / api_cost_by_task: per task type (NULL: '(untyped)') and model, the mean
   API cost per request at the standard (non-batch) rate: the logged or computed cost_usd, a Batch
   API request's divided by batch_price_ratio; an ok request without cost is priced with
@@ -21,15 +22,16 @@ traffic (the `traffic` view: requests without labelled dataset rows; fast on 10M
   out of the mean; a failed request without a logged cost costs $0 (APIs don't bill failed calls)
   where its group (task type x model x batch) has a price, else it is left out too. So, without
   Batch requests and with every ok request priced at ingest, this mean × requests/day is the
-  Overview's monthly spend. Shares are request counts. batch_discount is set when most requests went through a
-  Batch API.
+  Overview's monthly spend. Shares are request counts.
 - input/output length (mean and p95) and cached_share: the workload's token shape
   (`analysis.economics.token_shape.workload_shape`), which the sizing model turns into capacity.
 - candidate_model: the replayed candidate the decision uses, when the catalogue knows its model
   (`replayed_model`), so the model priced is the one measured; a probe's model wins over it.
-- Batch traffic (most requests through a Batch API): batch_discount, and BATCH_TRAFFIC: scheduled
-  mode, no peak factor, no latency target (a mixed workspace takes the majority's; splitting the
-  two is not modelled yet).
+- batch_share: the share of requests that went through a Batch API. A mixed workspace keeps the
+  interactive part's peak, latency targets and serving mode, and the scenario sizes the fleet for
+  max(interactive peak, all work spread over the day) and prices the Batch part at the Batch rate
+  (`analysis.economics.traffic_kind`). All traffic through a Batch API: batch_discount and
+  BATCH_TRAFFIC (scheduled mode, no peak factor, no latency target).
 - capacity_rps_per_gpu: the newest probe that measured a catalogue model on a catalogue GPU
   (`breakeven probe --gpu NAME`, see `probe_on_catalogue_gpu`), with that model and GPU,
   capacity_source 'probe'; else the sizing model's, on the GPU and deployment mode that
@@ -143,11 +145,12 @@ def growth_per_month(con: duckdb.DuckDBPyConnection) -> float | None:
 
 
 def peak_to_average(con: duckdb.DuckDBPyConnection) -> float | None:
-    """Busiest hour-of-day's requests × 24 / all requests (module rule), at least 1; None
-    without timestamps or when they span less than 24 hours."""
+    """The interactive requests' busiest hour-of-day's requests × 24 / all of them (module rule), at
+    least 1; None without interactive timestamps or when they span less than 24 hours."""
     peak, total = rows(con, """SELECT max(n), sum(n) FROM (SELECT hour(ts) AS h, count(*) AS n FROM traffic
-                               WHERE ts IS NOT NULL GROUP BY 1)
-                               WHERE (SELECT max(ts) - min(ts) FROM traffic) >= INTERVAL 1 DAY""")[0]
+                               WHERE ts IS NOT NULL AND NOT is_batch GROUP BY 1)
+                               WHERE (SELECT max(ts) - min(ts) FROM traffic WHERE NOT is_batch) >= INTERVAL 1 DAY
+                               """)[0]
     return max(1.0, min(1000.0, peak * 24 / total)) if total else None
 
 
@@ -252,9 +255,9 @@ def scenario_defaults(con: duckdb.DuckDBPyConnection, base: Scenario | None = No
         data |= {"input_length": max(1.0, shape.input_tokens_mean), "output_length": max(1.0, shape.output_tokens_mean),
                  "input_length_p95": max(1.0, shape.input_tokens_p95),
                  "output_length_p95": max(1.0, shape.output_tokens_p95), "cached_share": shape.cached_share}
-    batch = scalar(con, "SELECT avg(is_batch::INT) FROM traffic")
-    data["batch_discount"] = bool(batch is not None and batch > 0.5)
-    if data["batch_discount"]:
+    batch = scalar(con, "SELECT avg(is_batch::INT) FROM traffic") or 0.0
+    data |= {"batch_share": batch, "batch_discount": batch >= 1}
+    if batch >= 1:
         data |= BATCH_TRAFFIC
     replayed = replayed_model(con)
     if replayed is not None:

@@ -236,6 +236,7 @@ ASSUMPTIONS: dict[str, tuple[str, Callable]] = {
     "api_cost_by_task": ("API cost per task type", lambda v: "none (one price for every request)"
                          if not v else "the per-task mix below (replaces the single price)"),
     "batch_discount": ("Priced at the Batch API rate", lambda v: "yes" if v else "no"),
+    "batch_share": ("Batch API share of requests (no peak factor)", fmt.percent),
     "batch_price_ratio": ("Batch API price", lambda v: f"{fmt.percent(v, 0)} of the standard price"),
     "candidate_model": ("Model to self-host", lambda v: (find_model(v).display_name if find_model(v) else v)),
     "quantisation": ("Weights' precision", None),
@@ -279,7 +280,7 @@ def _used(name: str, scenario: Scenario) -> bool:
         return scenario.mode == "owned"
     if name.startswith(("serverless_", "cold_start")):
         return scenario.mode == "serverless"
-    return name != "batch_price_ratio" or scenario.batch_discount
+    return name != "batch_price_ratio" or scenario.batch_discount or scenario.batch_share > 0
 
 
 def _plain(value: object) -> str:

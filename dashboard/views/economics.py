@@ -43,6 +43,8 @@ be = result.breakeven
 decision = routing_state.decision(scenario, components.query(scored_runs))
 st.markdown(f"#### {components.as_text(decision.headline)}")
 st.caption(components.as_text(decision.caveat))
+if decision.traffic.batch.share > 0:
+    st.caption(components.as_text(decision.traffic.sentence()))
 st.markdown(f"**Cost only, before quality** (every request self-hosted): "
             f"{components.as_text(comparison.headline(inputs, scenario.requests_per_day))}")
 cards = components.kpi_row()
