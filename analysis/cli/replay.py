@@ -31,11 +31,13 @@ def cmd_replay(args) -> int:
                 adapter = PromptAdapter(system_prompt=args.system_prompt, few_shot=args.few_shot,
                                         labels=args.labels or [], auto_labels=args.auto_labels)
                 sample = SampleSpec(size=args.sample, strategy=args.strategy, stratify_by=args.stratify_by,
-                                    seed=args.seed, task_types=args.task_type or [])
+                                    seed=args.seed, task_types=args.task_type or [], held_out=args.held_out)
                 params = replay.RunParams(concurrency=args.concurrency, max_tokens=args.max_tokens,
                                           temperature=args.temperature, timeout_s=args.timeout)
             except ValidationError as exc:
                 raise Refused(validation_text(exc), 2) from exc
+            if args.held_out:
+                _assign_held_out(con)
             run_id = replay.create_run(con, args.candidate, sample, adapter, params, args.budget_usd)
         try:
             progress = replay.execute(con, run_id, on_progress=None if args.json else _progress_bar)
@@ -56,6 +58,17 @@ def cmd_replay(args) -> int:
         print_lines(f"  {line}" for line in tables.run_problem_lines(progress, failures))
         print(tables.text_table(tables.candidate_rows(figures), tables.FIGURE_COLUMNS))
     return 0 if progress.status == "done" else 1
+
+
+def _assign_held_out(con) -> None:
+    """The held-out split, with requests ingested since the last export assigned; refused before
+    any export has fixed it (a default split might hold requests that were trained on)."""
+    from analysis.replay.tuning import held_out
+
+    if held_out.fixed_fraction(con) is None:
+        raise Refused("no held-out split yet: export a training set first (breakeven export-training), "
+                      "which fixes it")
+    held_out.assign_held_out(con)
 
 
 def _progress_bar(p) -> None:
@@ -167,6 +180,8 @@ def add_arguments(parsers: dict) -> None:
     p.add_argument("--auto-labels", action="store_true",
                    help="constrain to the declared (labelled import) or ground-truth label set")
     p.add_argument("--resume", metavar="RUN_ID", help="send what a run has no result for yet")
+    p.add_argument("--held-out", action="store_true",
+                   help="sample only the held-out test split of fine-tuning (compare base and tuned candidates)")
     p = parsers["probe"]
     p.add_argument("spec", metavar="SPEC",
                    help="the endpoint as a candidate spec, e.g. openai-compat:http://127.0.0.1:8000/v1:MODEL")

@@ -8,18 +8,24 @@ def _counted(counts: dict[str, int]) -> str:
     return ", ".join(f"{reason}: {n:,}" for reason, n in counts.items()) or "none"
 
 
+def _filters(filters: dict[str, list[str]]) -> str:
+    named = [f"{name.replace('_', ' ')} {', '.join(values)}" for name, values in filters.items() if values]
+    return "; ".join(named) or "none (all requests)"
+
+
 def export_lines(export) -> list[str]:
     """Lines describing an export (`analysis.replay.tuning.training_set.TrainingExport`)."""
     manifest = export.manifest
     counts, split, leakage, pii = manifest["counts"], manifest["split"], manifest["leakage"], manifest["pii"]
     lines = [
         f"export {manifest['export_id']} -> {export.directory}",
-        f"target: {manifest['target']}; filters: {_counted({k: ', '.join(v) for k, v in manifest['filters'].items() if v}) if any(manifest['filters'].values()) else 'none (all requests)'}",
+        f"target: {manifest['target']}; filters: {_filters(manifest['filters'])}",
         f"selected {counts['selected']:,} requests; skipped {sum(counts['skipped'].values()):,} ({_counted(counts['skipped'])})",
-        f"held-out test split: {counts['test']:,} requests written to test.jsonl (fraction {split['test_fraction']}, "
-        f"rule {split['rule']}; {split['held_out_in_workspace']:,} held out in the workspace)",
-        f"leakage guard ({leakage['method']}): dropped {leakage['dropped']:,} training requests "
-        f"({leakage['exact_duplicates']:,} exact, {leakage['near_duplicates']:,} near duplicates of test prompts)",
+        f"held-out test split: {counts['test']:,} requests in test.jsonl ({split['test_fraction']:.0%} of requests by "
+        f"md5 of the request id; {split['held_out_in_workspace']:,} held out in the workspace)",
+        f"leakage guard: dropped {leakage['dropped']:,} training requests repeating a test prompt "
+        f"({leakage['exact_duplicates']:,} exact, {leakage['near_duplicates']:,} near: word 3-shingles with "
+        f"Jaccard >= {leakage['threshold']})",
         f"train: {counts['train']:,} requests",
     ]
     if pii["enabled"]:

@@ -6,7 +6,9 @@ Rules:
 - `stratified` by task type, model or day: each stratum gets round(size x its share of the
   eligible requests) (at least 1 if it has any), topped up or trimmed to `size` by largest
   remainder; within a stratum, the same seeded hash order.
-Optional filters narrow the eligible set first (task types, models).
+Optional filters narrow the eligible set first (task types, models, and `held_out`: only requests of
+the fine-tuning test split, `analysis.replay.tuning.held_out`, so base and tuned candidates are
+compared on requests no training set holds).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class SampleSpec(BaseModel):
     task_types: list[str] = Field(default_factory=list)
     models: list[str] = Field(default_factory=list)
     exclude_ids: list[str] = Field(default_factory=list, description="e.g. few-shot examples")
+    held_out: bool = Field(False, description="only requests of the held-out test split")
 
 
 def _where(spec: SampleSpec) -> tuple[str, list]:
@@ -46,6 +49,8 @@ def _where(spec: SampleSpec) -> tuple[str, list]:
     if spec.exclude_ids:
         clauses.append("request_id NOT IN (SELECT unnest(?::VARCHAR[]))")
         params.append(spec.exclude_ids)
+    if spec.held_out:
+        clauses.append("request_id IN (SELECT request_id FROM held_out_requests)")
     return " AND ".join(clauses), params
 
 

@@ -3,10 +3,11 @@ base and tuned candidates are compared.
 
 Rule: a request is held out when `md5_number(request_id) % 1,000,000 < fraction x 1,000,000`
 (md5 of the id, so the same on every machine and DuckDB version; no seed). Assignments are
-recorded in `held_out_requests` and never removed: a request once held out stays held out, even
-if a later export asks for a smaller fraction. Because the rule is a threshold on a fixed hash, a
-larger fraction only adds requests, and requests ingested later are assigned by the same rule the
-next time the split is used. The held-out set is thus (recorded) ∪ (rule at today's fraction).
+recorded in `held_out_requests` and never removed. The fraction is fixed by the workspace's first
+training export (its manifest, `training_exports`): a later export asking for another fraction is
+refused, since it would move requests an earlier export trained on into the test split (or the
+reverse). Requests ingested later are assigned by the same rule at the fixed fraction the next
+time the split is used; they are in no earlier training set, so that is safe.
 """
 
 from __future__ import annotations
@@ -37,10 +38,28 @@ def check_fraction(fraction: float) -> float:
     return float(fraction)
 
 
-def assign_held_out(con: duckdb.DuckDBPyConnection, fraction: float = DEFAULT_TEST_FRACTION) -> int:
-    """Record every request the rule (module docstring) holds out at `fraction` that is not yet
-    recorded; return how many were added. Idempotent; earlier assignments are kept."""
-    check_fraction(fraction)
+def fixed_fraction(con: duckdb.DuckDBPyConnection) -> float | None:
+    """The test fraction fixed by the workspace's first training export, None before any."""
+    first = rows(con, "SELECT manifest->>'$.split.test_fraction' FROM training_exports ORDER BY created_at, export_id LIMIT 1")
+    return float(first[0][0]) if first and first[0][0] is not None else None
+
+
+def split_fraction(con: duckdb.DuckDBPyConnection, fraction: float | None = None) -> float:
+    """The fraction to use: the fixed one (a different `fraction` is refused), else `fraction`,
+    else DEFAULT_TEST_FRACTION."""
+    fixed = fixed_fraction(con)
+    if fixed is not None and fraction is not None and abs(fraction - fixed) > 1e-12:
+        raise SplitFractionError(
+            f"this workspace's held-out split is fixed at a test fraction of {fixed:g} by its first training "
+            f"export; {fraction:g} would move requests between the training and test splits: leave "
+            "--test-fraction out or give the same value")
+    return check_fraction(fixed if fixed is not None else fraction if fraction is not None else DEFAULT_TEST_FRACTION)
+
+
+def assign_held_out(con: duckdb.DuckDBPyConnection, fraction: float | None = None) -> int:
+    """Record every request the rule (module docstring) holds out at the split's fraction
+    (`split_fraction`) that is not yet recorded; return how many were added. Idempotent."""
+    fraction = split_fraction(con, fraction)
     before = scalar(con, "SELECT count(*) FROM held_out_requests")
     con.execute(
         f"""INSERT INTO held_out_requests (request_id, assigned_at)
