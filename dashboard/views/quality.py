@@ -21,7 +21,7 @@ from analysis.replay.demo_run import is_demo_run
 from analysis.replay.providers import registry
 from analysis.replay.providers.base import ProviderError
 from analysis.settings import get_settings
-from dashboard import components, routing_state, scenario_state
+from dashboard import components, routing_state, scenario_state, training_export
 
 JUDGE_KEY = "q_judge"  # the JudgeScorer (a SPEC and a budget, never a key), or None
 
@@ -75,6 +75,8 @@ def score(run_id: str) -> None:
 
 st.title("Quality")
 judge_settings()
+st.subheader("Tune a local candidate")  # before the run views, which stop the page when there is no run
+training_export.render()
 runs = components.query(replay.list_runs)
 if runs.is_empty():
     st.info("No replay runs in this workspace yet. Replay a sample of your logged requests against a local "
