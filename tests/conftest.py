@@ -1,7 +1,7 @@
 """Shared fixtures. Every test gets its own data directory; ../shared must exist (no skips).
 
 Test tiers, marked here at collection so nobody has to remember: `engine` for a test that uses the
-`llama_server` fixture (directly or through another fixture) or needs the [local] extra installed
+`llama_server` or `tuning_tools` fixture (directly or through another fixture) or needs the [local] extra installed
 (NEEDS_LOCAL_EXTRA), `browser` for one in a module driving Chromium through tests/browser.py.
 `make test-fast` deselects them (and the `wheel` test); `make test` runs everything, and there a
 missing engine or browser FAILS, never skips.
@@ -20,7 +20,7 @@ from analysis.store.database import open_db
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
-ENGINE_FIXTURES = frozenset({"llama_server"})
+ENGINE_FIXTURES = frozenset({"llama_server", "tuning_tools"})  # tuning_tools: tests/test_fine_tuning*.py
 # Tests that need the [local] extra installed (an engine that is installed but stopped) without
 # starting the server; the fixture rule cannot see them.
 NEEDS_LOCAL_EXTRA = frozenset({

@@ -41,9 +41,11 @@ def test_nothing_reachable_says_what_to_do(bare, nowhere):
     (ollama,) = _by_kind(options, "ollama")
     assert not ollama.ready and ollama.spec is None
     assert nowhere in ollama.why_not and "embedded local engine" in ollama.why_not
-    (local,) = _by_kind(options, "local")
+    local, smollm2 = _by_kind(options, "local")  # no tuned model in this data directory
     assert local.spec == "local:gemma-3-270m" and not local.ready
     assert local.why_not == candidates.ENGINE_HINTS["stopped"]  # the [local] extra is installed here
+    assert smollm2.spec == "local:smollm2-135m-instruct" and not smollm2.ready
+    assert smollm2.why_not == "start its engine: breakeven local-model start --model smollm2-135m-instruct"
 
 
 def test_ollama_models_are_offered(bare, fake_ollama):
@@ -55,8 +57,9 @@ def test_ollama_models_are_offered(bare, fake_ollama):
 
 def test_running_engine_is_ready(bare, llama_server):
     settings = bare.model_copy(update={"data_dir": llama_server.data_dir, "local_engine_port": llama_server.port})
-    (local,) = _by_kind(candidates.available_candidates(settings), "local")
+    local, smollm2 = _by_kind(candidates.available_candidates(settings), "local")
     assert local.ready and local.why_not == "" and local.spec == f"local:{llama_server.model}"
+    assert not smollm2.ready  # its own engine, not Gemma's
 
 
 def test_endpoints_list_their_models_or_say_they_are_down(bare, llama_server, nowhere):

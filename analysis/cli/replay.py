@@ -146,11 +146,11 @@ def cmd_local_model(args) -> int:
 
     try:
         if args.action == "start":
-            state = local_engine.start(parallel=args.parallel, port=args.port)
+            state = local_engine.start(parallel=args.parallel, port=args.port, model=args.model)
         elif args.action == "stop":
-            state = local_engine.stop()
+            state = local_engine.stop(model=args.model)
         else:
-            state = local_engine.status()
+            state = local_engine.status(model=args.model)
     except local_engine.LocalEngineError as exc:  # not installed, port taken, did not become healthy
         raise Refused(str(exc)) from exc
     if args.json:
@@ -195,3 +195,6 @@ def add_arguments(parsers: dict) -> None:
     p.add_argument("action", choices=["start", "stop", "status"])
     p.add_argument("--parallel", type=int, default=None, help="parallel slots (start)")
     p.add_argument("--port", type=int, default=None, help="port (start)")
+    p.add_argument("--model", default="gemma-3-270m",
+                   help="the local model its engine serves: gemma-3-270m (default), smollm2-135m-instruct "
+                        "or a tuned model's alias (each runs in its own process, on its own port)")

