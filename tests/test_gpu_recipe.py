@@ -14,9 +14,14 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from pages import open_page
 
+from analysis.cli import main
 from analysis.economics.training_cost import gpu_training_estimate
 from analysis.errors import UserError
+from analysis.ingest.labelled_datasets import ingest_labelled
+from analysis.present import formatting as fmt
+from analysis.present.tuning_evidence import cost_lines
 from analysis.replay.tuning.gpu_recipe import (
     RecipeError,
     build_recipe,
@@ -24,6 +29,9 @@ from analysis.replay.tuning.gpu_recipe import (
     recipe_zip,
     served_candidate_spec,
 )
+from analysis.replay.tuning.training_set import TrainingSetSpec, export_training_set
+from analysis.store.database import open_db
+from dashboard.components import as_text
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = 120
@@ -118,3 +126,64 @@ def test_a_bad_line_is_named_by_the_recipe_and_by_train_py(shared_dir, tmp_path)
         export_stats(tmp_path / "empty")
     with pytest.raises(RecipeError, match="exists and is not empty"):
         build_recipe(tmp_path / "export", "qwen3-0.6b", "T4", recipe.directory)
+
+
+def test_cli_writes_the_recipe_and_refuses_a_used_folder(shared_dir, tmp_path, capsys):
+    _, characters = write_export(shared_dir, tmp_path / "export")
+    command = ["gpu-recipe", "--export", str(tmp_path / "export"), "--base", "qwen3-4b", "--gpu", "L4",
+               "--epochs", "3", "--out", str(tmp_path / "recipe")]
+    assert main([*command, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    expected = gpu_training_estimate("qwen3-4b", "L4", round(characters / 4), 3)
+    assert data["estimate"]["usd"] == pytest.approx(expected.usd) and data["base_model"] == "Qwen/Qwen3-4B"
+    assert (tmp_path / "recipe/train.py").is_file() and data["stats"]["examples"] == EXAMPLES
+    assert main(command) == 1
+    assert "exists and is not empty" in capsys.readouterr().err
+
+
+def test_recipe_from_a_real_export_of_a_labelled_dataset(shared_dir, tmp_path):
+    """export-training's own output (CFPB complaints, labels as targets) becomes a recipe whose dry
+    run counts exactly the train rows the manifest recorded, and never carries the held-out test file."""
+    con = open_db(tmp_path / "w.duckdb")
+    ingest_labelled(con, shared_dir / "datasets/cfpb_complaints_ibm/cfpb_train.json", "input", "output", limit=150)
+    export = export_training_set(con, TrainingSetSpec(target="labels", formats=["openai", "alpaca"]), tmp_path / "export")
+    con.close()
+    recipe = build_recipe(export.directory, "gemma-3-1b", "RTX 4090", tmp_path / "recipe")
+    assert "data/test.jsonl" not in recipe.files and "data/train.openai.jsonl" in recipe.files
+    dry = run(sys.executable, "-S", "train.py", "--dry-run", cwd=recipe.directory)
+    assert dry.returncode == 0, dry.stderr
+    summary = json.loads(dry.stdout)
+    train_rows = export.manifest["files"]["train.openai.jsonl"]["rows"]
+    assert summary["examples"] == train_rows == export.manifest["counts"]["train"] > 0
+    assert summary["assistant_messages"] == train_rows and summary["estimated_tokens"] == recipe.stats.training_tokens
+
+
+def test_quality_page_estimates_downloads_and_puts_the_cost_into_the_scenario(shared_dir):
+    con = open_db("tune")
+    ingest_labelled(con, shared_dir / "datasets/cfpb_complaints_ibm/cfpb_train.json", "input", "output", limit=150)
+    export = export_training_set(con, TrainingSetSpec(target="labels", formats=["openai"]))
+    con.close()
+    app = open_page("quality", ws="tune")
+    app.selectbox(key="gr_base").set_value("qwen3-8b")
+    app.selectbox(key="gr_gpu").set_value("A100 80GB").run()
+    tokens = export_stats(export.directory).training_tokens
+    cost = gpu_training_estimate("qwen3-8b", "A100 80GB", tokens, 1.0)
+    assert cost_lines(cost)[0].startswith(f"estimated training cost: {fmt.usd(cost.usd_low)} to ")
+    assert [m.value for m in app.markdown if "estimated training cost" in m.value] == [
+        f"**{as_text(cost_lines(cost)[0])}**"]
+    assert app.get("download_button")  # the recipe as a zip
+    app.button(key="gr_use_cost").click().run()
+    assert not app.exception and app.session_state["sc_fine_tuning_usd"] == pytest.approx(cost.usd)
+    assert app.session_state["sc__fine_tuning_source"] == (cost.usd, cost.source)
+
+
+def test_economics_page_says_where_the_fine_tuning_cost_came_from(demo_dir, monkeypatch):
+    monkeypatch.setenv("BREAKEVEN_DATA_DIR", str(demo_dir))  # the demo: the Economics page needs logged requests
+    app = open_page("economics")
+    app.session_state["sc_fine_tuning_usd"] = 123.25
+    app.session_state["sc__fine_tuning_source"] = (123.25, "GPU estimate: lora fine-tune of qwen3-8b on one L4")
+    app.run()
+    assert app.number_input(key="sc_fine_tuning_usd").value == 123.25
+    assert as_text("GPU estimate: lora fine-tune of qwen3-8b on one L4") in [c.value for c in app.caption]
+    app.number_input(key="sc_fine_tuning_usd").set_value(500.0).run()  # typed over: no longer that figure
+    assert not any("GPU estimate" in c.value for c in app.caption)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from pages import open_page
 
 from analysis.economics import cost_model
 from analysis.economics.scenario import Scenario
@@ -16,9 +17,12 @@ from analysis.economics.training_cost import (
     figures,
     gpu_training_estimate,
     measured_job_cost,
+    measured_jobs,
 )
 from analysis.errors import NotFound
-from analysis.store.database import utcnow
+from analysis.present.tuning_evidence import cost_lines
+from analysis.store.database import open_db, utcnow
+from dashboard.components import as_text
 
 
 def test_gpu_estimate_by_hand():
@@ -73,6 +77,7 @@ def test_measured_cpu_job(con):
                    VALUES ('job2', 'gemma-3-270m', 'running', '{}', ?)""", [utcnow()])
     with pytest.raises(TrainingCostError, match="job2 \\(running\\) has no measured train time"):
         measured_job_cost(con, "job2")
+    assert measured_jobs(con) == ["job1"]
     with pytest.raises(NotFound, match="no fine-tuning job 'job3'"):
         measured_job_cost(con, "job3")
 
@@ -88,3 +93,19 @@ def test_payback_follows_the_cost_in_the_scenario():
     # payback = FT / (savings after amortisation + FT / months) = FT / the savings without fine-tuning.
     assert cost_model.payback_months(inputs) == pytest.approx(cost.usd / savings)
     assert cost_model.monthly_savings(inputs) == pytest.approx(savings - cost.usd / tuned.amortisation_months)
+
+
+def test_quality_page_puts_a_measured_job_cost_into_the_scenario():
+    con = open_db("cpu")
+    con.execute("""INSERT INTO fine_tune_jobs (job_id, base_model, status, settings, training_tokens, epochs_done,
+                                               train_seconds, created_at)
+                   VALUES ('job1', 'smollm2-135m-instruct', 'done', '{"threads": 4}', 9000, 2, 720, ?)""", [utcnow()])
+    expected = measured_job_cost(con, "job1")
+    con.close()
+    app = open_page("quality", ws="cpu")
+    assert app.selectbox(key="gr_job").value == "job1"
+    assert [m.value for m in app.markdown if "measured training cost" in m.value] == [
+        f"**{as_text(cost_lines(expected)[0])}**"]
+    app.button(key="gr_use_measured").click().run()
+    assert app.session_state["sc_fine_tuning_usd"] == pytest.approx(720 / 3600 * 4 * 0.0408)
+    assert "measured on this machine: 720 s" in app.session_state["sc__fine_tuning_source"][1]

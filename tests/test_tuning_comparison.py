@@ -3,17 +3,21 @@ planted right/wrong answers, so every count is known by construction."""
 
 from __future__ import annotations
 
+import json
 from statistics import NormalDist
 
 import pytest
 import scipy.stats
+from pages import open_page, table
 from test_score_runner import build_run
 
+from analysis.cli import main
 from analysis.errors import NotFound
 from analysis.quality import stats
 from analysis.quality.scoring.runner import score_run
 from analysis.quality.tuning_comparison import MIN_PAIRS, TuningComparisonError, compare_tuned
-from analysis.store.database import utcnow
+from analysis.store.database import open_db, utcnow
+from dashboard.components import as_text
 
 BASE = "openai-compat:http://127.0.0.1:8000/v1:llama-3.1-8b-instruct"
 TUNED = "openai-compat:http://127.0.0.1:8000/v1:llama-3.1-8b-instruct-tuned"
@@ -98,3 +102,32 @@ def test_refusals_name_what_is_missing(con):
         compare_tuned(con, "run1", BASE, "ollama:other")
     with pytest.raises(NotFound, match="no replay run 'nope'"):
         compare_tuned(con, "nope", BASE, TUNED)
+
+
+def test_cli_compare_tuned(capsys):
+    con = open_db(None)
+    planted_run(con, ["both"] * 20 + ["tuned"] * 12 + ["base"] * 2 + ["neither"] * 6, ["base"] * 5)
+    con.close()
+    assert main(["compare-tuned", "--run", "run1", "--base", BASE, "--tuned", TUNED, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert (data["verdict"], data["n"], data["left_out"], data["tuned_only"]) == ("better", 40, 5, 12)
+    assert main(["compare-tuned", "--run", "run1", "--base", BASE, "--tuned", TUNED]) == 0
+    text = capsys.readouterr().out
+    assert "the tuned model is better: +25.0 points" in text and "80.0%" in text and "55.0%" in text
+    assert "5 scored requests outside the held-out split were left out" in text
+    assert main(["compare-tuned", "--run", "run1", "--base", BASE, "--tuned", "ollama:x"]) == 1
+    assert "has no candidate 'ollama:x'" in capsys.readouterr().err
+
+
+def test_quality_page_shows_the_verdict_on_the_held_out_split():
+    con = open_db("cmp")
+    planted_run(con, ["both"] * 20 + ["tuned"] * 12 + ["base"] * 2 + ["neither"] * 6, ["base"] * 5)
+    expected = compare_tuned(con, "run1", BASE, TUNED)
+    con.close()
+    app = open_page("quality", ws="cmp")
+    assert app.selectbox(key="gr_cmp_base").value == BASE and app.selectbox(key="gr_cmp_tuned").value == TUNED
+    assert [s.value for s in app.success if "tuned model" in s.value] == [as_text(expected.text)]
+    rows = table(app, "held-out requests")
+    assert [(r["role"], r["right"], r["accuracy"]) for r in rows] == [("base", 22, "55.0%"), ("tuned", 32, "80.0%")]
+    app.selectbox(key="gr_cmp_tuned").set_value(BASE).run()  # the same candidate twice: said, not a crash
+    assert any("the same" in i.value for i in app.info) and not app.exception

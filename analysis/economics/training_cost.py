@@ -153,6 +153,12 @@ def cpu_training_cost(train_seconds: float, vcpus: int, training_tokens: int = 0
         formula=f"{train_seconds:,.0f} s / 3600 x {vcpus} vCPUs x ${price:g}", model=model)
 
 
+def measured_jobs(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The ids of the workspace's finished fine-tuning jobs with a measured train time, newest first."""
+    return [r[0] for r in rows(con, """SELECT job_id FROM fine_tune_jobs WHERE status = 'done' AND train_seconds IS NOT NULL
+                                       ORDER BY created_at DESC, job_id""")]
+
+
 def measured_job_cost(con: duckdb.DuckDBPyConnection, job_id: str, usd_per_vcpu_hour: float | None = None) -> TrainingCost:
     """`cpu_training_cost` of a finished row of `fine_tune_jobs`; vCPUs from its settings' `threads`
     (else this machine's count). TrainingCostError when the job is unknown or has no train_seconds."""
