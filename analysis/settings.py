@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     duckdb_path: Path | None = Field(
         default=None, description="Use this DuckDB file instead of <data_dir>/<workspace>.duckdb."
     )
+    workspace_wait_s: float = Field(
+        default=120.0, gt=0, description="How long an operation waits for a workspace another process "
+        "holds (analysis.store.access) before giving up.")
     ollama_host: str = "http://127.0.0.1:11434"
     endpoints: list[Endpoint] = Field(default_factory=list)
     local_engine_port: int = 8091

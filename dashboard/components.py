@@ -1,8 +1,9 @@
-"""Small shared pieces of the pages: the workspace connection, cached queries, KPI cards, charts.
+"""Small shared pieces of the pages: the workspace's connections, cached queries, KPI cards, charts.
 
-Connections are cached per workspace with st.cache_resource; every query uses its own cursor.
-Query results are cached with st.cache_data keyed on the workspace's data version, so a page
-re-run never re-aggregates unchanged data.
+A page never holds a workspace: `reading()` and `writing(purpose)` open it for one operation and
+close it (analysis.store.access), so the CLI and other processes use it between; while another
+process holds it the page says what it waits for. Query results are cached with st.cache_data
+keyed on the workspace's data version, so a page re-run never re-aggregates unchanged data.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import functools
 import importlib
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
@@ -19,34 +22,82 @@ import streamlit as st
 from analysis.errors import UserError
 from analysis.ingest import demo
 from analysis.settings import WORKSPACE_NAME, get_settings
+from analysis.store import access, summary
 from analysis.store import database as db
-from analysis.store import summary
 
 WORKSPACE_KEY = "workspace"
 SWITCH_KEY = "workspace_switch"  # see switch_workspace
 
 
 @st.cache_resource(show_spinner=False)
-def _connection(path: str) -> duckdb.DuckDBPyConnection:
-    return db.open_db(Path(path))
-
-
-@st.cache_resource(show_spinner=False)
-def _empty_connection() -> duckdb.DuckDBPyConnection:
+def _empty_database() -> duckdb.DuckDBPyConnection:
     """An empty workspace in memory: what a link to a workspace that does not exist yet shows."""
     return db.open_db(Path(":memory:"))
 
 
-def cursor(workspace: str | None = None, create: bool = False) -> duckdb.DuckDBPyConnection:
-    """A fresh cursor on the (cached) connection of the current workspace, cached by its file's
-    path so that another data directory never reuses a connection of the same workspace name.
-    A workspace without a file is created only with `create` (an upload does so) or for the demo
-    (the last fallback); otherwise it reads as empty, from memory: a link never creates a file."""
+class _Waiting:
+    """Says on the page what an operation waits for while another process holds the workspace,
+    and clears it once the wait is over."""
+
+    def __init__(self) -> None:
+        self.placeholder = None
+
+    def __call__(self, holder: str) -> None:
+        if self.placeholder is None:
+            self.placeholder = st.empty()
+        self.placeholder.info(f":material/hourglass_top: Waiting for {as_text(holder)} to finish…")
+
+    def done(self) -> None:
+        if self.placeholder is not None:
+            self.placeholder.empty()
+
+
+@contextmanager
+def _waiting_shown() -> Iterator[_Waiting]:
+    waiting = _Waiting()
+    try:
+        yield waiting
+    finally:
+        waiting.done()
+
+
+@contextmanager
+def reading(workspace: str | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection to the current workspace (or `workspace`) for one operation. A
+    workspace without a file reads as empty, from memory (a link never creates a file), but the
+    demo, which is created here when missing."""
     name = workspace or current_workspace()
     path = get_settings().workspace_path(name)
-    if not (create or name == demo.DEMO_WORKSPACE or path.exists()):
-        return _empty_connection().cursor()
-    return _connection(str(path.resolve())).cursor()
+    if not path.exists() and name != demo.DEMO_WORKSPACE:
+        empty = _empty_database().cursor()
+        try:
+            yield empty
+        finally:
+            empty.close()
+        return
+    with _waiting_shown() as waiting:
+        if not path.exists():
+            with access.writing(path, "creating the demo workspace", on_wait=waiting):
+                pass
+        with access.reading(path, on_wait=waiting) as con:
+            waiting.done()
+            yield con
+
+
+@contextmanager
+def writing(purpose: str, workspace: str | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-write connection to the current workspace (or `workspace`, created when missing:
+    an upload does so) for one operation; `purpose` (e.g. "an upload of calls.jsonl") is what
+    other processes are told while they wait."""
+    path = get_settings().workspace_path(workspace or current_workspace())
+    with _waiting_shown() as waiting, access.writing(path, purpose, on_wait=waiting) as con:
+        waiting.done()
+        yield con
+
+
+def shared_workspace(workspace: str | None = None) -> access.Workspace:
+    """The current workspace for a long job (a replay, a probe) that opens it per batch."""
+    return access.Workspace(get_settings().workspace_path(workspace or current_workspace()))
 
 
 def _exists(workspace: str) -> bool:
@@ -56,32 +107,60 @@ def _exists(workspace: str) -> bool:
 def current_workspace() -> str:
     """The sidebar's choice, else the link's (?ws=), else the settings' workspace of your own logs
     once a file was loaded into it, else the demo. A linked workspace that does not exist yet is
-    shown empty (see `cursor`) until an upload creates it."""
+    shown empty (see `reading`) until an upload creates it."""
     settings = get_settings()
     chosen = st.session_state.get(WORKSPACE_KEY) or st.query_params.get("ws")
     if chosen:
         return chosen
-    own = settings.workspace_path(settings.workspace).exists() and db.scalar(
-        cursor(settings.workspace), "SELECT count(*) FROM sources")
+    if not settings.workspace_path(settings.workspace).exists():
+        return demo.DEMO_WORKSPACE
+    own = _cached_query(settings.workspace, data_version(settings.workspace), "analysis.store.database", "scalar",
+                        ("SELECT count(*) FROM sources",))
     return settings.workspace if own else demo.DEMO_WORKSPACE
 
 
+def _file_state(workspace: str) -> tuple:
+    """(modification time, size) of the workspace's file and of its write-ahead log: every write
+    changes one of them (a reader changes neither), so an unchanged state means unchanged data."""
+    path = get_settings().workspace_path(workspace)
+    states = []
+    for file in (path, path.with_name(path.name + ".wal")):
+        try:
+            stat = file.stat()
+        except FileNotFoundError:
+            states.append(None)
+        else:
+            states.append((stat.st_mtime_ns, stat.st_size))
+    return tuple(states)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _version(workspace: str, file_state: tuple) -> str:
+    with reading(workspace) as con:
+        return db.data_version(con)
+
+
 def data_version(workspace: str | None = None) -> str:
-    return db.data_version(cursor(workspace))
+    """The workspace's data version (analysis.store.database.data_version), read again only when
+    its file changed, so a page re-run over unchanged data does not open the workspace at all."""
+    name = workspace or current_workspace()
+    return _version(name, _file_state(name))
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def cached_summary(workspace: str, version: str) -> summary.Summary:
-    return summary.summarise(cursor(workspace))
+    with reading(workspace) as con:
+        return summary.summarise(con)
 
 
 @st.cache_data(show_spinner=False, max_entries=128)
 def _cached_query(workspace: str, version: str, module: str, name: str, args: tuple):
-    return getattr(importlib.import_module(module), name)(cursor(workspace), *args)
+    with reading(workspace) as con:
+        return getattr(importlib.import_module(module), name)(con, *args)
 
 
 def query(function, *args):
-    """`function(cursor, *args)` (an `analysis` query) cached per workspace data version, so a page
+    """`function(connection, *args)` (an `analysis` query) cached per workspace data version, so a page
     re-run never re-aggregates unchanged data."""
     ws = current_workspace()
     return _cached_query(ws, data_version(ws), function.__module__, function.__name__, args)
@@ -122,7 +201,7 @@ def sidebar() -> None:
         if choice != demo.DEMO_WORKSPACE and not _exists(choice):  # a link never creates a workspace
             st.warning(f"There is no workspace {as_text(repr(choice))} yet: it shows empty, and uploading logs on the "
                        "Logs page creates it.")
-        if demo.is_synthetic(cursor(choice)):
+        if _cached_query(choice, data_version(choice), demo.__name__, "is_synthetic", ()):
             st.caption(":material/science: Synthetic demo data: generated from templates, not real traffic.")
 
 
@@ -140,7 +219,8 @@ def kpi(row, label: str, value: str, help_text: str | None = None) -> None:
 def cached_defaults(workspace: str, version: str):
     from analysis.economics.workspace_defaults import scenario_defaults
 
-    return scenario_defaults(cursor(workspace))
+    with reading(workspace) as con:
+        return scenario_defaults(con)
 
 
 def scenario_defaults():
@@ -153,7 +233,8 @@ def scenario_defaults():
 def cached_narrow_share(workspace: str, version: str) -> float | None:
     from analysis.quality.tasks import narrow_share
 
-    return narrow_share(cursor(workspace))
+    with reading(workspace) as con:
+        return narrow_share(con)
 
 
 def narrow_share() -> float | None:
@@ -199,11 +280,11 @@ def cached_report(workspace: str, version: str, scenario_json: str, scenario_nam
     from analysis.present import report
 
     scenario = Scenario.from_json(scenario_json)
-    con = cursor(workspace)
-    decision = workspace_decision(con, scenario, run_id, candidate)
-    document = report.html_report(con, scenario, decision, title=f"llm-breakeven: {workspace}",
-                                  scenario_name=scenario_name)
-    return document, report.csv_exports(con, scenario)
+    with reading(workspace) as con:
+        decision = workspace_decision(con, scenario, run_id, candidate)
+        document = report.html_report(con, scenario, decision, title=f"llm-breakeven: {workspace}",
+                                      scenario_name=scenario_name)
+        return document, report.csv_exports(con, scenario)
 
 
 def errors_on_page(function):

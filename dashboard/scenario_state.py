@@ -22,6 +22,7 @@ CAPACITY_SOURCES = {"sizing": "sizing model", "probe": "your probe", "user": "my
 LOADED_FROM = "sc__loaded_from"
 OPENED = "sc__opened"  # the name (else id) of the saved scenario a link opened
 PROBLEM = "sc__problem"
+FINE_TUNING_SOURCE = "sc__fine_tuning_source"  # (usd, where it came from), set by dashboard.tuning_evidence
 
 
 def key(field: str) -> str:
@@ -38,7 +39,8 @@ def _from_url(defaults: Scenario) -> tuple[Scenario, str | None]:
     params = st.query_params.to_dict()
     if "scenario" in params:
         try:
-            saved = scenario_store.load(components.cursor(), params["scenario"])
+            with components.reading() as con:
+                saved = scenario_store.load(con, params["scenario"])
         except ScenarioError as exc:
             return defaults, (f"This scenario link could not be opened: {components.as_text(str(exc))}. "
                               "Showing the defaults.")
@@ -165,6 +167,8 @@ def economics_controls(defaults: Scenario) -> None:
     c[2].number_input("Fixed GPU count (0 = size automatically)", min_value=0, step=1, **control("gpu_count"))
     c[2].number_input("Ops cost per month (USD)", min_value=0.0, step=100.0, **control("ops_usd_per_month"))
     c[2].number_input("Fine-tuning, one-off (USD)", min_value=0.0, step=100.0, **control("fine_tuning_usd"))
+    if (applied := st.session_state.get(FINE_TUNING_SOURCE)) and applied[0] == st.session_state.get(key("fine_tuning_usd")):
+        c[2].caption(components.as_text(applied[1]))
     c[2].number_input("Amortise fine-tuning over (months)", min_value=1, max_value=120, step=1,
                       **control("amortisation_months"))
     with st.expander("Model serving and request shape (sized from your logs)"):

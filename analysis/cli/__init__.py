@@ -127,8 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         if "lock" not in str(exc).lower():
             return _internal_error(exc, argv)
         holder = re.search(r"PID (\d+)", str(exc))
-        message, code = (f"the workspace is busy: another process{' (PID ' + holder.group(1) + ')' if holder else ''} "
-                         "has it open for writing (a replay or ingest?); try again when it is done"), 1
+        message, code = (f"the workspace is busy: another process{' (pid ' + holder.group(1) + ')' if holder else ''} "
+                         "has it open; try again when it is done"), 1
     except BrokenPipeError:  # `breakeven ... | head`: the reader left; nothing more to say
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
 
 from analysis.cli.common import (
     Refused,
     known_run,
-    open_workspace,
     print_json,
     print_lines,
+    reading_workspace,
     workspace_exists,
     workspace_name,
+    writing_workspace,
 )
 from analysis.present import capacity, tables
-from analysis.store.database import open_db, scalar
+from analysis.store.database import scalar
 
 REPORT_FILE = "llm-breakeven-report.html"  # the name the Scenarios & report page downloads it as
 
@@ -75,14 +77,10 @@ def cmd_economics(args) -> int:
     from analysis.economics import comparison, projections
     from analysis.economics.decision import workspace_decision
 
-    con = open_db(args.workspace) if workspace_exists(args) else None
-    try:
+    with reading_workspace(args) if workspace_exists(args) else nullcontext() as con:
         scenario = _scenario(con, args.scenario)
         notes = [note] if (note := _assumption_note(con, args)) else []
         decided = workspace_decision(con, scenario) if con is not None and not notes else None
-    finally:
-        if con is not None:
-            con.close()
     inputs = scenario.to_cost_inputs()
     result = comparison.evaluate(inputs)
     sizing = scenario.sizing() if scenario.capacity_source == "sizing" else None
@@ -129,11 +127,8 @@ def cmd_size(args) -> int:
     shaped = {"input_length", "output_length"} & given.keys()
     base = Scenario()
     if args.workspace is not None or workspace_exists(args):
-        con = open_workspace(args)
-        try:
+        with reading_workspace(args) as con:
             base = scenario_defaults(con, base)
-        finally:
-            con.close()
     if shaped:  # a shape given here replaces the logs' p95 too
         given |= {"input_length_p95": None, "output_length_p95": None}
     scenario = Scenario.from_dict({**given, "capacity_source": "sizing", "capacity_rps_per_gpu": None}, base)
@@ -163,11 +158,8 @@ def cmd_route(args) -> int:
     """The decision's local/API split per segment, shares, blended figures and the frontier, and
     the run and candidate whose quality it used (default: as the Routing page, the default run
     (a real one before the demo's) and its most scored candidate)."""
-    con = open_workspace(args)
-    try:
+    with reading_workspace(args) as con:
         decision = _decision(con, args, _scenario(con, args.scenario))
-    finally:
-        con.close()
     rec, evidence = decision.recommendation, decision.evidence
     if args.json:
         print_json({**rec.to_dict(), "run_id": evidence.run_id, "candidate": evidence.candidate,
@@ -184,11 +176,8 @@ def cmd_route(args) -> int:
 def cmd_decide(args) -> int:
     """The one answer: what goes local, the monthly bill both ways at today's volume, the quality
     caveat, and beside it the cost-only comparison (the same value as the dashboard's pages)."""
-    con = open_workspace(args)
-    try:
+    with reading_workspace(args) as con:
         decision = _decision(con, args, _scenario(con, args.scenario))
-    finally:
-        con.close()
     if args.json:
         print_json(decision.summary())
         return 0
@@ -223,8 +212,7 @@ def cmd_report(args) -> int:
     from analysis.economics.decision import workspace_decision
     from analysis.present.report import html_report
 
-    con = open_workspace(args)
-    try:
+    with reading_workspace(args) as con:
         scenario, source, saved_id = _chosen_scenario(con, args)
         notes = [note] if not args.saved and (note := _assumption_note(con, args)) else []
         name = None
@@ -234,8 +222,6 @@ def cmd_report(args) -> int:
         decision = workspace_decision(con, scenario)
         document = html_report(con, scenario, decision, title=f"llm-breakeven: {workspace_name(args)}",
                                scenario_name=name)
-    finally:
-        con.close()
     out = Path(args.out or REPORT_FILE)
     out.write_text(document, encoding="utf-8")
     if args.json:
@@ -261,17 +247,13 @@ def cmd_scenarios(args) -> int:
     from analysis.economics import comparison, scenario_store
 
     workspace = workspace_name(args)
-    con = open_workspace(args)
-    try:
-        if args.action == "list":
-            items = scenario_store.saved(con)
-        elif args.action == "show":
-            items = [scenario_store.load(con, args.id)]
-        else:
+    if args.action == "save":
+        with writing_workspace(args, f"saving scenario {args.file}") as con:
             scenario = _scenario(con, args.file)
             items = [scenario_store.load(con, scenario_store.save(con, scenario, args.name))]
-    finally:
-        con.close()
+    else:
+        with reading_workspace(args) as con:
+            items = scenario_store.saved(con) if args.action == "list" else [scenario_store.load(con, args.id)]
     if args.json:
         records = [_saved_record(item, workspace) for item in items]
         print_json(records if args.action == "list" else records[0])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from analysis.cli.common import known_run, open_workspace, print_json, print_lines
+from analysis.cli.common import known_run, print_json, print_lines, reading_workspace, writing_workspace
 from analysis.present import tables
 
 
@@ -12,11 +12,8 @@ def cmd_attach_labels(args) -> int:
     """Ground-truth labels from a file joined on request id."""
     from analysis.quality.scoring.references import attach_labels
 
-    con = open_workspace(args)
-    try:
+    with writing_workspace(args, f"attaching labels from {args.path}") as con:
         attached = attach_labels(con, args.path, args.id, args.label)
-    finally:
-        con.close()
     if args.json:
         print_json(asdict(attached))
     else:
@@ -30,13 +27,10 @@ def cmd_score(args) -> int:
     from analysis.quality.scoring.runner import score_run
 
     judge = JudgeScorer(args.judge, budget_usd=args.judge_budget_usd) if args.judge else None
-    con = open_workspace(args)
-    try:
+    with writing_workspace(args, f"scoring of run {args.run}") as con:
         known_run(con, args.run)
         summary = score_run(con, args.run, args.scorer, args.reference_candidate, judge=judge)
         agreement = judge_agreement(con, args.run)
-    finally:
-        con.close()
     if args.json:
         print_json({**summary.to_dict(), "judge_agreement": asdict(agreement)})
     else:
@@ -50,12 +44,9 @@ def cmd_quality(args) -> int:
     all runs are shown)."""
     from analysis.quality.verdicts import quality_table
 
-    con = open_workspace(args)
-    try:
+    with reading_workspace(args) as con:
         known_run(con, args.run)
         table = quality_table(con, args.run, margin=args.margin / 100)
-    finally:
-        con.close()
     records = table.to_dicts()
     if args.json:
         print_json(records)

@@ -7,7 +7,15 @@ import sys
 
 from pydantic import ValidationError
 
-from analysis.cli.common import Refused, known_run, open_workspace, print_json, print_lines, validation_text
+from analysis.cli.common import (
+    Refused,
+    known_run,
+    print_json,
+    print_lines,
+    reading_workspace,
+    shared_workspace,
+    validation_text,
+)
 from analysis.present import tables
 
 
@@ -21,35 +29,35 @@ def cmd_replay(args) -> int:
 
     if not args.resume and not args.candidate:
         raise Refused("give at least one --candidate SPEC (or --resume RUN_ID)", 2)
-    con = open_workspace(args)
-    try:
-        if args.resume:
+    workspace = shared_workspace(args)
+    if args.resume:
+        with workspace.reading() as con:
             known_run(con, args.resume)
-            run_id = args.resume
-        else:
-            try:
-                adapter = PromptAdapter(system_prompt=args.system_prompt, few_shot=args.few_shot,
-                                        labels=args.labels or [], auto_labels=args.auto_labels)
-                sample = SampleSpec(size=args.sample, strategy=args.strategy, stratify_by=args.stratify_by,
-                                    seed=args.seed, task_types=args.task_type or [], held_out=args.held_out)
-                params = replay.RunParams(concurrency=args.concurrency, max_tokens=args.max_tokens,
-                                          temperature=args.temperature, timeout_s=args.timeout)
-            except ValidationError as exc:
-                raise Refused(validation_text(exc), 2) from exc
+        run_id = args.resume
+    else:
+        try:
+            adapter = PromptAdapter(system_prompt=args.system_prompt, few_shot=args.few_shot,
+                                    labels=args.labels or [], auto_labels=args.auto_labels)
+            sample = SampleSpec(size=args.sample, strategy=args.strategy, stratify_by=args.stratify_by,
+                                seed=args.seed, task_types=args.task_type or [], held_out=args.held_out)
+            params = replay.RunParams(concurrency=args.concurrency, max_tokens=args.max_tokens,
+                                      temperature=args.temperature, timeout_s=args.timeout)
+        except ValidationError as exc:
+            raise Refused(validation_text(exc), 2) from exc
+        with workspace.writing("replay: creating a run") as con:
             if args.held_out:
                 _assign_held_out(con)
             run_id = replay.create_run(con, args.candidate, sample, adapter, params, args.budget_usd)
-        try:
-            progress = replay.execute(con, run_id, on_progress=None if args.json else _progress_bar)
-        except KeyboardInterrupt:
-            workspace = f" --workspace {args.workspace}" if args.workspace else ""
-            print(f"\ninterrupted: answers so far are kept; resume with breakeven replay{workspace} --resume {run_id}",
-                  file=sys.stderr)
-            return 130
+    try:  # the run opens the workspace per batch of results: others read and write between
+        progress = replay.execute(workspace, run_id, on_progress=None if args.json else _progress_bar)
+    except KeyboardInterrupt:
+        option = f" --workspace {args.workspace}" if args.workspace else ""
+        print(f"\ninterrupted: answers so far are kept; resume with breakeven replay{option} --resume {run_id}",
+              file=sys.stderr)
+        return 130
+    with workspace.reading() as con:
         failures = replay.failure_reasons(con, run_id)
         figures = history.candidate_figures(con, run_id).to_dicts()
-    finally:
-        con.close()
     if args.json:
         print_json({**progress.to_dict(), "failure_reasons": [
             {"candidate": c, "error": e, "count": n} for c, e, n in failures], "by_candidate": figures})
@@ -85,12 +93,9 @@ def cmd_runs(args) -> int:
     from analysis.replay import history
     from analysis.replay import runs as replay
 
-    con = open_workspace(args)
-    try:
+    with reading_workspace(args) as con:
         table = replay.list_runs(con)
         figures = history.candidate_figures(con).to_dicts()
-    finally:
-        con.close()
     records = [{**r, "candidates": json.loads(r["candidates"]), "created_at": r["created_at"].isoformat(),
                 "by_candidate": [f for f in figures if f["run_id"] == r["run_id"]]}
                for r in table.to_dicts()]
@@ -120,14 +125,12 @@ def cmd_probe(args) -> int:
         levels = [int(x) for x in args.levels.split(",") if x.strip()]
     except ValueError:  # int() of the user's text
         raise Refused(f"--levels must be integers separated by commas, got {args.levels!r}", 2) from None
-    con = open_workspace(args)
     try:
-        report = run_probe(con, args.spec, levels, args.requests_per_level, args.p95_ms, args.max_tokens,
+        report = run_probe(shared_workspace(args), args.spec, levels, args.requests_per_level, args.p95_ms, args.max_tokens,
                            on_progress=progress, gpu=args.gpu)
     except ProviderError as exc:  # the endpoint: unreachable, refused the key, unknown model
         raise Refused(f"probe failed: {exc}") from exc
     finally:
-        con.close()
         if shown:  # end the progress line
             sys.stderr.write("\n")
     if args.json:

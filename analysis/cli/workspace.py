@@ -8,7 +8,7 @@ import tomllib
 from importlib.resources import files
 from typing import NoReturn
 
-from analysis.cli.common import Refused, open_workspace, print_json, print_lines
+from analysis.cli.common import Refused, print_json, print_lines, reading_workspace, writing_workspace
 from analysis.present import tables
 
 
@@ -24,12 +24,10 @@ def cmd_ingest(args) -> int:
             options = mapping_options(args.mapping, args.map)
         except IngestError as exc:  # the mapping given on the command line: a usage mistake
             raise Refused(str(exc), 2) from exc
-    con = open_workspace(args, must_exist=False)
-    try:  # for people, each file's line as soon as it is done
+    purpose = f"ingest of {', '.join(os.path.basename(p) for p in args.paths)}"
+    with writing_workspace(args, purpose[:200], must_exist=False) as con:  # for people, each file's line as soon as it is done
         results = ingest_paths(con, args.paths, args.format, options,
                                progress=None if args.json else _print_ingest_result)
-    finally:
-        con.close()
     return _report_ingest(results, args.json, printed=not args.json)
 
 
@@ -52,24 +50,18 @@ def cmd_ingest_labelled(args) -> int:
     """A labelled dataset as requests with ground truth and a task prompt listing the label set."""
     from analysis.ingest.labelled_datasets import ingest_labelled
 
-    con = open_workspace(args, must_exist=False)
-    try:
+    with writing_workspace(args, f"ingest of {os.path.basename(args.path)}", must_exist=False) as con:
         result = ingest_labelled(con, args.path, args.text, args.label, labels_from=args.labels_from,
                                  id_col=args.id, limit=args.limit, seed=args.seed, split=args.split,
                                  instruction=args.instruction)
-    finally:
-        con.close()
     return _report_ingest([result], args.json)
 
 
 def cmd_summary(args) -> int:
     from analysis.store.summary import summarise
 
-    con = open_workspace(args)
-    try:
+    with reading_workspace(args) as con:
         summary = summarise(con)
-    finally:
-        con.close()
     if args.json:
         print_json(summary.to_dict())
         return 0

@@ -21,7 +21,7 @@ from analysis.quality.scoring.judge import JudgeScorer
 from analysis.quality.scoring.runner import ScoreSummary, score_run
 from analysis.replay import runs as replay
 from analysis.replay.providers.base import ProviderError
-from analysis.store.database import open_db
+from analysis.store import access
 
 
 @dataclass
@@ -66,8 +66,8 @@ class RunManager:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self, workspace: str | Path, run_id: str, judge: JudgeScorer | None = None) -> None:
-        """Execute (or resume) a run in a daemon thread with its own connection (open_db of the
-        workspace file), so the page's connection is never blocked by the run's writes; score it
+        """Execute (or resume) a run in a daemon thread that opens the workspace file per batch of
+        results (`access.Workspace`), so the pages and other processes use it meanwhile; score it
         when it ends (module rule), with `judge` for long free-text answers when given."""
         with self.lock:
             if self.is_running(run_id):
@@ -79,16 +79,16 @@ class RunManager:
 
     def _work(self, workspace: str | Path, run_id: str, judge: JudgeScorer | None) -> None:
         entry = self.active[run_id]
-        con = open_db(workspace)
+        shared = access.Workspace(Path(workspace))
         try:
-            replay.execute(con, run_id, on_progress=lambda p: setattr(entry, "progress", p), stop=entry.stop)
+            replay.execute(shared, run_id, on_progress=lambda p: setattr(entry, "progress", p), stop=entry.stop)
             entry.scoring = True
-            entry.scored, entry.score_note = score_finished(con, run_id, judge)
+            with shared.writing(f"scoring of run {run_id}") as con:
+                entry.scored, entry.score_note = score_finished(con, run_id, judge)
         except Exception as exc:  # shown on the page instead of dying silently in a thread
             entry.error = f"{type(exc).__name__}: {exc}"
         finally:
             entry.scoring = False
-            con.close()
 
     def is_running(self, run_id: str) -> bool:
         entry = self.active.get(run_id)

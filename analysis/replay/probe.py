@@ -48,6 +48,7 @@ from analysis.replay import sampling
 from analysis.replay.prompt_adapter import PromptAdapter, build_messages, logged_messages
 from analysis.replay.providers import registry
 from analysis.replay.providers.base import Completion, CompletionRequest, ProviderError
+from analysis.store import access
 from analysis.store.database import rows, utcnow
 
 DEFAULT_LEVELS = (1, 2, 4, 8, 16)
@@ -159,13 +160,14 @@ def probed_hardware(candidate_spec: str, gpu: str | None) -> str | None:
     return None
 
 
-def run_probe(con: duckdb.DuckDBPyConnection, candidate_spec: str, levels: Sequence[int] = DEFAULT_LEVELS,
+def run_probe(workspace: access.Workspace | duckdb.DuckDBPyConnection, candidate_spec: str, levels: Sequence[int] = DEFAULT_LEVELS,
               requests_per_level: int = 32, p95_target_ms: float = 10_000.0, max_tokens: int = 256,
               on_progress: Callable[[ProbeProgress], None] | None = None, timeout_s: float = 120.0,
               seed: int = 0, gpu: str | None = None) -> ProbeReport:
     """Sweep `levels` of concurrency against the candidate (module rules), store each level in
     `probe_results` with the hardware it ran on (`gpu`: the catalogue GPU serving the endpoint,
-    see `probed_hardware`) and return the report. Raises UserError on bad arguments or a workspace
+    see `probed_hardware`) and return the report. `workspace` (an `access.Workspace`) is opened
+    only to read the sample and to store each level, so others use it during the sweep. Raises UserError on bad arguments or a workspace
     without replayable requests, and the provider's error (UnreachableError, FatalError...) when
     the warm-up request fails."""
     levels = sorted(set(levels))
@@ -175,7 +177,9 @@ def run_probe(con: duckdb.DuckDBPyConnection, candidate_spec: str, levels: Seque
         raise UserError("requests_per_level, max_tokens and p95_target_ms must be positive")
     candidate = registry.parse_candidate_spec(candidate_spec)
     sizes = [max(requests_per_level, c) for c in levels]
-    messages = _sample(con, 1 + sum(sizes), seed)
+    workspace = access.workspace_of(workspace)
+    with workspace.reading() as con:
+        messages = _sample(con, 1 + sum(sizes), seed)
     requests = [CompletionRequest(messages=m, max_tokens=max_tokens, temperature=0.0, timeout_s=timeout_s)
                 for m in messages]
     starts = [1 + sum(sizes[:i]) for i in range(len(levels))]  # request 0 is the warm-up
@@ -191,7 +195,8 @@ def run_probe(con: duckdb.DuckDBPyConnection, candidate_spec: str, levels: Seque
             level = _measure(provider, batch, concurrency, p95_target_ms, on_done)
             reason = stop_reason(report.levels, level, p95_target_ms)
             report.levels.append(level)
-            _store(con, report, level)
+            with workspace.writing(f"capacity probe {report.probe_id}") as con:
+                _store(con, report, level)
             if reason and index < len(levels):
                 report.stopped_early = reason
                 break

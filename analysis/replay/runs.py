@@ -63,6 +63,7 @@ from analysis.replay.providers.base import (
     UnreachableError,
 )
 from analysis.settings import get_settings
+from analysis.store import access
 from analysis.store.database import frame, rows, utcnow
 
 TEMPLATE_TOKENS = 24  # per message, and once more: what a chat template adds (markers, preamble)
@@ -260,21 +261,24 @@ def ceiling_cost(prices: pricing.UnitPrices | None, request: CompletionRequest) 
     return prices.cost(input_bytes + TEMPLATE_TOKENS * (len(request.messages) + 1), request.max_tokens)
 
 
-def execute(con: duckdb.DuckDBPyConnection, run_id: str, on_progress: Callable[[Progress], None] | None = None,
-            stop: threading.Event | None = None) -> Progress:
+def execute(workspace: access.Workspace | duckdb.DuckDBPyConnection, run_id: str,
+            on_progress: Callable[[Progress], None] | None = None, stop: threading.Event | None = None) -> Progress:
     """Send everything of the run that has no result yet (see the module rules); returns the
     final progress. `stop` ends the run early: nothing new is sent, calls in flight finish and
-    are stored (status 'interrupted'); a later call resumes it."""
+    are stored (status 'interrupted'); a later call resumes it. Given an `access.Workspace`, each
+    batch of finished calls is written with its own short connection, so other processes read
+    and write the workspace while the run goes on; given a connection, that one is used."""
     stop = stop or threading.Event()
-    run = _Execution(con, run_id, stop)
+    run = _Execution(access.workspace_of(workspace), run_id, stop)
     try:
         with ThreadPoolExecutor(run.params.concurrency) as pool:
             try:
                 run.fill(pool)
                 while run.in_flight:
                     finished, _ = wait(run.in_flight, return_when=FIRST_COMPLETED)
-                    for row in [row for future in finished if (row := run.collect(future))]:
-                        con.execute(INSERT_RESULT, row).fetchall()
+                    if stored := [row for future in finished if (row := run.collect(future))]:
+                        with run.workspace.writing(run.purpose) as con:
+                            con.executemany(INSERT_RESULT, stored).fetchall()
                     run.fill(pool)  # only now: a kill re-sends at most `concurrency` calls
                     run.update_eta()
                     if on_progress:
@@ -292,28 +296,30 @@ def execute(con: duckdb.DuckDBPyConnection, run_id: str, on_progress: Callable[[
 class _Execution:
     """The state of one `execute`: what is left to send, what is in flight, the budget reserved."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, run_id: str, stop: threading.Event):
-        found = rows(con, "SELECT candidates, adapter, params, budget_usd, estimate_usd FROM runs WHERE run_id = ?",
-                     [run_id])
-        if not found:
-            raise NotFound(f"no run {run_id!r}")
-        specs, adapter, params, budget, estimate = found[0]
-        self.con, self.run_id, self.stop = con, run_id, stop
-        self.candidates = [registry.Candidate(**c) for c in json.loads(specs)]
-        self.adapter = PromptAdapter.model_validate_json(adapter)
-        self.params = RunParams.model_validate_json(params)
-        self.budget = budget
-        sample = rows(con, """SELECT q.request_id, r.input_messages FROM run_requests q
-                              JOIN requests r USING (request_id) WHERE q.run_id = ? ORDER BY q.position""", [run_id])
-        self.messages = {rid: logged_messages(m) for rid, m in sample}
-        self.examples = load_examples(con, self.adapter)
-        stored = set(rows(con, "SELECT candidate, request_id FROM results WHERE run_id = ?", [run_id]))
-        self.pending = deque((c.spec, rid) for rid in self.messages for c in self.candidates
-                             if (c.spec, rid) not in stored)
-        self.left = Counter(spec for spec, _ in self.pending)  # per candidate: not sent yet
-        self.progress = Progress(run_id, total=len(self.messages) * len(self.candidates), estimate_usd=estimate,
-                                 budget_usd=budget)
-        _refresh(con, self.progress)
+    def __init__(self, workspace: access.Workspace | access.Connected, run_id: str, stop: threading.Event):
+        self.workspace, self.run_id, self.stop = workspace, run_id, stop
+        self.purpose = f"replay run {run_id}"
+        with workspace.reading() as con:
+            found = rows(con, "SELECT candidates, adapter, params, budget_usd, estimate_usd FROM runs WHERE run_id = ?",
+                         [run_id])
+            if not found:
+                raise NotFound(f"no run {run_id!r}")
+            specs, adapter, params, budget, estimate = found[0]
+            self.candidates = [registry.Candidate(**c) for c in json.loads(specs)]
+            self.adapter = PromptAdapter.model_validate_json(adapter)
+            self.params = RunParams.model_validate_json(params)
+            self.budget = budget
+            sample = rows(con, """SELECT q.request_id, r.input_messages FROM run_requests q
+                                  JOIN requests r USING (request_id) WHERE q.run_id = ? ORDER BY q.position""", [run_id])
+            self.messages = {rid: logged_messages(m) for rid, m in sample}
+            self.examples = load_examples(con, self.adapter)
+            stored = set(rows(con, "SELECT candidate, request_id FROM results WHERE run_id = ?", [run_id]))
+            self.pending = deque((c.spec, rid) for rid in self.messages for c in self.candidates
+                                 if (c.spec, rid) not in stored)
+            self.left = Counter(spec for spec, _ in self.pending)  # per candidate: not sent yet
+            self.progress = Progress(run_id, total=len(self.messages) * len(self.candidates), estimate_usd=estimate,
+                                     budget_usd=budget)
+            _refresh(con, self.progress)
         self.prices = {c.spec: _prices(c) for c in self.candidates}
         self.secrets = configured_secrets(registry.api_key_for(c, get_settings()) for c in self.candidates)
         self.providers = {}
@@ -326,9 +332,10 @@ class _Execution:
         self.reserved = 0.0  # ceilings of the paid calls in flight
         self.stopped_by_budget = False
         self.started, self.handled = time.monotonic(), 0
-        _set_status(con, run_id, "running")
-        con.execute("UPDATE runs SET owner_pid = ?, owner_host = ?, owner_started = ? WHERE run_id = ?",
-                    [os.getpid(), socket.gethostname(), _process_started(os.getpid()), run_id]).fetchall()
+        with workspace.writing(self.purpose) as con:
+            _set_status(con, run_id, "running")
+            con.execute("UPDATE runs SET owner_pid = ?, owner_host = ?, owner_started = ? WHERE run_id = ?",
+                        [os.getpid(), socket.gethostname(), _process_started(os.getpid()), run_id]).fetchall()
         self.progress.status = "running"
 
     def fill(self, pool: ThreadPoolExecutor) -> None:
@@ -394,7 +401,8 @@ class _Execution:
         progress.status = ("failed" if complete and progress.failed and not progress.done else "done" if complete
                            else "stopped_budget" if self.stopped_by_budget else "interrupted")
         progress.eta_s = 0.0 if complete else None
-        _set_status(self.con, self.run_id, progress.status, progress.errors)
+        with self.workspace.writing(self.purpose) as con:
+            _set_status(con, self.run_id, progress.status, progress.errors)
 
 
 def _set_status(con, run_id: str, status: str, errors: dict[str, str] | None = None) -> None:

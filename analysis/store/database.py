@@ -26,6 +26,10 @@ class SchemaTooNewError(UserError):
     """The database was migrated by a newer llm-breakeven than this one."""
 
 
+class SchemaOutdatedError(UserError):
+    """A read-only open of a database that lacks this version's latest migrations."""
+
+
 def m001_initial(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         """
@@ -340,6 +344,14 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
     return applied
 
 
+def workspace_file(workspace: str | Path | None = None, settings: Settings | None = None) -> Path:
+    """The DuckDB file of `workspace`: a workspace name (resolved under the data directory), a
+    path to a `.duckdb` file, or None for the configured default workspace."""
+    if isinstance(workspace, Path) or (workspace and str(workspace).endswith(".duckdb")):
+        return Path(workspace)
+    return (settings or get_settings()).workspace_path(workspace)
+
+
 def open_db(
     workspace: str | Path | None = None,
     *,
@@ -348,22 +360,23 @@ def open_db(
 ) -> duckdb.DuckDBPyConnection:
     """Open (creating if needed) a workspace's DuckDB file and bring its schema up to date.
 
-    `workspace` is a workspace name (resolved under the data directory), a path to a
-    `.duckdb` file, or None for the configured default workspace."""
-    settings = settings or get_settings()
-    if isinstance(workspace, Path) or (workspace and str(workspace).endswith(".duckdb")):
-        path = Path(workspace)
-    else:
-        path = settings.workspace_path(workspace)
+    `workspace` as in `workspace_file`. Several processes sharing a workspace open it through
+    `analysis.store.access` (`reading` / `writing`), which calls this per operation."""
+    path = workspace_file(workspace, settings)
     if read_only:
         con = duckdb.connect(str(path), read_only=True)
         known = [m.__name__ for m in MIGRATIONS]
-        done = applied_migrations(con)
+        try:
+            done = applied_migrations(con)
+        except duckdb.CatalogException:  # created but never migrated
+            done = []
         if done != known:
             con.close()
+            if done == known[: len(done)]:
+                raise SchemaOutdatedError(f"{path} has schema {done}, this version expects {known}: "
+                                          "open it writable once to migrate")
             raise SchemaTooNewError(
-                f"{path} has schema {done}, this version expects {known}: open it writable "
-                "once to migrate, or upgrade llm-breakeven"
+                f"{path} has schema {done}, this version expects {known}: upgrade llm-breakeven"
             )
         return con
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -118,7 +118,8 @@ with right:
 st.subheader("Share this scenario")
 name = st.text_input("Name (optional)", key="econ_save_name")
 if st.button("Save scenario", key="econ_save"):
-    sid = scenario_store.save(components.cursor(), scenario, name or None)
+    with components.writing("saving a scenario") as con:
+        sid = scenario_store.save(con, scenario, name or None)
     st.session_state["econ_saved_id"] = sid
 if sid := st.session_state.get("econ_saved_id"):
     st.success("Saved. Send this link; it opens the same numbers in a fresh browser:")

@@ -47,7 +47,9 @@ with st.expander("Upload log exports", expanded=not components.workspace_summary
             finished.append(result)
             bar.progress(len(finished) / len(saved), text=f"Ingested {len(finished)} of {len(saved)} files")
 
-        results = ingest_paths(components.cursor(target, create=True), saved, progress=show)
+        names = ", ".join(path.rsplit("/", 1)[-1] for path in map(str, saved))
+        with components.writing(f"an upload of {names}"[:200], target) as con:
+            results = ingest_paths(con, saved, progress=show)
         st.session_state["logs_results"] = (target, results)
         bar.empty()
         if target != workspace:
@@ -66,7 +68,7 @@ for r in last_results if results_of == workspace else []:  # another workspace's
     else:
         st.success(f"**{name}** ({r.format}): {r.counts_text()}.")
         if r.rows_rejected:
-            st.dataframe(explore.rejects(components.cursor(), r.source_id), hide_index=True,
+            st.dataframe(components.query(explore.rejects, r.source_id), hide_index=True,
                          key=f"rejects_{r.source_id}")
 
 summary = components.workspace_summary()
@@ -102,7 +104,7 @@ with st.expander("Task types: override the built-in rules"):
                "the log wins over every rule.")
     edited = st.data_editor(
         [{"pattern": r.pattern, "field": r.field, "task_type": r.task_type, "complexity": r.complexity}
-         for r in tasks.stored_rules(components.cursor())] or [
+         for r in components.query(tasks.stored_rules)] or [
             {"pattern": None, "field": "input_text", "task_type": None, "complexity": None}],
         num_rows="dynamic", hide_index=True, key="logs_task_rules",
         column_config={
@@ -115,7 +117,8 @@ with st.expander("Task types: override the built-in rules"):
         try:
             rules = [tasks.TaskRule(pattern=r["pattern"], task_type=r["task_type"], field=r["field"] or "input_text",
                                     complexity=r["complexity"]) for r in edited if r.get("pattern")]
-            updated = tasks.apply_rules(components.cursor(), rules)
+            with components.writing("applying task-type rules") as con:
+                updated = tasks.apply_rules(con, rules)
         except UserError as exc:
             st.error(f"The rules were not applied: {components.as_text(str(exc))}")
         else:
@@ -140,7 +143,7 @@ st.caption(f"{fmt.compact(total)} matching requests; newest 200 shown. Select a 
 event = st.dataframe(page, hide_index=True, on_select="rerun", selection_mode="single-row", key="logs_table")
 selected = event.selection.rows if event else []
 if selected:
-    detail = explore.request_detail(components.cursor(), page["request_id"][selected[0]])
+    detail = components.query(explore.request_detail, page["request_id"][selected[0]])
     left, right = st.columns(2)
     left.markdown("**Prompt**")
     left.code(detail["input_text"] or "(not logged)", language=None, wrap_lines=True)

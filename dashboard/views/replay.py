@@ -39,9 +39,9 @@ def discovered(api_models: tuple, settings_key: str) -> list[candidates.Candidat
 @st.cache_data(show_spinner=False, max_entries=32)
 def cached_estimate(workspace: str, version: str, specs: tuple[str, ...], sample_json: str,
                     adapter_json: str) -> replay.RunEstimate:
-    return replay.estimate_run(components.cursor(workspace), list(specs),
-                                        sampling.SampleSpec.model_validate_json(sample_json),
-                                        PromptAdapter.model_validate_json(adapter_json))
+    with components.reading(workspace) as con:
+        return replay.estimate_run(con, list(specs), sampling.SampleSpec.model_validate_json(sample_json),
+                                   PromptAdapter.model_validate_json(adapter_json))
 
 
 def engine_panel() -> None:
@@ -97,7 +97,8 @@ def live_run(run_id: str, poll: bool) -> None:
     @st.fragment(run_every=1.0 if poll else None)
     @components.errors_on_page
     def panel():
-        p = replay.progress_of(components.cursor(), run_id)
+        with components.reading() as con:
+            p = replay.progress_of(con, run_id)
         running = manager.is_running(run_id)
         if poll and not running:
             st.rerun()  # it just ended: redraw the whole page (past runs included), polling off
@@ -153,7 +154,6 @@ if not components.workspace_summary().requests:
 
 workspace = components.current_workspace()
 version = components.data_version()
-con = components.cursor()
 manager = run_manager()
 
 past = components.query(run_history.past_runs)
@@ -262,7 +262,8 @@ if estimate is not None and not estimate.within(budget):
     start_column.warning("The estimate is above the budget: lower the sample size or raise the budget.")
 elif estimate is not None and start_column.button("Start the run", type="primary", key="replay_start"):
     try:
-        run_id = replay.create_run(con, chosen, sample, adapter, params, budget)
+        with components.writing("a replay run being created") as con:
+            run_id = replay.create_run(con, chosen, sample, adapter, params, budget)
     except UserError as exc:
         start_column.error(f"The run was not started: {components.as_text(str(exc))}")
     else:
@@ -318,7 +319,7 @@ else:
                               f"{p.done} of {p.requests} requests")
 
         try:
-            report = probe.run_probe(components.cursor(), probe_spec, sorted(levels), per_level,
+            report = probe.run_probe(components.shared_workspace(), probe_spec, sorted(levels), per_level,
                                      p95_target_s * 1000, probe_tokens, on_progress=show)
         except (ProviderError, UserError) as exc:
             st.error(f"The probe did not run: {components.as_text(str(exc))}")

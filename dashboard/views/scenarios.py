@@ -12,8 +12,8 @@ if not components.workspace_summary().requests:
     st.info("No requests in this workspace yet, so there is nothing to save or report: scenarios and the report "
             "start from your logs. Upload an export on the **Logs** page or pick the demo workspace.")
     st.stop()
-con = components.cursor()
-saved = scenario_store.saved(con)
+with components.reading() as con:  # not cached: the data version does not follow saved scenarios
+    saved = scenario_store.saved(con)
 if not saved:
     st.info("No saved scenarios yet: set one up on the **Economics** page and press **Save scenario**.")
 for item in saved:
@@ -22,7 +22,8 @@ for item in saved:
         left.markdown(f"**{components.as_text(item.name or item.scenario_id)}** · saved "
                       f"{item.created_at:%Y-%m-%d %H:%M} UTC")
         if right.button("Delete", key=f"scn_delete_{item.scenario_id}"):
-            scenario_store.delete(con, item.scenario_id)
+            with components.writing("deleting a saved scenario") as con:
+                scenario_store.delete(con, item.scenario_id)
             st.rerun()
         if item.scenario is None:
             left.warning(f"This scenario can no longer be opened: {components.as_text(item.problem)}. Its link shows "
