@@ -39,8 +39,7 @@ def _from_url(defaults: Scenario) -> tuple[Scenario, str | None]:
     params = st.query_params.to_dict()
     if "scenario" in params:
         try:
-            with components.reading() as con:
-                saved = scenario_store.load(con, params["scenario"])
+            saved = scenario_store.load(components.cursor(), params["scenario"])
         except ScenarioError as exc:
             return defaults, (f"This scenario link could not be opened: {components.as_text(str(exc))}. "
                               "Showing the defaults.")

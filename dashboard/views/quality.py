@@ -21,7 +21,7 @@ from analysis.replay.demo_run import is_demo_run
 from analysis.replay.providers import registry
 from analysis.replay.providers.base import ProviderError
 from analysis.settings import get_settings
-from dashboard import components, routing_state, scenario_state, training_export
+from dashboard import components, routing_state, scenario_state, training_export, tuning_evidence
 
 JUDGE_KEY = "q_judge"  # the JudgeScorer (a SPEC and a budget, never a key), or None
 
@@ -66,8 +66,7 @@ def score(run_id: str) -> None:
     """Score the run (analysis.quality.scoring.runner.score_run) with the judge when one is set; the
     new scores change the data version, and the sidebar's candidate follows the rule."""
     try:
-        with components.writing(f"scoring of run {run_id}") as con:
-            summary = score_run(con, run_id, judge=st.session_state.get(JUDGE_KEY))
+        summary = score_run(components.cursor(), run_id, judge=st.session_state.get(JUDGE_KEY))
     except (UserError, ProviderError) as exc:  # ProviderError: the judge's endpoint or key
         st.session_state["q_scored"] = (False, f"Run {run_id} could not be scored: {components.as_text(str(exc))}")
         return
@@ -78,6 +77,7 @@ st.title("Quality")
 judge_settings()
 st.subheader("Tune a local candidate")  # before the run views, which stop the page when there is no run
 training_export.render()
+tuning_evidence.render(run_id=st.session_state.get(routing_state.key("run")))
 runs = components.query(replay.list_runs)
 if runs.is_empty():
     st.info("No replay runs in this workspace yet. Replay a sample of your logged requests against a local "
