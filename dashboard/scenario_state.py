@@ -39,7 +39,8 @@ def _from_url(defaults: Scenario) -> tuple[Scenario, str | None]:
     params = st.query_params.to_dict()
     if "scenario" in params:
         try:
-            saved = scenario_store.load(components.cursor(), params["scenario"])
+            with components.reading() as con:
+                saved = scenario_store.load(con, params["scenario"])
         except ScenarioError as exc:
             return defaults, (f"This scenario link could not be opened: {components.as_text(str(exc))}. "
                               "Showing the defaults.")
