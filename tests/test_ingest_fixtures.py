@@ -21,6 +21,8 @@ EXPECTED = {
     "openrouter_chat.jsonl": "openai_chat",
     "openai_streamed_pairs.jsonl": "openai_chat",
     "anthropic_streamed_pairs.jsonl": "anthropic_batch",
+    **{f"bedrock_converse{variant}.yaml": "cassette" for variant in ("", "_stream", "_tool_call", "_cache")},
+    **{f"gemini_{variant}.yaml": "cassette" for variant in ("generate_content", "stream_sse", "tool_calls", "vertex")},
 }
 
 

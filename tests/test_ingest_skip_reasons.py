@@ -21,7 +21,7 @@ def test_cassette_skips_name_their_reasons(con):
     result = ingest_file(con, path)
     assert (result.rows_loaded, result.rows_rejected, result.rows_skipped) == (2, 0, 5)
     assert result.skip_reasons == {"embeddings": 1, "moderation": 1, "token counting": 1, "not an LLM call": 1,
-                                   "unsupported provider": 1}  # the last: Bedrock's Converse API
+                                   "unsupported provider": 1}  # the last: Bedrock's invoke of a non-Anthropic model
     assert result.counts_text() == ("2 rows loaded, 0 rejected, 5 skipped (embeddings: 1, moderation: 1, "
                                     "not an LLM call: 1, token counting: 1, unsupported provider: 1)")
     assert tables.ingest_lines(result)[0].endswith(result.counts_text())

@@ -80,17 +80,18 @@ def request_params(request: str) -> str:
         THEN json_merge_patch({request}, '{{"messages": null, "system": null}}') END"""
 
 
-def insert_pairs(ctx: LoadContext, table: str) -> int:
+def insert_pairs(ctx: LoadContext, table: str, provider: str = "anthropic") -> int:
     """Insert the requests of `table(line, req JSON, resp JSON, request_id, ts, latency_ms,
     status_code, status, error, is_batch, extra JSON)` whose responses are Anthropic Messages or
-    error bodies. `status` / `error` override what the body says (batch results carry their own)."""
+    error bodies. `status` / `error` override what the body says (batch results carry their own).
+    `provider`: who served them (Bedrock's Converse API, translated to these shapes: 'aws')."""
     m = "p.m"
     return ctx.insert_requests(
         f"""SELECT
             coalesce(p.request_id, {m}.id, 'line-' || p.line) AS request_id,
             p.line AS source_line,
             p.ts,
-            'anthropic' AS provider,
+            '{provider}' AS provider,
             coalesce({m}.model, p.req->>'model') AS model_logged,
             norm_model(coalesce({m}.model, p.req->>'model')) AS model,
             'messages' AS operation,

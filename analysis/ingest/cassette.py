@@ -3,8 +3,11 @@ and instrumentation libraries record them.
 
 Interactions that hit /chat/completions, /responses or /completions (OpenAI-compatible) or
 /v1/messages (Anthropic, and Bedrock runtime `invoke` calls of Anthropic models) become requests, read with the same SQL as OpenAI and Anthropic
-request+response pairs; any other interaction is skipped and counted with its reason (embeddings,
-moderation, token counting, an unsupported provider's API such as Bedrock's invoke, not an LLM call). The YAML
+request+response pairs; so do Bedrock's Converse / ConverseStream calls (`bedrock_converse`: translated
+to Anthropic's shapes, provider aws) and Gemini's generateContent / streamGenerateContent calls on the
+Gemini API or Vertex AI (`gemini`: translated to OpenAI's, provider google). Any other interaction is
+skipped and counted with its reason (embeddings, moderation, token counting, an unsupported
+provider's API such as Bedrock's invoke of a non-Anthropic model or Ollama's native API, not an LLM call). The YAML
 container is unpacked in Python (it is small): bodies may be `!!binary` and gzip-compressed, under
 `body` (`body.string`) or, as pydantic-ai records them, `parsed_body`.
 `source_line` is the interaction's number (1-based). The provider comes from the URL's host,
@@ -26,13 +29,14 @@ import yaml
 import zstandard
 
 from analysis.ingest import anthropic_shapes as an
-from analysis.ingest import context, pairs, streams
+from analysis.ingest import bedrock_converse, context, gemini, pairs, streams
 from analysis.ingest.context import IngestError, LoadContext
 from analysis.ingest.openai_chat import insert_pairs as insert_openai_pairs
 from analysis.ingest.sample import Sample
 
 NAME = "cassette"
-DESCRIPTION = "VCR cassettes (YAML) with OpenAI chat/responses or Anthropic messages calls"
+DESCRIPTION = ("VCR cassettes (YAML) with OpenAI chat/responses, Anthropic messages, Bedrock Converse or Gemini "
+               "generateContent calls")
 OPENAI_PATHS = ("/chat/completions", "/responses", "/completions")
 ANTHROPIC_PATHS = ("/v1/messages",)
 UNSUPPORTED_PATHS = ("/invoke", "/invoke-with-response-stream", "/converse", "/converse-stream", "/api/chat",
@@ -86,6 +90,10 @@ def _provider(host: str) -> str:
         return HOST_PROVIDERS[host]
     if host.endswith(".openai.azure.com"):
         return "azure"
+    if host.endswith(gemini.HOSTS):
+        return "google"
+    if "bedrock-runtime" in host:
+        return "aws"
     if host in ("localhost", "127.0.0.1", "0.0.0.0"):
         return "local"
     labels = host.split(".")
@@ -105,7 +113,8 @@ def bedrock_model(url) -> str | None:
 def skip_reason(url, method: str) -> str | None:
     """Why an interaction is no call this reader reads (context.SKIP_REASONS), or None when it is one."""
     path = url.path.rstrip("/")
-    if method.upper() == "POST" and (path.endswith(OPENAI_PATHS + ANTHROPIC_PATHS) or bedrock_model(url)):
+    if method.upper() == "POST" and (path.endswith(OPENAI_PATHS + ANTHROPIC_PATHS) or bedrock_model(url)
+                                     or bedrock_converse.model_of(url) or gemini.model_of(url)):
         return None
     reason = context.skip_reason(path)
     if reason == context.NOT_LLM and method.upper() == "POST" and (
@@ -123,8 +132,9 @@ def convert(interaction: dict, number: int) -> dict:
     skip = skip_reason(url, str(request.get("method", "POST")))
     if skip:
         return {"skip": skip}
-    bedrock = bedrock_model(url)
-    api = "anthropic" if bedrock or url.path.rstrip("/").endswith(ANTHROPIC_PATHS) else "openai"
+    bedrock, converse, google = bedrock_model(url), bedrock_converse.model_of(url), gemini.model_of(url)
+    api = ("converse" if converse else "openai" if google
+           else "anthropic" if bedrock or url.path.rstrip("/").endswith(ANTHROPIC_PATHS) else "openai")
     headers = _headers(response)
     record = {"line": number, "api": api, "provider": _provider(url.hostname or ""), "url": url.path,
               "status_code": (response.get("status") or {}).get("code")}
@@ -134,10 +144,14 @@ def convert(interaction: dict, number: int) -> dict:
         record["ts"] = None
     if "openai-processing-ms" in headers:
         record["latency_ms"], record["latency_from"] = headers["openai-processing-ms"], "openai-processing-ms"
+    if converse and "eventstream" in headers.get("content-type", ""):
+        return _converse_stream(record, request, response, converse[0])
     try:
         request_body, response_body = _body(request), _body(response)
     except (OSError, EOFError) as exc:
         return {**record, "reject": f"response body could not be decompressed ({exc})"}
+    if converse or google:
+        return _translated(record, request_body, response_body, converse or google, bool(converse))
     streamed = streams.is_stream(response_body, headers.get("content-type", ""))
     for key, body in (("request", request_body), ("response", None if streamed else response_body)):
         try:
@@ -149,6 +163,63 @@ def convert(interaction: dict, number: int) -> dict:
     if streamed:
         return with_stream(record, response_body)
     return record
+
+
+def _json_body(record: dict, key: str, body: str | None) -> dict | None:
+    """A body as a JSON object (None when empty); the record's reject when it is not one."""
+    try:
+        value = json.loads(body) if body else None
+    except json.JSONDecodeError:
+        value = body
+    if value is not None and not isinstance(value, dict):
+        record["reject"] = f"{key} body is not a JSON object (expected an API body)"
+        record[key] = body
+        return None
+    return value
+
+
+def _translated(record: dict, request_body: str | None, response_body: str | None, model_streamed: tuple[str, bool],
+                converse: bool) -> dict:
+    """A Converse or Gemini call as the Anthropic or OpenAI pair it is read as (bedrock_converse,
+    gemini); a streamed Gemini response is reassembled first."""
+    model, streamed = model_streamed
+    request = _json_body(record, "request", request_body)
+    if converse:
+        record["request"] = bedrock_converse.request(request or {}, model)
+        response = _json_body(record, "response", response_body)
+        if response is not None:
+            record["response"] = bedrock_converse.response(response, model)
+            if (latency := bedrock_converse.latency_ms(response)) is not None and "latency_ms" not in record:
+                record["latency_ms"], record["latency_from"] = latency, bedrock_converse.LATENCY_FROM
+        return record
+    record["request"] = gemini.request(request or {}, model)
+    if streamed and response_body:
+        body = gemini.reassemble(response_body, model)
+        if body is None:
+            return {**record, "response": response_body[:200],
+                    "reject": "streamed Gemini response without any GenerateContentResponse chunk"}
+        return {**record, "response": body, "streamed": True}
+    response = _json_body(record, "response", response_body)
+    if response is not None:
+        record["response"] = gemini.response(response, model)
+    return record
+
+
+def _converse_stream(record: dict, request: dict, response: dict, model: str) -> dict:
+    """A ConverseStream call: its event-stream body decoded and reassembled (bedrock_converse)."""
+    try:
+        record["request"] = bedrock_converse.request(_json_body(record, "request", _body(request)) or {}, model)
+        raw = response.get("body")
+        raw = raw.get("string") if isinstance(raw, dict) else raw
+        events = bedrock_converse.events_of(raw.encode("latin-1") if isinstance(raw, str) else raw)
+    except (ValueError, UnicodeError, OSError, EOFError) as exc:
+        return {**record, "reject": f"Bedrock event stream could not be read ({exc})"}
+    if not events:
+        return {**record, "reject": "Bedrock ConverseStream response without events"}
+    body, latency = bedrock_converse.reassemble(events, model)
+    if latency is not None and "latency_ms" not in record:
+        record["latency_ms"], record["latency_from"] = latency, bedrock_converse.LATENCY_FROM
+    return {**record, "response": body, "streamed": True}
 
 
 def with_stream(record: dict, text: str) -> dict:
@@ -197,7 +268,9 @@ def insert(ctx: LoadContext, records: list[dict]) -> None:
         json_merge_patch('{{}}', json_object('url', j->>'url', 'latency_from',
                          j->>'latency_from',
                          'streamed', CAST(j->>'streamed' AS BOOLEAN), 'tokens', j->>'tokens')) AS extra"""
-    for api, table in (("openai", "_cassette_openai"), ("anthropic", "_cassette_anthropic")):
+    for api, table in (("openai", "_cassette_openai"), ("anthropic", "_cassette_anthropic"),
+                       ("converse", "_cassette_converse")):
         ctx.con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {columns} FROM _cassette WHERE j->>'api' = '{api}'")
     insert_openai_pairs(ctx, "_cassette_openai")
     an.insert_pairs(ctx, "_cassette_anthropic")
+    an.insert_pairs(ctx, "_cassette_converse", provider="aws")

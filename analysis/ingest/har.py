@@ -2,8 +2,10 @@
 or Charles'): `{"log": {"entries": [...]}}`, one entry per HTTP exchange.
 
 Each entry becomes a VCR-style interaction and goes through the cassette reader's rules
-(cassette.convert): calls to /chat/completions, /responses, /completions or /v1/messages become
-requests (streamed ones reassembled), any other entry is skipped with its reason. The time is the
+(cassette.convert): calls to /chat/completions, /responses, /completions or /v1/messages, Bedrock's
+Converse and Gemini's generateContent become requests (streamed ones reassembled; a ConverseStream's
+binary event stream needs the raw bytes, which a HAR's text may not keep), any other entry is skipped
+with its reason. The time is the
 entry's `startedDateTime`, the latency its `time` (milliseconds, the whole exchange as the client
 saw it), and `source_line` the entry's number (1-based). Bodies are `postData.text` and
 `content.text` (base64 when `content.encoding` says so).
@@ -20,7 +22,7 @@ from analysis.ingest.context import IngestError, LoadContext
 from analysis.ingest.sample import Sample
 
 NAME = "har"
-DESCRIPTION = "HAR files (browser or proxy captures) of OpenAI or Anthropic API calls"
+DESCRIPTION = "HAR files (browser or proxy captures) of OpenAI, Anthropic, Bedrock Converse or Gemini API calls"
 
 
 def detect(sample: Sample) -> bool:
