@@ -11,6 +11,9 @@ events, no snapshot accumulation).
   proxies) it goes in `extra_body` unless `send_temperature` is False.
 - `finish_reason` in OpenAI's words: end_turn/stop_sequence -> stop, max_tokens -> length,
   tool_use -> tool_calls (others as given).
+- Tools: the request's, in Anthropic's form (`base.anthropic_tools`); `tool_use` blocks (name from
+  `content_block_start`, input from the `input_json_delta` pieces) become the stored answer's
+  tool calls (`base.with_tool_calls`).
 - Constraints: JSON schema and label set via `output_config.format` (a JSON schema; labels come back
   as `{"label": ...}` and are unwrapped); a GBNF grammar is not supported.
 """
@@ -28,6 +31,7 @@ from analysis.replay.providers.base import (
     FatalError,
     Provider,
     StreamMeter,
+    anthropic_tools,
     label_schema,
     sdk_error,
     send_sdk,
@@ -86,6 +90,8 @@ class AnthropicProvider(Provider):
         if request.json_schema is not None or request.labels is not None:
             schema = request.json_schema if request.json_schema is not None else label_schema(request.labels)
             kwargs["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
+        if tools := anthropic_tools(request.tools):
+            kwargs["tools"] = tools
         meter = StreamMeter(request.timeout_s)
         input_tokens = output_tokens = finish = model = received = None
         try:
@@ -94,6 +100,11 @@ class AnthropicProvider(Provider):
                 for event in stream:
                     if event.type == "content_block_delta":
                         meter.add(getattr(event.delta, "text", None))
+                        if event.delta.type == "input_json_delta":
+                            meter.add_tool_call(event.index, None, event.delta.partial_json)
+                    elif event.type == "content_block_start" and event.content_block.type == "tool_use":
+                        meter.add(None)
+                        meter.add_tool_call(event.index, event.content_block.name, None)
                     elif event.type == "message_start":
                         model, usage = event.message.model, event.message.usage
                         input_tokens = (usage.input_tokens + (usage.cache_creation_input_tokens or 0)

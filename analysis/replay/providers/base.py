@@ -7,6 +7,12 @@
   text chunk - send; output_tokens_per_s = (output_tokens - 1) / (end - first chunk) when more than
   one token was produced (the decode rate, as 1 / time-per-output-token), else
   output_tokens / latency; None when the server reported no usage.
+- Tool calls: `CompletionRequest.tools` (the logged request's, OpenAI's `{"type": "function",
+  "function": {name, description, parameters}}` or Anthropic's `{name, description, input_schema}`,
+  see `function_tools`) are offered to the model; an answer that calls tools is stored as ingest
+  stores a logged one, JSON `{"content": text or null, "tool_calls": [{"name", "arguments"}]}`
+  (arguments parsed as JSON when they are, else the text), so the scorers compare the calls
+  (`analysis.quality.scoring.tool_calls`). The first tool-call fragment counts as the first token.
 - Output constraints: `json_schema` (the answer must be JSON of that schema), `labels` (the answer
   must be exactly one label; providers that send it as a JSON schema `{"label": enum}` unwrap it, so
   `Completion.text` is the bare label), `grammar` (a llama.cpp GBNF grammar, llama.cpp only).
@@ -80,6 +86,7 @@ class CompletionRequest:
     json_schema: dict | None = None
     labels: list[str] | None = None
     grammar: str | None = None
+    tools: list[dict] | None = None
 
     def __post_init__(self):
         if sum(x is not None for x in (self.json_schema, self.labels, self.grammar)) > 1:
@@ -155,7 +162,7 @@ class Provider:
 class StreamMeter:
     """Collects the text chunks of one streamed call with their timing."""
 
-    __slots__ = ("start", "first", "parts", "timeout_s", "events")
+    __slots__ = ("start", "first", "parts", "timeout_s", "events", "calls")
 
     def __init__(self, timeout_s: float):
         self.start = time.perf_counter()
@@ -163,6 +170,16 @@ class StreamMeter:
         self.parts: list[str] = []
         self.timeout_s = timeout_s
         self.events = 0  # stream events received (`finish` refuses an answer without any)
+        self.calls: dict[int, list[str]] = {}  # tool call index -> [name, arguments so far]
+
+    def add_tool_call(self, index: int, name: str | None, arguments: str | None) -> None:
+        """A fragment of tool call `index` (part of an event already counted by `add`): its name
+        when it comes, and the next piece of its JSON arguments."""
+        if self.first is None:
+            self.first = time.perf_counter()
+        call = self.calls.setdefault(index, ["", ""])
+        call[0] = name or call[0]
+        call[1] += arguments or ""
 
     def add(self, text: str | None) -> None:
         """One stream event, with its text when it carries some (call it for every event)."""
@@ -190,8 +207,50 @@ class StreamMeter:
             rate = ((output_tokens - 1) / decode_s if output_tokens > 1 and decode_s > 0
                     else output_tokens / (end - self.start))
         text, problem = apply_constraint(request, "".join(self.parts))
+        if self.calls:
+            text, problem = with_tool_calls(text, [self.calls[i] for i in sorted(self.calls)]), None
         return Completion(text, input_tokens, output_tokens, output_tokens is not None, latency, ttft, rate,
                           finish_reason, model, problem)
+
+
+def with_tool_calls(text: str, calls: list[list[str]]) -> str:
+    """The stored answer of a call that called tools (module docstring): JSON {"content": text or
+    null, "tool_calls": [{"name", "arguments"}]}, the shape ingest stores."""
+    def arguments(raw: str):
+        try:
+            return json.loads(raw) if raw.strip() else {}
+        except ValueError:
+            return raw.strip()
+    return json.dumps({"content": text or None,
+                       "tool_calls": [{"name": name, "arguments": arguments(raw)} for name, raw in calls]})
+
+
+def function_tools(tools: list[dict] | None) -> list[dict] | None:
+    """Tools in OpenAI's Chat Completions form, {"type": "function", "function": {name,
+    description, parameters}}, from that form, the Responses API's flat {"type": "function", name,
+    parameters} or Anthropic's {name, description, input_schema}; tools of other kinds (built-in
+    web search, code interpreter) are left out; None when none is left."""
+    found = []
+    for tool in tools or ():
+        if not isinstance(tool, dict):
+            continue
+        function = tool.get("function") if isinstance(tool.get("function"), dict) else tool
+        name = function.get("name")
+        if not isinstance(name, str) or tool.get("type", "function") not in ("function", "custom"):
+            continue
+        parameters = function.get("parameters") or function.get("input_schema") or {"type": "object"}
+        entry = {"name": name, "parameters": parameters}
+        if function.get("description"):
+            entry["description"] = function["description"]
+        found.append({"type": "function", "function": entry})
+    return found or None
+
+
+def anthropic_tools(tools: list[dict] | None) -> list[dict] | None:
+    """`function_tools` in Anthropic's form: {name, description, input_schema}."""
+    return [{"name": t["function"]["name"], "input_schema": t["function"]["parameters"],
+             **({"description": t["function"]["description"]} if "description" in t["function"] else {})}
+            for t in function_tools(tools) or ()] or None
 
 
 def label_schema(labels: list[str]) -> dict:

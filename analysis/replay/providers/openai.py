@@ -5,6 +5,8 @@
   the replay engine retries, honouring Retry-After.
 - `max_completion_tokens` carries the request's max tokens (reasoning models reject `max_tokens`);
   `omit_temperature` leaves the temperature out for models that only accept the default.
+- Tools: the request's (`base.function_tools`) go as `tools`; streamed `delta.tool_calls` are
+  gathered by index into the stored answer (`base.with_tool_calls`).
 - Constraints: JSON schema and label set as strict `response_format` JSON schemas (a label comes
   back as `{"label": ...}` and is unwrapped); a GBNF grammar is not supported.
 """
@@ -20,6 +22,7 @@ from analysis.replay.providers.base import (
     FatalError,
     Provider,
     StreamMeter,
+    function_tools,
     label_schema,
     sdk_error,
     send_sdk,
@@ -54,6 +57,8 @@ class OpenAIProvider(Provider):
         if request.json_schema is not None or request.labels is not None:
             schema = request.json_schema if request.json_schema is not None else label_schema(request.labels)
             kwargs["response_format"] = schema_format(schema)
+        if tools := function_tools(request.tools):
+            kwargs["tools"] = tools
         meter = StreamMeter(request.timeout_s)
         usage, finish, model, received = None, None, None, None
         try:
@@ -66,6 +71,10 @@ class OpenAIProvider(Provider):
                         meter.add(None)
                     for choice in chunk.choices:
                         meter.add(choice.delta.content if choice.delta else None)
+                        for call in (choice.delta.tool_calls if choice.delta else None) or ():
+                            function = call.function
+                            meter.add_tool_call(call.index, function.name if function else None,
+                                                function.arguments if function else None)
                         finish = choice.finish_reason or finish
         except Exception as exc:
             error = sdk_error(exc, openai, httpx2, self._where, request.timeout_s)

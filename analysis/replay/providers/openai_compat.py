@@ -4,6 +4,8 @@ so the replay engine's overhead stays within a few percent of a bare HTTP client
 
 - Streams with `stream_options.include_usage` to get token usage; servers that send none are
   reported as such (`usage_reported=False`).
+- Tools: the request's (`base.function_tools`) go as `tools`; streamed `delta.tool_calls` are
+  gathered by index into the stored answer (`base.with_tool_calls`).
 - Constraints: a JSON schema goes as `response_format: {"type": "json_schema", ...}`. A label set
   goes, on llama.cpp, as a GBNF `grammar` (the bare label, fewest tokens), elsewhere as the JSON
   schema `{"label": enum}` that `apply_constraint` unwraps. A raw `grammar` needs llama.cpp.
@@ -26,6 +28,7 @@ from analysis.replay.providers.base import (
     RetryableError,
     StreamMeter,
     error_for_status,
+    function_tools,
     label_grammar,
     label_schema,
     malformed_stream,
@@ -78,6 +81,8 @@ class OpenAICompatProvider(Provider):
         """The JSON body of one streamed chat call."""
         body = {"model": self.model, "messages": request.messages, "max_tokens": request.max_tokens,
                 "temperature": request.temperature, "stream": True, "stream_options": {"include_usage": True}}
+        if tools := function_tools(request.tools):
+            body["tools"] = tools
         if request.json_schema is not None:
             body["response_format"] = schema_format(request.json_schema)
         elif request.labels is not None:
@@ -122,7 +127,12 @@ class OpenAICompatProvider(Provider):
                     model = chunk.get("model") or model
                     usage = chunk.get("usage") or usage
                     for choice in chunk.get("choices") or ():
-                        meter.add((choice.get("delta") or {}).get("content"))
+                        delta = choice.get("delta") or {}
+                        meter.add(delta.get("content"))
+                        for position, call in enumerate(delta.get("tool_calls") or ()):
+                            function = call.get("function") or {}
+                            meter.add_tool_call(call.get("index", position), function.get("name"),
+                                                function.get("arguments"))
                         finish = choice.get("finish_reason") or finish
         except httpx.TransportError as exc:
             if isinstance(exc, httpx.RemoteProtocolError) and not answered and stale_retries:
