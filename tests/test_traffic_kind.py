@@ -2,10 +2,11 @@
 interactive part is sized for its own busiest hour, the Batch part is scheduled work with no peak
 factor, and the decision states both. The formula on known numbers; then a real mixed workspace
 (the real OpenAI Batch pair with the real interactive samples) through the defaults, `breakeven
-decide --json` and the Economics page."""
+decide --json`, the HTML report and the Economics page."""
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 
@@ -92,7 +93,7 @@ def test_the_defaults_take_the_peak_from_interactive_traffic_only(mixed):
     assert scenario.to_cost_inputs().peak_to_average == approx((1 - share) * INTERACTIVE_PEAK)
 
 
-def test_decide_json_states_both_parts(mixed, capsys):
+def test_decide_json_and_the_report_state_both_parts(mixed, capsys, tmp_path):
     mixed.close()
     assert main(["decide", "--json"]) == 0
     decision = json.loads(capsys.readouterr().out)
@@ -109,6 +110,8 @@ def test_decide_json_states_both_parts(mixed, capsys):
 
     assert main(["decide"]) == 0  # for people: the same sentence
     assert decision["traffic_note"] in capsys.readouterr().out
+    assert main(["report", "--out", str(tmp_path / "report.html")]) == 0  # and the HTML report
+    assert html.escape(decision["traffic_note"]) in (tmp_path / "report.html").read_text()
 
 
 def test_the_economics_page_states_both_parts(mixed):

@@ -358,6 +358,7 @@ def html_report(con: duckdb.DuckDBPyConnection, scenario: Scenario, decision: De
     cost_charts = "".join(chart_html[name] for name, _ in figures)
     traffic_charts = "".join(chart_html[name] for name, _ in traffic_figures)
     full_title = f"{title} · {scenario_name}" if scenario_name else title
+    kinds = f'<p class="traffic">{_esc(decision.traffic.sentence())}</p>' if decision.traffic.batch.share > 0 else ""
     named = (f"Scenario: <b>{_esc(scenario_name)}</b>" if scenario_name
              else "Scenario: <b>unsaved</b> (the settings in use, not a saved scenario)")
     setup = (f"{_esc(decision.model)} on {_esc(scenario.gpu)} ({_esc(scenario.mode)}) at "
@@ -383,7 +384,7 @@ td.t,th.t{{text-align:left}}.kpi{{display:inline-block;margin:0 2em 1em 0}}.kpi 
 <p class="scenario">{named} · {setup} · generated {generated}</p>
 <h2>The decision</h2>
 <p class="headline"><b>{_esc(decision.headline)}</b></p>
-<p class="caveat">{_esc(decision.caveat)}</p>
+<p class="caveat">{_esc(decision.caveat)}</p>{kinds}
 {_kpis(decision_figures(decision))}
 <h2>Quality</h2>{_quality(decision, scenario)}
 <h2>Cost only, before quality</h2>
