@@ -18,7 +18,7 @@ import duckdb
 
 from analysis.economics import prices as pricing
 from analysis.errors import UserError
-from analysis.ingest import model_ids
+from analysis.ingest import model_ids, nesting
 from analysis.ingest.sample import Sample, json_problem
 from analysis.quality import tasks
 from analysis.redact import redact_sql
@@ -219,6 +219,7 @@ class LoadContext:
                 ) from exc
         else:
             self._read_lines("_lines")
+        self._reject_too_deep("_lines")
         # One parse per line; try() turns invalid JSON into NULL. Objects start with '{'.
         self.con.execute(
             f"""CREATE OR REPLACE TEMP TABLE {table} AS
@@ -292,6 +293,23 @@ class LoadContext:
                FROM _rej_errors"""
         )
         self._renumber(table, 0)
+
+    def _reject_too_deep(self, table: str) -> None:
+        """Move the lines of `table(line, text)` nested deeper than nesting.MAX_DEPTH to rejects,
+        before anything parses them (see analysis.ingest.nesting). Only lines with more opening
+        brackets than that are measured, a batch at a time."""
+        found = self.con.execute(
+            f"SELECT line, text FROM {table} WHERE {nesting.openings_sql('text')} > {nesting.MAX_DEPTH}")
+        deep = []
+        while batch := found.fetchmany(256):
+            deep += [(line, nesting.too_deep_reason(levels)) for line, text in batch
+                     if (levels := nesting.depth(text)) > nesting.MAX_DEPTH]
+        if not deep:
+            return
+        self.con.execute("CREATE OR REPLACE TEMP TABLE _too_deep (line BIGINT, reason VARCHAR)")
+        self.con.executemany("INSERT INTO _too_deep VALUES (?, ?)", deep)
+        self.reject(f"SELECT d.line, d.reason, l.text FROM _too_deep AS d JOIN {table} AS l USING (line)")
+        self.con.execute(f"DELETE FROM {table} WHERE line IN (SELECT line FROM _too_deep)").fetchall()
 
     def _renumber(self, table: str, first: int) -> None:
         """Give `table`'s rows (numbered `first` + 1, `first` + 2, ... by a reader that counts only

@@ -13,6 +13,7 @@ from pathlib import Path
 import zstandard
 
 from analysis.errors import UserError
+from analysis.ingest import nesting
 
 HEAD_BYTES = 256 * 1024
 DOCUMENT_BYTES = 64 * 1024 * 1024  # a single JSON document larger than the head is read up to this
@@ -74,7 +75,7 @@ def _json_records(text: str, complete: bool) -> tuple[str, list[dict]] | None:
     if complete:
         try:
             doc = json.loads(stripped)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):  # RecursionError: nested too deep (module nesting)
             doc = None
         if isinstance(doc, list):
             return "json", [d for d in doc[:20] if isinstance(d, dict)]
@@ -88,7 +89,7 @@ def _json_records(text: str, complete: bool) -> tuple[str, list[dict]] | None:
                 pos += 1
             try:
                 item, pos = decoder.raw_decode(stripped, pos)
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):
                 break
             if isinstance(item, dict):
                 records.append(item)
@@ -97,7 +98,7 @@ def _json_records(text: str, complete: bool) -> tuple[str, list[dict]] | None:
     for line in stripped.splitlines()[:50]:
         try:
             item = json.loads(line)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):  # the load rejects that line with its reason
             continue
         if isinstance(item, dict):
             records.append(item)
@@ -108,7 +109,7 @@ def _json_records(text: str, complete: bool) -> tuple[str, list[dict]] | None:
     try:  # one object spread over several lines, larger than the head
         item, _ = json.JSONDecoder().raw_decode(stripped)
         return "json", [item] if isinstance(item, dict) else []
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         return "jsonl", []
 
 
@@ -117,7 +118,7 @@ def _large_document(path: Path) -> tuple[str, list[dict]] | None:
     head, _ = read_head(path, DOCUMENT_BYTES)
     try:
         doc = json.loads(head)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         return None
     return ("json", [doc]) if isinstance(doc, dict) else None
 
@@ -133,6 +134,8 @@ def json_problem(path: Path) -> str:
         return f"line {line}: not UTF-8 (byte 0x{head[exc.start]:02x})"
     except json.JSONDecodeError as exc:
         return f"line {exc.lineno}, column {exc.colno}: {exc.msg}"
+    except RecursionError:
+        return nesting.too_deep_reason(nesting.depth(head.decode("utf-8")))
     return "larger than the largest JSON document read" if len(head) >= DOCUMENT_BYTES else "invalid JSON"
 
 
