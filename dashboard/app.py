@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+import dashboard.preload  # noqa: F401  (before any other import of ours: see its docstring)
 from analysis.errors import UserError
 from dashboard import components, routing_state
 

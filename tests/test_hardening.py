@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -164,3 +166,168 @@ def test_a_link_with_absurd_task_costs_shows_the_defaults_and_why(demo_dir, monk
         shown = " ".join(str(e.value) for e in [*app.warning, *app.error, *app.info])
         assert "Showing the defaults" in shown, (page, shown[:300])
         assert "Infinity" not in shown and "NaN" not in shown
+
+
+# --- 8. User text is text: nothing from a log, an endpoint or a name is rendered as Markdown -------
+
+PIXEL = "http://127.0.0.1:{port}/pixel"
+
+
+HOSTILE_MODEL = "![m](pixel-model.png) <img src=pixel-model.png>"  # no '/': a model id keeps what follows one
+
+
+def hostile_texts(pixel: str) -> tuple[str, str]:
+    """A Markdown image and an HTML image, both pointing at `pixel`."""
+    return f"![p]({pixel})", f'<img src="{pixel}">'
+
+
+def plant_hostile_text(shared_dir: Path, folder: Path, pixel: str) -> str:
+    """Workspace `hostile`, through the CLI as a user fills it: a log (from a file whose name is a
+    Markdown image) whose model is a Markdown image and an <img> (HOSTILE_MODEL), the Batch sample, a
+    replay of a candidate whose model is an <img>, against an endpoint that answers every call with
+    an error quoting both images, and a scenario named by both. Returns the replay's run id."""
+    from local_http import QuietHandler, serve
+
+    from analysis.cli import main
+    from analysis.store.database import open_db, scalar
+
+    image, html = hostile_texts(pixel)
+
+    class Refusing(QuietHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("content-length") or 0))
+            body = json.dumps({"error": {"message": f"{image} {html}"}}).encode()
+            self.send_response(404)  # an unknown model: the candidate is given up, with this error
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    log = folder / "![p](pixel) <img src=pixel>.jsonl"
+    log.write_text("".join(json.dumps({
+        "id": f"gen-{i}", "object": "chat.completion", "created": 1748779201 + i, "model": HOSTILE_MODEL,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 100, "completion_tokens": 10, "total_tokens": 110}}) + "\n" for i in range(3)))
+    batch = shared_dir / "samples" / "openai-batch"
+    assert main(["ingest", "--workspace", "hostile", str(log), str(batch / "genai_navirag_batch_output.jsonl"),
+                 str(batch / "genai_navirag_batch_input.jsonl")]) == 0
+    with serve(Refusing) as url:
+        assert main(["replay", "--workspace", "hostile", "--candidate", f"openai-compat:{url}/v1:m<img src=pixel>",
+                     "--sample", "2"]) == 1  # every call refused: a failed run
+    scenario = folder / "scenario.json"
+    scenario.write_text("{}")
+    assert main(["scenarios", "save", str(scenario), "--name", f"{image} {html}", "--workspace", "hostile"]) == 0
+    con = open_db("hostile")
+    try:
+        return scalar(con, "SELECT run_id FROM runs")
+    finally:
+        con.close()
+
+
+PAGES = ("overview", "logs", "replay", "quality", "economics", "routing", "scenarios")
+MARKDOWN_FIELDS = ("body", "label", "help", "caption", "placeholder", "labels")
+TEXT_ELEMENTS = ("code", "text", "json", "arrow_data_frame", "plotly_chart", "arrow_vega_lite_chart", "selectbox",
+                 "multiselect", "text_input", "text_area", "number_input")  # shown as text, or plain option lists
+
+
+def markdown_on_page(app) -> list[str]:
+    """Every string of the page that Streamlit renders as Markdown: bodies of markdown, captions,
+    alerts and headings, and labels and help texts of widgets, expanders, tabs and metrics (a
+    selectbox's options and a text input's value are plain text, not Markdown)."""
+    from google.protobuf.json_format import MessageToDict
+
+    found: list[str] = []
+
+    def strings(value, key=None):
+        if isinstance(value, dict):
+            for k, v in value.items():
+                strings(v, k)
+        elif isinstance(value, list):
+            for v in value:
+                strings(v, key)
+        elif isinstance(value, str) and key in MARKDOWN_FIELDS:
+            found.append(value)
+
+    def walk(node):
+        proto = getattr(node, "proto", None)
+        if proto is not None and getattr(node, "type", None) not in TEXT_ELEMENTS:
+            strings(MessageToDict(proto, preserving_proto_field_name=True))
+        for child in getattr(node, "children", {}).values():
+            walk(child)
+
+    walk(app.main)
+    walk(app.sidebar)
+    return found
+
+
+def test_hostile_names_and_errors_show_as_text_on_every_page(shared_dir, data_dir, tmp_path):
+    from streamlit.testing.v1 import AppTest
+
+    from dashboard.components import as_text
+
+    pixel = PIXEL.format(port=9)
+    run_id = plant_hostile_text(shared_dir, tmp_path, pixel)
+    image, html = hostile_texts(pixel)
+    shown: list[str] = []
+
+    def check(page: str, app) -> None:
+        assert not app.exception, (page, app.exception)
+        markdown = markdown_on_page(app)
+        assert markdown, page
+        for text in markdown:
+            # What Markdown reads as syntax: escaped characters and (our own) code spans left out.
+            unescaped = re.sub(r"`[^`]*`", "", re.sub(r"\\.", "", text))
+            assert "![" not in unescaped and "<" not in unescaped and "](" not in unescaped, (page, text)
+        shown.extend(markdown)
+
+    for page, workspace in [(page, "hostile") for page in PAGES] + [("overview", image)]:  # also a hostile link
+        app = AppTest.from_file(APP, default_timeout=60)
+        app.query_params["ws"] = workspace
+        app.session_state["replay_run"] = ("hostile", run_id)  # as after starting the run on the Replay page
+        app.run()
+        check("first run", app)
+        app.switch_page(f"views/{page}.py").run()
+        check(page, app)
+        if page == "logs":  # the model name reached the page (as a plain-text option)
+            assert HOSTILE_MODEL in app.selectbox(key="logs_f_model").options
+    assert any(as_text(f"{image} {html}") in text for text in shown)  # the scenario's name, escaped
+    assert any(as_text(image) in text and "Gave up on" in text for text in shown)  # the endpoint's error, escaped
+    assert any(as_text(repr(image)) in text for text in shown)  # the link's workspace name, escaped
+
+
+def test_the_logs_page_names_the_limit_and_the_route_for_bigger_files(shared_dir, data_dir):
+    """The upload panel states the limit and the CLI route for bigger files; an upload is saved
+    (a chunk at a time, then released: tests/test_hardening_browser.py measures the memory) whole."""
+    from streamlit.testing.v1 import AppTest
+
+    from analysis.settings import get_settings
+    from analysis.store.database import open_db
+
+    open_db("uploads", settings=get_settings(data_dir=data_dir)).close()
+    app = AppTest.from_file(APP, default_timeout=60)
+    app.query_params["ws"] = "uploads"
+    app.run()
+    app.switch_page("views/logs.py").run()
+    assert any("MB per file" in c.value and "breakeven ingest FILE --workspace uploads" in c.value for c in app.caption)
+    content = (shared_dir / BATCH_OUTPUT).read_bytes()
+    app.file_uploader(key="logs_upload").set_value((BATCH_OUTPUT.name, content, "application/octet-stream")).run()
+    app.button(key="logs_ingest").click().run()
+    assert not app.exception, app.exception
+    assert any("65 rows loaded" in m.value for m in app.success)
+    assert (data_dir / "uploads" / "uploads" / BATCH_OUTPUT.name).read_bytes() == content
+
+
+# --- 12. A JSON line nested 2,000 deep -----------------------------------------------------------------
+
+def test_a_2000_deep_json_line_is_a_reject_and_the_rest_of_the_file_loads(shared_dir, tmp_path):
+    lines = (shared_dir / BATCH_OUTPUT).read_text().splitlines(keepends=True)
+    deep = '{"custom_id": "deep", "response": ' + "[" * 2000 + "]" * 2000 + "}\n"
+    path = tmp_path / "deep.jsonl"
+    path.write_text("".join(lines[:9]) + deep + "".join(lines[9:]))
+    done = subprocess.run([BREAKEVEN, "ingest", str(path), "--json"], capture_output=True, text=True,
+                          env=os.environ, timeout=120)
+    assert "Traceback" not in done.stderr and "internal error" not in done.stderr, done.stderr
+    assert done.returncode == 0, done.stderr
+    [result] = json.loads(done.stdout)
+    assert (result["rows_loaded"], result["rows_rejected"]) == (len(lines), 1), result
+    assert any(reason.startswith("line 10: nested deeper than") for reason in result["reasons"]), result["reasons"]

@@ -29,19 +29,12 @@ from analysis.cli.common import Refused, validation_text
 from analysis.cli.economics import cmd_decide, cmd_economics, cmd_report, cmd_route, cmd_scenarios, cmd_size
 from analysis.cli.quality import cmd_attach_labels, cmd_quality, cmd_score
 from analysis.cli.replay import cmd_local_model, cmd_probe, cmd_replay, cmd_runs
-from analysis.cli.workspace import (
-    _streamlit_flags,
-    cmd_dashboard,
-    cmd_demo,
-    cmd_ingest,
-    cmd_ingest_labelled,
-    cmd_summary,
-)
+from analysis.cli.workspace import cmd_dashboard, cmd_demo, cmd_ingest, cmd_ingest_labelled, cmd_summary
 from analysis.errors import UserError
 from analysis.redact import redact
 from analysis.settings import WorkspaceNameError, get_settings
 
-__all__ = ["COMMANDS", "ERROR_LOG", "INTERNAL_ERROR", "Refused", "build_parser", "main", "_streamlit_flags"]
+__all__ = ["COMMANDS", "ERROR_LOG", "INTERNAL_ERROR", "Refused", "build_parser", "main"]
 
 INTERNAL_ERROR = 70  # sysexits' EX_SOFTWARE: a bug, not a mistake of the user's
 ERROR_LOG = "cli-errors.log"  # under the data directory

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tomllib
 from importlib.resources import files
 from typing import NoReturn
 
@@ -78,24 +77,17 @@ def cmd_demo(args) -> int:
     return 0
 
 
-def _streamlit_flags() -> list[str]:
-    """The packaged `.streamlit/config.toml` as `--section.key value` flags, so the dashboard has
-    the same upload limit and theme wherever it is started from (Streamlit itself only reads the
-    config of the current directory and the home folder)."""
-    config = tomllib.loads(files("dashboard.streamlit_config").joinpath("config.toml").read_text(encoding="utf-8"))
-    return [item for section, values in config.items() for key, value in values.items()
-            for item in (f"--{section}.{key}", str(value).lower() if isinstance(value, bool) else str(value))]
-
-
 def cmd_dashboard(args) -> NoReturn:
     """Build the demo workspace if needed, then replace this process by Streamlit on <host>:<port>
-    (127.0.0.1:8501), so signals sent to `breakeven dashboard` stop the server."""
+    (127.0.0.1:8501), so signals sent to `breakeven dashboard` stop the server. Streamlit reads the
+    dashboard's settings (upload limit, theme) from dashboard/.streamlit/config.toml, beside app.py,
+    wherever it is started from."""
     from analysis.ingest.demo import ensure_demo_workspace
 
     ensure_demo_workspace()
     app = files("dashboard").joinpath("app.py")
-    command = [sys.executable, "-m", "streamlit", "run", str(app), *_streamlit_flags(),
-               "--server.address", args.host, "--server.port", str(args.port)]
+    command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", args.host,
+               "--server.port", str(args.port)]
     print(f"dashboard on http://{args.host}:{args.port}", flush=True)
     os.execv(sys.executable, command)  # Streamlit takes this process: a kill (SIGTERM) reaches it
 

@@ -6,20 +6,26 @@ cannot write outside its folder), at most NAME_CHARS characters (the stem is cut
 replaces another file: a name already taken by different content gets `-2`, `-3`, ... before its
 suffixes; the same content under the same name reuses the file (ingest then says it is already in).
 Saving is all or nothing: when one file cannot be written, the files of that call are removed.
+Content is copied in chunks from the uploaded file object, so saving never builds another copy of
+an upload in memory (a 300 MB upload would otherwise need 300 MB more at once).
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
+import shutil
 from pathlib import Path
+from typing import BinaryIO
 
 from analysis.errors import UserError
 from analysis.settings import get_settings
 
 NAME_CHARS = 120  # well under the 255 bytes a file name may have on common file systems
 SUFFIX_CHARS = 12  # longest suffix kept as such (".jsonl", ".gz", ".parquet")
+CHUNK_BYTES = 8 * 1024 * 1024  # copied (and compared) this much at a time
 
 
 class UploadError(UserError):
@@ -51,39 +57,58 @@ def _split(name: str) -> tuple[str, str]:
     return stem, suffixes
 
 
-def _write_new(folder: Path, name: str, content: bytes | memoryview) -> tuple[Path, bool]:
+def _size(content: BinaryIO) -> int:
+    content.seek(0, os.SEEK_END)
+    return content.tell()
+
+
+def _same_content(path: Path, content: BinaryIO) -> bool:
+    """The file at `path` holds exactly `content` (compared a chunk at a time)."""
+    content.seek(0)
+    with path.open("rb") as handle:
+        while True:
+            mine, theirs = content.read(CHUNK_BYTES), handle.read(CHUNK_BYTES)
+            if mine != theirs:
+                return False
+            if not mine:
+                return True
+
+
+def _write_new(folder: Path, name: str, content: BinaryIO) -> tuple[Path, bool]:
     """Write `content` under `name`, or `name` with `-2`, `-3`... when that is taken by other
     content; (path, created). Exclusive creation, so two sessions saving at once never collide."""
     stem, suffixes = _split(name)
-    data = bytes(content)
+    size = _size(content)
     for n in range(1, 10_000):
         path = folder / (name if n == 1 else f"{stem}-{n}{suffixes}")
         try:
             with path.open("xb") as handle:
                 try:
-                    handle.write(data)
+                    content.seek(0)
+                    shutil.copyfileobj(content, handle, CHUNK_BYTES)
                 except BaseException:
                     handle.close()
                     path.unlink(missing_ok=True)
                     raise
             return path, True
         except FileExistsError:
-            if path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data:
+            if path.is_file() and path.stat().st_size == size and _same_content(path, content):
                 return path, False
     raise UploadError(f"{name}: too many uploads under this name")
 
 
-def save_uploads(workspace: str, files: list[tuple[str, bytes | memoryview]]) -> list[Path]:
-    """Write uploaded files (name, content) to the workspace's upload folder under their safe
-    names (module rules); return their paths, one per file, in order. Raises UploadError, with
-    nothing of this call left behind, when one cannot be written."""
+def save_uploads(workspace: str, files: list[tuple[str, bytes | BinaryIO]]) -> list[Path]:
+    """Write uploaded files (name, content: bytes or a binary file object such as Streamlit's
+    UploadedFile) to the workspace's upload folder under their safe names (module rules); return
+    their paths, one per file, in order. Raises UploadError, with nothing of this call left
+    behind, when one cannot be written."""
     folder = upload_dir(workspace)
     folder.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = []
     created: list[Path] = []
     try:
         for name, content in files:
-            path, new = _write_new(folder, safe_name(name), content)
+            path, new = _write_new(folder, safe_name(name), io.BytesIO(content) if isinstance(content, bytes) else content)
             paths.append(path)
             if new:
                 created.append(path)

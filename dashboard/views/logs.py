@@ -10,7 +10,7 @@ from analysis.present import formatting as fmt
 from analysis.quality import tasks
 from analysis.settings import WORKSPACE_NAME, get_settings
 from analysis.store import explore, uploads
-from dashboard import components
+from dashboard import components, upload_memory
 
 
 def any_value(value: str | None) -> str:
@@ -34,13 +34,18 @@ with st.expander("Upload log exports", expanded=not components.workspace_summary
                                help="The demo workspace holds synthetic data only; uploads go to this workspace "
                                     "(created if new), which the dashboard then shows.")
     files = st.file_uploader("Log files", accept_multiple_files=True, key="logs_upload")
+    named = target if WORKSPACE_NAME.match(target or "") else "NAME"
+    st.caption(f"Up to {st.get_option('server.maxUploadSize'):,} MB per file. A bigger file, or one already on the "
+               f"machine that runs the dashboard: `breakeven ingest FILE --workspace {named}` (no upload, no size "
+               "limit).")
     start = bool(files) and st.button(f"Ingest {len(files)} file(s)", type="primary", key="logs_ingest")
     if start and (not WORKSPACE_NAME.match(target or "") or target == demo.DEMO_WORKSPACE):
         st.error(f"{components.as_text(repr(target))} cannot hold your logs: use letters, digits, '_', '-' or '.', "
                  f"and not {demo.DEMO_WORKSPACE!r}.")
     elif start:
         bar = st.progress(0.0, text="Saving uploads…")
-        saved = uploads.save_uploads(target, [(f.name, f.getbuffer()) for f in files])
+        saved = uploads.save_uploads(target, [(f.name, f) for f in files])
+        upload_memory.release(files)  # on disk now: Streamlit's copy in memory goes
         finished = []
 
         def show(result):
@@ -54,7 +59,7 @@ with st.expander("Upload log exports", expanded=not components.workspace_summary
         bar.empty()
         if target != workspace:
             components.switch_workspace(target)
-            st.rerun()
+        st.rerun()  # the widget's value (the released files) is read again: nothing holds the bytes
 
 results_of, last_results = st.session_state.get("logs_results", (None, []))
 for r in last_results if results_of == workspace else []:  # another workspace's upload is not this one's
