@@ -153,7 +153,13 @@ def test_a_replayed_tool_call_is_scored_against_the_logged_one(tool_caller, data
     assert len(logged) == 1 and tool_calls.calls(logged[0][1]) == [("get_temperature", {"city": "London"})]
     run_id = replay.create_run(con, [f"openai-compat:{tool_caller}/v1:m"], SampleSpec(size=2, seed=1),
                                PromptAdapter(), replay.RunParams(max_tokens=32, concurrency=1))
+    ToolCaller.bodies.clear()
     assert replay.execute(con, run_id).status == "done"
+    logged_tool = {"type": "function", "function": {
+        "name": "get_temperature", "description": "Get the current temperature in a city.",
+        "parameters": {"additionalProperties": False, "properties": {"city": {"type": "string"}},
+                       "required": ["city"], "type": "object"}}}
+    assert [b["tools"] for b in ToolCaller.bodies] == [[logged_tool]] * 2  # the logged tools (toolConfig) are offered
     stored = dict(rows(con, "SELECT request_id, output_text FROM results WHERE run_id = ?", [run_id]))
     assert json.loads(stored[logged[0][0]]) == {"content": None, "tool_calls": [EXPECTED]}
     score_run(con, run_id)

@@ -20,11 +20,13 @@
 - Budget: estimate = sum over API candidates and sampled requests of the candidate's genai-prices
   unit prices x (logged input tokens + few-shot tokens, incumbent's output tokens); a run whose
   estimate exceeds the budget is refused. While running, each paid call reserves its ceiling,
-  prices x (UTF-8 bytes of its messages + TEMPLATE_TOKENS per message, max_tokens) (a token is at
-  least one byte), and is sent only if spent + the ceilings in flight + its own ceiling <= budget,
+  prices x (UTF-8 bytes of its messages and tools + TEMPLATE_TOKENS per message, max_tokens) (a
+  token is at least one byte), and is sent only if spent + the ceilings in flight + its own ceiling <= budget,
   so the spent amount never exceeds the budget. The first call that does not fit stops every paid
   call (status 'stopped_budget', the reason in `Progress.errors`); local ones go on. Local
   candidates cost nothing per call (they are priced as GPU time by the economics).
+- Tools: a logged request's tools (`request_params.tools`) are offered to every candidate, whose
+  tool calls come back in the stored answer (`providers.base.with_tool_calls`).
 - Progress, after each result: done, failed, spent, and ETA = elapsed x remaining / results of
   this execution (remaining: requests still to send or in flight, given-up candidates excluded).
 """
@@ -257,7 +259,8 @@ def ceiling_cost(prices: pricing.UnitPrices | None, request: CompletionRequest) 
     """The most one call can cost (the module's budget rule): 0 for a local candidate."""
     if prices is None:
         return 0.0
-    input_bytes = sum(len((m["content"] or "").encode()) for m in request.messages)
+    input_bytes = (sum(len((m["content"] or "").encode()) for m in request.messages)
+                   + len(json.dumps(request.tools).encode() if request.tools else b""))
     return prices.cost(input_bytes + TEMPLATE_TOKENS * (len(request.messages) + 1), request.max_tokens)
 
 
@@ -309,9 +312,10 @@ class _Execution:
             self.adapter = PromptAdapter.model_validate_json(adapter)
             self.params = RunParams.model_validate_json(params)
             self.budget = budget
-            sample = rows(con, """SELECT q.request_id, r.input_messages FROM run_requests q
+            sample = rows(con, """SELECT q.request_id, r.input_messages, r.request_params->'tools' FROM run_requests q
                                   JOIN requests r USING (request_id) WHERE q.run_id = ? ORDER BY q.position""", [run_id])
-            self.messages = {rid: logged_messages(m) for rid, m in sample}
+            self.messages = {rid: logged_messages(m) for rid, m, _ in sample}
+            self.tools = {rid: json.loads(tools) for rid, _, tools in sample if tools is not None}
             self.examples = load_examples(con, self.adapter)
             stored = set(rows(con, "SELECT candidate, request_id FROM results WHERE run_id = ?", [run_id]))
             self.pending = deque((c.spec, rid) for rid in self.messages for c in self.candidates
@@ -349,7 +353,7 @@ class _Execution:
                 messages=build_messages(self.adapter, self.messages[request_id], self.examples),
                 max_tokens=self.params.max_tokens, temperature=self.params.temperature,
                 timeout_s=self.params.timeout_s, labels=self.adapter.labels or None,
-                json_schema=self.adapter.json_schema)
+                json_schema=self.adapter.json_schema, tools=self.tools.get(request_id))
             ceiling = ceiling_cost(self.prices[spec], request)
             spent = self.progress.spent_usd
             if self.budget is not None and ceiling and spent + self.reserved + ceiling > self.budget:
