@@ -117,3 +117,18 @@ def test_an_error_body_is_an_error_row(con, tmp_path):
     ingest_file(con, path)
     assert rows(con, "SELECT provider, model, status, error, input_tokens FROM requests") == [
         ("google", "gemini-2.5-flash", "error", "Resource has been exhausted (e.g. check quota).", None)]
+
+
+def test_a_stream_without_usage_gets_estimated_tokens(con, tmp_path):
+    document = yaml.safe_load((FIXTURES / "gemini_stream_sse.yaml").read_text())
+    body = document["interactions"][0]["response"]["body"]
+    chunks = [json.loads(line[5:]) for line in body["string"].split("\r\n\r\n") if line.startswith("data:")]
+    body["string"] = "".join(f"data: {json.dumps({k: v for k, v in c.items() if k != 'usageMetadata'})}\r\n\r\n"
+                             for c in chunks)
+    path = tmp_path / "no_usage.yaml"
+    path.write_text(yaml.safe_dump(document))
+    ingest_file(con, path)
+    # characters / 4, rounded up: the prompt's 57 ("You are a helpful chatbot." and "What is the capital of
+    # France?" on two lines) and the answer's 32
+    assert rows(con, "SELECT input_tokens, output_tokens, extra->>'tokens', output_text FROM requests") == [
+        (15, 8, "estimated", "The capital of France is Paris.\n")]

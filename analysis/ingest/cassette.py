@@ -198,7 +198,7 @@ def _translated(record: dict, request_body: str | None, response_body: str | Non
         if body is None:
             return {**record, "response": response_body[:200],
                     "reject": "streamed Gemini response without any GenerateContentResponse chunk"}
-        return {**record, "response": body, "streamed": True}
+        return _estimated({**record, "response": body, "streamed": True}, ("prompt_tokens", "completion_tokens"))
     response = _json_body(record, "response", response_body)
     if response is not None:
         record["response"] = gemini.response(response, model)
@@ -219,7 +219,21 @@ def _converse_stream(record: dict, request: dict, response: dict, model: str) ->
     body, latency = bedrock_converse.reassemble(events, model)
     if latency is not None and "latency_ms" not in record:
         record["latency_ms"], record["latency_from"] = latency, bedrock_converse.LATENCY_FROM
-    return {**record, "response": body, "streamed": True}
+    return _estimated({**record, "response": body, "streamed": True}, ("input_tokens", "output_tokens"))
+
+
+def _estimated(record: dict, keys: tuple[str, str]) -> dict:
+    """A reassembled stream that carried no usage gets the streams' estimate (characters / 4 of
+    the prompt's and of the answer's text), marked `tokens = 'estimated'`."""
+    body = record["response"]
+    if body.get("usage") or body.get("type") == "error" or "error" in body:
+        return record
+    message = (body.get("choices") or [{}])[0].get("message") or {}
+    answer = streams.prompt_text({"content": body.get("content") or message.get("content") or ""})
+    calls = json.dumps(message.get("tool_calls") or [b for b in body.get("content") or [] if b.get("type") == "tool_use"])
+    body["usage"] = dict(zip(keys, (streams.estimate_tokens(streams.prompt_text(record.get("request"))),
+                                    streams.estimate_tokens(answer + (calls if calls != "[]" else ""))), strict=True))
+    return {**record, "tokens": "estimated"}
 
 
 def with_stream(record: dict, text: str) -> dict:
