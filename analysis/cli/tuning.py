@@ -75,7 +75,8 @@ def cmd_finetune(args) -> int:
     from analysis.present.fine_tuning import job_line
     from analysis.replay.tuning import fine_tune_jobs as jobs
 
-    options = jobs.JobSettings(epochs=args.epochs, max_tokens=args.max_tokens, max_minutes=args.max_minutes)
+    options = jobs.JobSettings(epochs=args.epochs, max_tokens=args.max_tokens, max_minutes=args.max_minutes,
+                               learning_rate=args.learning_rate)
     with writing_workspace(args, "finetune: creating a job") as con:
         job_id = jobs.create_job(con, args.export, args.base, options)
     stop, ended = threading.Event(), {}
@@ -178,5 +179,6 @@ def add_arguments(parsers: dict) -> None:
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--max-tokens", type=int, default=4000, help="training text kept, per epoch (default 4000)")
     p.add_argument("--max-minutes", type=float, default=30.0, help="time budget; the job stops there (default 30)")
+    p.add_argument("--learning-rate", type=float, default=1e-5, help="AdamW's learning rate (default 1e-5, llama.cpp's)")
     p = parsers["finetune-jobs"]
     p.add_argument("--cancel", metavar="ID", help="cancel this job (a running one stops within a second)")
