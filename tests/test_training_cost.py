@@ -16,6 +16,7 @@ from analysis.economics.training_cost import (
     cpu_training_cost,
     figures,
     gpu_training_estimate,
+    hours_text,
     measured_job_cost,
     measured_jobs,
 )
@@ -36,6 +37,8 @@ def test_gpu_estimate_by_hand():
     assert estimate.usd_high == pytest.approx(estimate.hours_high * 2.49) and estimate.usd == estimate.usd_high
     assert estimate.hours_low == pytest.approx(0.5112, abs=1e-4) and estimate.usd_high == pytest.approx(2.351, abs=1e-3)
     assert "H100 80GB" in estimate.source and "10,000,000 tokens" in estimate.source
+    assert "30.7 min to 56.6 min at $2.49/h" in estimate.source
+    assert (hours_text(0.25), hours_text(3.456)) == ("15.0 min", "3.5 h")
 
 
 def test_full_fine_tuning_is_plain_6nd_and_moe_counts_active_parameters():

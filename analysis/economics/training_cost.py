@@ -97,6 +97,11 @@ class TrainingCost:
         return {**self.__dict__, "usd": self.usd}
 
 
+def hours_text(hours: float) -> str:
+    """A duration given in hours, readable at any size: 0.25 -> '15.0 min', 3.456 -> '3.5 h'."""
+    return f"{hours * 60:,.1f} min" if hours < 1 else f"{hours:,.1f} h"
+
+
 def gpu_training_estimate(model: str | ModelCard, gpu: str, training_tokens: int, epochs: float = 1.0,
                           method: Method = "lora") -> TrainingCost:
     """The GPU-hours and USD of fine-tuning `model` on one `gpu` over `training_tokens` x `epochs`,
@@ -126,7 +131,7 @@ def gpu_training_estimate(model: str | ModelCard, gpu: str, training_tokens: int
                f"{epochs:g} epochs / ({entry.bf16_tflops:g} TFLOPS bf16 x MFU {mfu.low:g}..{mfu.high:g}) "
                f"x ${entry.hourly_usd:g}/h")
     source = (f"GPU estimate: {method} fine-tune of {card.name} on one {entry.name}, {training_tokens:,} tokens x "
-              f"{epochs:g} epochs, {hours_low:,.2f}-{hours_high:,.2f} GPU-hours at ${entry.hourly_usd:g}/h "
+              f"{epochs:g} epochs, {hours_text(hours_low)} to {hours_text(hours_high)} at ${entry.hourly_usd:g}/h "
               f"({entry.price_citation})")
     return TrainingCost(
         kind="gpu-estimate", usd_low=hours_low * entry.hourly_usd, usd_high=hours_high * entry.hourly_usd,

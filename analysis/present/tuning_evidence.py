@@ -3,24 +3,19 @@
 
 from __future__ import annotations
 
-from analysis.economics.training_cost import TrainingCost
+from analysis.economics.training_cost import TrainingCost, hours_text
 from analysis.present import formatting as fmt
 from analysis.quality.tuning_comparison import TuningComparison
 from analysis.replay.tuning.gpu_recipe import Recipe
 
 
-def hours(value: float) -> str:
-    """0.25 -> '15.0 min', 3.456 -> '3.5 h'."""
-    return f"{value * 60:,.1f} min" if value < 1 else f"{value:,.1f} h"
-
-
 def cost_lines(cost: TrainingCost) -> list[str]:
     """The cost range, its formula and where it came from."""
     if cost.kind == "cpu-measured":
-        head = f"measured training cost: {fmt.usd(cost.usd)} ({hours(cost.hours_low)} on this machine)"
+        head = f"measured training cost: {fmt.usd(cost.usd)} ({hours_text(cost.hours_low)} on this machine)"
     else:
         head = (f"estimated training cost: {fmt.usd(cost.usd_low)} to {fmt.usd(cost.usd_high)} "
-                f"({hours(cost.hours_low)} to {hours(cost.hours_high)} on one {cost.gpu})")
+                f"({hours_text(cost.hours_low)} to {hours_text(cost.hours_high)} on one {cost.gpu})")
     return [head, f"  formula: {cost.formula}", f"  source: {cost.source}",
             f"  carried into a scenario as fine_tuning_usd = {fmt.usd(cost.usd)} (the high end)"]
 

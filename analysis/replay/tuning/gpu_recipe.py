@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from analysis.economics.models import ModelCard, model_card
-from analysis.economics.training_cost import Method, TrainingCost, figures, gpu_training_estimate
+from analysis.economics.training_cost import Method, TrainingCost, figures, gpu_training_estimate, hours_text
 from analysis.errors import UserError
+from analysis.present.formatting import usd
 from analysis.replay.providers.registry import parse_candidate_spec
 from analysis.replay.tuning import recipe_train
 
@@ -251,7 +252,7 @@ then `breakeven compare-tuned`).
 
 ## What it should cost
 
-{e.hours_low:,.2f} to {e.hours_high:,.2f} hours on one {e.gpu}: **${e.usd_low:,.2f} to ${e.usd_high:,.2f}**
+{hours_text(e.hours_low)} to {hours_text(e.hours_high)} on one {e.gpu}: **{usd(e.usd_low)} to {usd(e.usd_high)}**
 at ${e.hourly_usd:g}/h, for {e.training_tokens:,} training tokens ({s.tokens_from}) x {e.epochs:g} epochs.
 
     GPU-hours = factor x 6 x N x D x epochs / (dense bf16 peak x MFU) / 3600
