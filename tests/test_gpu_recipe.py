@@ -14,6 +14,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from local_http import QuietHandler, serve
 from pages import open_page
 
 from analysis.cli import main
@@ -22,14 +23,18 @@ from analysis.errors import UserError
 from analysis.ingest.labelled_datasets import ingest_labelled
 from analysis.present import formatting as fmt
 from analysis.present.tuning_evidence import cost_lines
+from analysis.replay.candidates import available_candidates
+from analysis.replay.providers.registry import parse_candidate_spec
 from analysis.replay.tuning.gpu_recipe import (
     RecipeError,
+    adapter_name_for,
     build_recipe,
     export_stats,
     recipe_zip,
     served_candidate_spec,
 )
 from analysis.replay.tuning.training_set import TrainingSetSpec, export_training_set
+from analysis.settings import Endpoint, Settings
 from analysis.store.database import open_db
 from dashboard.components import as_text
 
@@ -187,3 +192,33 @@ def test_economics_page_says_where_the_fine_tuning_cost_came_from(demo_dir, monk
     assert as_text("GPU estimate: lora fine-tune of qwen3-8b on one L4") in [c.value for c in app.caption]
     app.number_input(key="sc_fine_tuning_usd").set_value(500.0).run()  # typed over: no longer that figure
     assert not any("GPU estimate" in c.value for c in app.caption)
+
+
+class VllmModels(QuietHandler):
+    """vLLM's GET /v1/models with one LoRA module (--lora-modules NAME=./adapter): the base model and
+    the adapter, whose `parent` is the base, as vLLM lists them."""
+
+    def do_GET(self):
+        if self.path != "/v1/models":
+            self.send_error(404)
+            return
+        base = "meta-llama/Llama-3.1-8B-Instruct"
+        body = json.dumps({"object": "list", "data": [
+            {"id": base, "object": "model", "owned_by": "vllm", "root": base, "parent": None},
+            {"id": "llama-3.1-8b-instruct-tuned", "object": "model", "owned_by": "vllm", "root": "./adapter",
+             "parent": base}]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_a_registered_served_adapter_is_offered_as_a_candidate(tmp_path):
+    with serve(VllmModels) as url:
+        settings = Settings(_env_file=None, data_dir=tmp_path / "data", ollama_host="http://127.0.0.1:9",
+                            endpoints=[Endpoint(name="tuned", base_url=f"{url}/v1")])
+        offered = {o.spec: o for o in available_candidates(settings) if o.kind == "endpoint"}
+    spec = served_candidate_spec(f"{url}/v1", adapter_name_for("llama-3.1-8b-instruct"))
+    assert spec in offered and offered[spec].ready
+    assert parse_candidate_spec(spec).model == "llama-3.1-8b-instruct-tuned"
