@@ -34,7 +34,7 @@ class SlowEndpoint(QuietHandler):
     """An OpenAI-compatible chat endpoint that answers every call with "ok", streamed, after
     `delay_s`, so that a replay of a few calls lasts seconds."""
 
-    delay_s = 0.25
+    delay_s = 0.4
 
     def do_POST(self):
         self.rfile.read(int(self.headers.get("content-length") or 0))
@@ -160,9 +160,14 @@ def test_dashboard_cli_ingest_and_cli_replay_share_one_workspace(data_dir, batch
             assert result.returncode == 0 and "busy" not in result.stderr, (command, result.stderr)
         before = json.loads(cli("summary", "--json").stdout)
 
-        replay = start_cli("replay", "--candidate", f"openai-compat:{endpoint}/v1:tiny", "--sample", "12",
+        replay = start_cli("replay", "--candidate", f"openai-compat:{endpoint}/v1:tiny", "--sample", "16",
                            "--concurrency", "2", "--json")
-        time.sleep(0.5)
+        stored, deadline = 0, time.monotonic() + 120
+        while not stored and time.monotonic() < deadline:  # read by this process while the replay writes
+            time.sleep(0.1)
+            with access.reading(data_dir / "main.duckdb") as con:
+                stored = con.execute("SELECT count(*) FROM results").fetchall()[0][0]
+        assert 0 < stored < 16 and replay.poll() is None  # the replay handed its connection over mid-run
         ingesting = start_cli("ingest", str(litellm_log), "--json")
         pages = 0
         while replay.poll() is None or ingesting.poll() is None:
@@ -184,9 +189,9 @@ def test_dashboard_cli_ingest_and_cli_replay_share_one_workspace(data_dir, batch
     for text in [*seen, shown, log, replay_errors, ingest_errors]:
         assert "IOException" not in text and "Could not set lock" not in text
     run = json.loads(replayed)
-    assert run["status"] == "done" and run["done"] == 12 and run["failed"] == 0
+    assert run["status"] == "done" and run["done"] == 16 and run["failed"] == 0
     assert json.loads(ingested)[0]["rows_loaded"] > 0
     assert after["requests"] > before["requests"]
     assert f"{fmt.compact(after['input_tokens'])} / {fmt.compact(after['output_tokens'])}" in shown
     runs = json.loads(cli("runs", "--json").stdout)
-    assert [(r["run_id"], r["ok"]) for r in runs] == [(run["run_id"], 12)]
+    assert [(r["run_id"], r["ok"]) for r in runs] == [(run["run_id"], 16)]

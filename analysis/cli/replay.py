@@ -15,6 +15,7 @@ from analysis.cli.common import (
     reading_workspace,
     shared_workspace,
     validation_text,
+    writing_workspace,
 )
 from analysis.present import tables
 
@@ -44,7 +45,7 @@ def cmd_replay(args) -> int:
                                       temperature=args.temperature, timeout_s=args.timeout)
         except ValidationError as exc:
             raise Refused(validation_text(exc), 2) from exc
-        with workspace.writing("replay: creating a run") as con:
+        with writing_workspace(args, "replay: creating a run") as con:
             if args.held_out:
                 _assign_held_out(con)
             run_id = replay.create_run(con, args.candidate, sample, adapter, params, args.budget_usd)

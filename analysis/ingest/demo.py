@@ -22,7 +22,8 @@ from analysis.ingest import ingest_file
 from analysis.reference import read_json
 from analysis.replay.demo_run import DEMO_FILE_NAME, ensure_demo_run
 from analysis.settings import Settings, get_settings
-from analysis.store.database import open_db, scalar
+from analysis.store import access
+from analysis.store.database import scalar
 
 DEMO_WORKSPACE = "demo"
 SEED = 20261124
@@ -142,17 +143,13 @@ def ensure_demo_workspace(settings: Settings | None = None, force: bool = False)
     settings = settings or get_settings()
     db_path = settings.workspace_path(DEMO_WORKSPACE)
     if force and db_path.exists():
-        con = open_db(DEMO_WORKSPACE, settings=settings)
-        try:
+        with access.reading(db_path, settings=settings) as con:
             own = scalar(con, "SELECT count(*) FROM sources WHERE file_name <> ?", [DEMO_FILE_NAME])
-        finally:
-            con.close()
         if own:
             raise UserError(f"the {DEMO_WORKSPACE!r} workspace also holds {own} file(s) of your own: not rebuilt "
                              f"(ingest them into another workspace, then delete {db_path})")
         db_path.unlink()
-    con = open_db(DEMO_WORKSPACE, settings=settings)
-    try:
+    with access.writing(db_path, "building the demo workspace", settings=settings) as con:
         if not scalar(con, "SELECT count(*) FROM requests"):
             log = settings.data_dir / DEMO_FILE_NAME
             generate(log)
@@ -161,8 +158,6 @@ def ensure_demo_workspace(settings: Settings | None = None, force: bool = False)
                 raise RuntimeError(f"demo workspace could not be built: {result.error}")
             log.unlink()
         ensure_demo_run(con)
-    finally:
-        con.close()
     return db_path
 
 

@@ -83,7 +83,7 @@ class RunManager:
         try:
             replay.execute(shared, run_id, on_progress=lambda p: setattr(entry, "progress", p), stop=entry.stop)
             entry.scoring = True
-            with shared.writing(f"scoring of run {run_id}") as con:
+            with access.writing(shared.path, f"scoring of run {run_id}") as con:
                 entry.scored, entry.score_note = score_finished(con, run_id, judge)
         except Exception as exc:  # shown on the page instead of dying silently in a thread
             entry.error = f"{type(exc).__name__}: {exc}"

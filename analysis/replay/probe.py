@@ -197,6 +197,7 @@ def run_probe(workspace: access.Workspace | duckdb.DuckDBPyConnection, candidate
             report.levels.append(level)
             with workspace.writing(f"capacity probe {report.probe_id}") as con:
                 _store(con, report, level)
+            workspace.release()  # the next level takes seconds at least: nobody waits for it meanwhile
             if reason and index < len(levels):
                 report.stopped_early = reason
                 break

@@ -70,6 +70,7 @@ from analysis.store.database import frame, rows, utcnow
 
 TEMPLATE_TOKENS = 24  # per message, and once more: what a chat template adds (markers, preamble)
 CANDIDATE_STATUS = frozenset({401, 403, 404})  # fatal for every request of the candidate
+HANDOVER_CHECK_S = 0.2  # while calls are in flight, how often to look for processes waiting for the workspace
 INSERT_RESULT = f"INSERT INTO results VALUES ({', '.join('?' * 15)}) ON CONFLICT DO NOTHING"
 
 
@@ -268,9 +269,10 @@ def execute(workspace: access.Workspace | duckdb.DuckDBPyConnection, run_id: str
             on_progress: Callable[[Progress], None] | None = None, stop: threading.Event | None = None) -> Progress:
     """Send everything of the run that has no result yet (see the module rules); returns the
     final progress. `stop` ends the run early: nothing new is sent, calls in flight finish and
-    are stored (status 'interrupted'); a later call resumes it. Given an `access.Workspace`, each
-    batch of finished calls is written with its own short connection, so other processes read
-    and write the workspace while the run goes on; given a connection, that one is used."""
+    are stored (status 'interrupted'); a later call resumes it. Given an `access.Workspace`, its
+    write connection is handed over whenever another process waits for the workspace (checked
+    every HANDOVER_CHECK_S), so others read and write it while the run goes on; given a
+    connection, that one is used."""
     stop = stop or threading.Event()
     run = _Execution(access.workspace_of(workspace), run_id, stop)
     try:
@@ -278,7 +280,8 @@ def execute(workspace: access.Workspace | duckdb.DuckDBPyConnection, run_id: str
             try:
                 run.fill(pool)
                 while run.in_flight:
-                    finished, _ = wait(run.in_flight, return_when=FIRST_COMPLETED)
+                    finished, _ = wait(run.in_flight, timeout=HANDOVER_CHECK_S, return_when=FIRST_COMPLETED)
+                    run.workspace.hand_over()  # another process waits for the workspace: its turn first
                     if stored := [row for future in finished if (row := run.collect(future))]:
                         with run.workspace.writing(run.purpose) as con:
                             con.executemany(INSERT_RESULT, stored).fetchall()
@@ -290,7 +293,10 @@ def execute(workspace: access.Workspace | duckdb.DuckDBPyConnection, run_id: str
                 stop.set()  # end the retries in flight at once
                 raise
     finally:
-        run.finish()
+        try:
+            run.finish()
+        finally:
+            run.workspace.release()
     if on_progress:
         on_progress(run.progress)
     return run.progress

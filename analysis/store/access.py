@@ -2,8 +2,8 @@
 
 DuckDB lets one process write a file, and several read it only while none writes; a process that
 keeps a connection open blocks every other. So `reading` (read-only) and `writing` open a
-connection for one operation and close it at once, and a long job (a replay, a probe) writes each
-batch through its own short `writing`. Rules:
+connection for one operation and close it at once. A long job (a replay, a probe) writes batch by
+batch through a `Workspace`, which keeps its connection only while no other process waits. Rules:
 
 - Busy: when another process holds the file, the open is retried after
   delay = uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S x 2^attempt)) until `Settings.workspace_wait_s`
@@ -14,6 +14,9 @@ batch through its own short `writing`. Rules:
   purpose, started at) while it holds the file; a record whose process is gone from this host
   (killed) is stale and ignored. A process that only reads leaves none: it is named from DuckDB's
   lock message ("another process (pid N)").
+- Waiting marker: a process waiting for the file keeps `<file>.waiting-<pid>-<thread>` meanwhile;
+  a `Workspace` that sees one (of a live process) closes its connection before its next batch and
+  waits up to HANDOVER_S for the waiters to get in.
 - Within one process DuckDB shares one database between connections of the same mode: a read
   while this process writes the file uses a read-write connection, and a write waits for this
   process's readers to close.
@@ -29,7 +32,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +45,8 @@ from analysis.store import database
 BACKOFF_BASE_S = 0.02
 BACKOFF_CAP_S = 0.5
 HOLDER_SUFFIX = ".holder.json"
+WAITING_INFIX = ".waiting-"  # <file>.waiting-<pid>-<thread>: a process waits for the file
+HANDOVER_S = 2.0  # how long a long job lets waiters in before writing again
 
 OnWait = Callable[[str], None]
 
@@ -181,25 +186,44 @@ def _release(path: Path, con: duckdb.DuckDBPyConnection) -> None:
                 _remove_holder(path)
 
 
+def _waiting_marker(path: Path) -> Path:
+    return path.with_name(f"{path.name}{WAITING_INFIX}{os.getpid()}-{threading.get_ident()}")
+
+
+def others_waiting(path: Path) -> bool:
+    """Whether a live process other than this one waits for `path` (its waiting marker is there)."""
+    for marker in path.parent.glob(f"{path.name}{WAITING_INFIX}*"):
+        pid = marker.name.removeprefix(path.name + WAITING_INFIX).split("-")[0]
+        if pid.isdigit() and int(pid) != os.getpid() and _process_alive(int(pid)):
+            return True
+    return False
+
+
 @contextmanager
 def _opened(path: Path, write: bool, purpose: str, on_wait: OnWait | None,
             settings: Settings | None) -> Iterator[duckdb.DuckDBPyConnection]:
     timeout = (settings or get_settings()).workspace_wait_s
     deadline, attempt, told, rng = time.monotonic() + timeout, 0, None, random.Random()
-    while True:
-        con, conflict = _try_open(path, write, purpose)
-        if con is not None:
-            break
-        text = _busy_text(path, conflict)
-        if time.monotonic() >= deadline:
-            raise WorkspaceBusy(f"the workspace {path.stem!r} is busy: {text} has held it for over {timeout:g} s; "
-                                "try again when it is done (BREAKEVEN_WORKSPACE_WAIT_S sets how long to wait)")
-        if on_wait is not None and text != told:
-            on_wait(text)
-            told = text
-        attempt += 1
-        time.sleep(min(rng.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** attempt)),
-                       max(0.0, deadline - time.monotonic())))
+    marker = _waiting_marker(path)
+    try:
+        while True:
+            con, conflict = _try_open(path, write, purpose)
+            if con is not None:
+                break
+            text = _busy_text(path, conflict)
+            if time.monotonic() >= deadline:
+                raise WorkspaceBusy(f"the workspace {path.stem!r} is busy: {text} has held it for over {timeout:g} s; "
+                                    "try again when it is done (BREAKEVEN_WORKSPACE_WAIT_S sets how long to wait)")
+            if on_wait is not None and text != told:
+                on_wait(text)
+                told = text
+            if attempt == 0:
+                marker.touch()  # a long job holding the file hands it over (Workspace)
+            attempt += 1
+            time.sleep(min(rng.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** attempt)),
+                           max(0.0, deadline - time.monotonic())))
+    finally:
+        marker.unlink(missing_ok=True)
     try:
         yield con
     finally:
@@ -237,18 +261,49 @@ def reading(workspace: str | Path | None, *, on_wait: OnWait | None = None,
         yield con
 
 
-@dataclass(frozen=True)
 class Workspace:
-    """A workspace file that a long job opens per operation, so others get their turn between."""
+    """A workspace file that a long job (a replay, a probe) writes batch by batch. Its write
+    connection stays open between batches while no other process waits for the file; as soon as
+    one does (`others_waiting`), it is closed and the job lets the waiters in (up to HANDOVER_S)
+    before opening it again. `release()` closes it: call it when the job ends."""
 
-    path: Path
-    on_wait: OnWait | None = None
+    def __init__(self, path: Path, on_wait: OnWait | None = None) -> None:
+        self.path, self.on_wait = Path(path), on_wait
+        self._held: tuple[AbstractContextManager, duckdb.DuckDBPyConnection] | None = None
 
-    def reading(self):
-        return reading(self.path, on_wait=self.on_wait)
+    @contextmanager
+    def reading(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        if self._held is not None:
+            yield self._held[1]
+        else:
+            with reading(self.path, on_wait=self.on_wait) as con:
+                yield con
 
-    def writing(self, purpose: str):
-        return writing(self.path, purpose, on_wait=self.on_wait)
+    @contextmanager
+    def writing(self, purpose: str) -> Iterator[duckdb.DuckDBPyConnection]:
+        self.hand_over()
+        if self._held is None:
+            opened = writing(self.path, purpose, on_wait=self.on_wait)
+            self._held = (opened, opened.__enter__())
+        try:
+            yield self._held[1]
+        except BaseException:
+            self.release()
+            raise
+
+    def hand_over(self) -> None:
+        """Close the held connection when another process waits, and give the waiters a moment."""
+        if self._held is None or not others_waiting(self.path):
+            return
+        self.release()
+        deadline = time.monotonic() + HANDOVER_S
+        while others_waiting(self.path) and time.monotonic() < deadline:
+            time.sleep(BACKOFF_BASE_S)
+
+    def release(self) -> None:
+        if self._held is not None:
+            opened, self._held = self._held[0], None
+            opened.__exit__(None, None, None)
 
 
 @dataclass(frozen=True)
@@ -257,6 +312,12 @@ class Connected:
     every operation uses it, and it stays open."""
 
     con: duckdb.DuckDBPyConnection
+
+    def hand_over(self) -> None:
+        pass
+
+    def release(self) -> None:
+        pass
 
     @contextmanager
     def reading(self) -> Iterator[duckdb.DuckDBPyConnection]:
