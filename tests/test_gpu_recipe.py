@@ -114,7 +114,9 @@ def test_serving_files_name_the_base_model_and_the_adapter(shared_dir, tmp_path)
 def test_a_bad_line_is_named_by_the_recipe_and_by_train_py(shared_dir, tmp_path):
     write_export(shared_dir, tmp_path / "export")
     recipe = build_recipe(tmp_path / "export", "qwen3-0.6b", "T4", tmp_path / "recipe")
-    assert "no Ollama tag" not in (recipe.directory / "Modelfile").read_text()
+    modelfile = (recipe.directory / "Modelfile").read_text()  # Qwen: Ollama reads GGUF adapters only
+    assert "FROM qwen3:0.6b\nADAPTER ./adapter.gguf\n" in modelfile
+    assert "convert_lora_to_gguf.py --base-model-id Qwen/Qwen3-0.6B --outfile adapter.gguf ./adapter" in modelfile
     with (recipe.directory / "data/train.openai.jsonl").open("a") as handle:
         handle.write('{"messages": [{"role": "user", "content": "hi"}]}\n')
     dry = run(sys.executable, "-S", "train.py", "--dry-run", cwd=recipe.directory)

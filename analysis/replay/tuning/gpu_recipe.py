@@ -200,7 +200,7 @@ def build_recipe(export_dir: Path, base_model: str, gpu: str, out_dir: Path, epo
         "requirements.txt": TRAINING_REQUIREMENTS,
         "requirements-serve.txt": SERVING_REQUIREMENTS,
         "serve.sh": _serve_sh(hf_id, adapter),
-        "Modelfile": _modelfile(tag, card.name),
+        "Modelfile": _modelfile(tag, card, hf_id),
     }
     recipe = Recipe(directory=out_dir, base_model=card.name, hugging_face_id=hf_id, ollama_tag=tag,
                     adapter_name=adapter, stats=stats, estimate=estimate)
@@ -223,13 +223,24 @@ exec vllm serve {hf_id} --port {VLLM_PORT} --enable-lora --max-lora-rank {LoraSe
 """
 
 
-def _modelfile(tag: str | None, name: str) -> str:
+def ollama_takes_safetensors(card: ModelCard) -> bool:
+    """Whether Ollama's ADAPTER reads the PEFT adapter as written: its Modelfile docs list
+    safetensors adapters for Llama, Mistral / Mixtral and Gemma 1-2 only (not Gemma 3, Qwen, Phi...)."""
+    return card.family.startswith(("Llama", "Mistral", "Mixtral")) or "llama" in card.name
+
+
+def _modelfile(tag: str | None, card: ModelCard, hf_id: str) -> str:
     if tag is None:
-        return (f"# {name} has no Ollama tag in the model catalogue: serve the adapter with serve.sh (vLLM).\n"
+        return (f"# {card.name} has no Ollama tag in the model catalogue: serve the adapter with serve.sh (vLLM).\n"
                 "# With an Ollama build of the same base model, write: FROM <its tag> and ADAPTER ./adapter\n")
-    return (f"# Ollama: the base model must be the one the adapter was trained on ({name}).\n"
-            f"# ollama create {adapter_name_for(name)} -f Modelfile\n"
-            f"FROM {tag}\nADAPTER ./adapter\n")
+    head = (f"# Ollama: the base model must be the one the adapter was trained on ({card.name}).\n"
+            f"# ollama create {adapter_name_for(card.name)} -f Modelfile\n")
+    if ollama_takes_safetensors(card):
+        return head + f"FROM {tag}\nADAPTER ./adapter\n"
+    return head + ("# Ollama reads safetensors adapters of Llama, Mistral and Gemma 1-2 only: convert this one to GGUF\n"
+                   f"# first, with llama.cpp: python convert_lora_to_gguf.py --base-model-id {hf_id} "
+                   "--outfile adapter.gguf ./adapter\n"
+                   f"FROM {tag}\nADAPTER ./adapter.gguf\n")
 
 
 def _readme(recipe: Recipe) -> str:
