@@ -103,14 +103,16 @@ def compare_tuned(con: duckdb.DuckDBPyConnection, run_id: str, base: str, tuned:
     if base == tuned:
         raise TuningComparisonError("the base and the tuned candidate are the same; name two candidates")
     if not rows(con, "SELECT 1 FROM held_out_requests LIMIT 1"):
-        raise TuningComparisonError("the held-out split is empty: build a training set first (it sets requests aside "
-                                    "for this test), then replay and score those requests with both candidates")
+        raise TuningComparisonError("the held-out split is empty: export a training set first (breakeven export-training "
+                                    "sets requests aside for this test), then replay them with both candidates "
+                                    "(breakeven replay --held-out) and score the run")
     pairs = rows(con, PAIRS_SQL, {"run_id": run_id, "base": base, "tuned": tuned, "scorer": scorer})
     held = [p for p in pairs if p[4]]
     if not held:
         raise TuningComparisonError(
             f"no held-out request of run {run_id} is scored for both {base} and {tuned} against the same reference "
-            f"({len(pairs)} scored pairs, none held out): replay the held-out requests with both and score the run")
+            f"({len(pairs)} scored pairs, none held out): replay the held-out requests with both "
+            "(breakeven replay --held-out) and score the run")
     return _compare(run_id, base, tuned, held, len(pairs) - len(held), confidence)
 
 
