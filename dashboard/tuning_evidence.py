@@ -12,7 +12,13 @@ import streamlit as st
 
 from analysis.economics import catalogue
 from analysis.economics.models import model_cards
-from analysis.economics.training_cost import TrainingCost, gpu_training_estimate, measured_job_cost, measured_jobs
+from analysis.economics.training_cost import (
+    TrainingCost,
+    apply_to_scenario,
+    gpu_training_estimate,
+    measured_job_cost,
+    measured_jobs,
+)
 from analysis.errors import UserError
 from analysis.present.tuning_evidence import comparison_lines, comparison_rows, cost_lines
 from analysis.quality.tuning_comparison import compare_tuned, run_candidates
@@ -45,8 +51,9 @@ def render(workspace: str | None = None, run_id: str | None = None) -> None:
 def use_cost(cost: TrainingCost) -> None:
     """Put the cost into the scenario's one-off fine-tuning cost, remembering where it came from
     (the scenario's controls are seeded first, by `render`, so a later seed does not reset it)."""
-    st.session_state[scenario_state.key("fine_tuning_usd")] = cost.usd
-    st.session_state[scenario_state.FINE_TUNING_SOURCE] = (cost.usd, cost.source)
+    scenario = apply_to_scenario(scenario_state.current(components.scenario_defaults()), cost)
+    st.session_state[scenario_state.key("fine_tuning_usd")] = scenario.fine_tuning_usd
+    st.session_state[scenario_state.FINE_TUNING_SOURCE] = (scenario.fine_tuning_usd, cost.source)
 
 
 def show_cost(cost: TrainingCost, button_key: str) -> None:
