@@ -68,6 +68,7 @@ def cmd_compare_tuned(args) -> int:
 def cmd_finetune(args) -> int:
     """Fine-tune a local model on --export on this CPU (llama-finetune), in the foreground with a
     progress line; Ctrl-C cancels cleanly (the job is stored as cancelled, nothing kept)."""
+    import signal
     import sys
     import threading
 
@@ -79,29 +80,19 @@ def cmd_finetune(args) -> int:
                                learning_rate=args.learning_rate)
     with writing_workspace(args, "finetune: creating a job") as con:
         job_id = jobs.create_job(con, args.export, args.base, options)
-    stop, ended = threading.Event(), {}
+    stop = threading.Event()
 
     def shown(job) -> None:
         if not args.json:
             print(f"\r{job_line(job)}"[:160].ljust(120), end="", file=sys.stderr, flush=True)
 
-    def work() -> None:
-        try:
-            ended["job"] = jobs.run_job(shared_workspace(args).path, job_id, stop, shown)
-        except BaseException as exc:  # re-raised in the main thread, with its traceback
-            ended["error"] = exc
-
-    runner = threading.Thread(target=work, daemon=True)
-    runner.start()
+    # Ctrl-C asks the job to stop (llama-finetune is ended, the job stored as cancelled) instead of
+    # raising KeyboardInterrupt somewhere inside it.
+    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
-        while runner.is_alive():
-            runner.join(0.2)
-    except KeyboardInterrupt:
-        stop.set()
-        runner.join()
-    if "error" in ended:
-        raise ended["error"]
-    job = ended["job"]
+        job = jobs.run_job(shared_workspace(args).path, job_id, stop, shown)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     if args.json:
         print_json(job.to_dict())
     else:

@@ -33,8 +33,8 @@ def export_label(export) -> str:
 def speed_text(seconds_per_token: float | None, tokens: int, epochs: int) -> str:
     """The expected training time of `tokens` x `epochs` at the measured speed, or why none is known."""
     if seconds_per_token is None:
-        return ("No job has finished in this workspace yet, so the speed is not measured here (on 2 cores: "
-                "about a minute per 1,000 tokens per epoch); the time budget stops the job in any case.")
+        return ("No job has finished in this workspace yet, so its training speed is not measured here; the "
+                "time budget stops the job in any case.")
     minutes = seconds_per_token * tokens * epochs / 60
     return (f"Measured here: {seconds_per_token * 1000:.0f} s per 1,000 tokens per epoch, so at most "
             f"{minutes:.1f} minutes for {tokens:,} tokens x {epochs} epoch(s).")
