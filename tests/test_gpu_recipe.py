@@ -99,7 +99,7 @@ def test_serving_files_name_the_base_model_and_the_adapter(shared_dir, tmp_path)
     assert "FROM llama3.1:8b\nADAPTER ./adapter\n" in modelfile
     assert recipe.stats.training_tokens == 123_456 and recipe.estimate.training_tokens == 123_456
     readme = (recipe.directory / "README.md").read_text()
-    assert f"{fmt.usd(recipe.estimate.usd_low)} to {fmt.usd(recipe.estimate.usd_high)}" in readme and "6 x N x D" in readme
+    assert f"{fmt.usd(recipe.estimate.usd_low)} to {fmt.usd(recipe.estimate.usd_high)}" in readme and "USD = factor x 6 x N x D" in readme
     for name in ("requirements.txt", "requirements-serve.txt"):
         pins = [line for line in (recipe.directory / name).read_text().splitlines() if not line.startswith("#")]
         assert pins and all(re.fullmatch(r"[a-z0-9-]+==[0-9][0-9.]*", line) for line in pins)

@@ -38,7 +38,7 @@ def test_gpu_estimate_by_hand():
     assert estimate.hours_low == pytest.approx(0.5112, abs=1e-4) and estimate.usd_high == pytest.approx(2.351, abs=1e-3)
     assert "H100 80GB" in estimate.source and "10,000,000 tokens" in estimate.source
     assert "30.7 min to 56.6 min at $2.49/h" in estimate.source
-    assert (hours_text(0.25), hours_text(3.456)) == ("15.0 min", "3.5 h")
+    assert (hours_text(0.005), hours_text(0.25), hours_text(3.456)) == ("18 s", "15.0 min", "3.5 h")
 
 
 def test_full_fine_tuning_is_plain_6nd_and_moe_counts_active_parameters():

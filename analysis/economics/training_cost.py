@@ -98,7 +98,9 @@ class TrainingCost:
 
 
 def hours_text(hours: float) -> str:
-    """A duration given in hours, readable at any size: 0.25 -> '15.0 min', 3.456 -> '3.5 h'."""
+    """A duration given in hours, readable at any size: 0.005 -> '18 s', 0.25 -> '15.0 min', 3.456 -> '3.5 h'."""
+    if hours < 1 / 60:
+        return f"{hours * SECONDS_PER_HOUR:,.0f} s"
     return f"{hours * 60:,.1f} min" if hours < 1 else f"{hours:,.1f} h"
 
 

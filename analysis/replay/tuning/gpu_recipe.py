@@ -266,8 +266,8 @@ then `breakeven compare-tuned`).
 {hours_text(e.hours_low)} to {hours_text(e.hours_high)} on one {e.gpu}: **{usd(e.usd_low)} to {usd(e.usd_high)}**
 at ${e.hourly_usd:g}/h, for {e.training_tokens:,} training tokens ({s.tokens_from}) x {e.epochs:g} epochs.
 
-    GPU-hours = factor x 6 x N x D x epochs / (dense bf16 peak x MFU) / 3600
-              = {e.formula}
+    USD = factor x 6 x N x D x epochs / (dense bf16 peak x MFU) / 3600 x the GPU's hourly price
+        = {e.formula}
 
 - 6ND: {data["flops_per_parameter_token"].source} ({data["flops_per_parameter_token"].url}).
 - LoRA factor {data["lora_factor"].low:g} to {data["lora_factor"].high:g}: {data["lora_factor"].source}.
