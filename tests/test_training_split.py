@@ -114,3 +114,18 @@ def test_the_manifest_states_the_split(con, tmp_path, cfpb):
     assert split["held_out_in_workspace"] == len(held_out.held_out_ids(con)) == split["newly_assigned"]
     recorded = json.loads(rows(con, "SELECT manifest FROM training_exports")[0][0])
     assert recorded == export.manifest
+
+
+def test_replay_held_out_sends_only_held_out_requests(shared_dir, fake_ollama, capsys, tmp_path):
+    data = shared_dir / "datasets" / "cfpb_complaints_ibm" / "cfpb_train.json"
+    assert main(["ingest-labelled", str(data), "--text", "input", "--label", "output", "--limit", "100"]) == 0
+    assert main(["export-training", "--target", "labels", "--out", str(tmp_path / "export")]) == 0
+    capsys.readouterr()
+    assert main(["replay", "--candidate", f"ollama:{fake_ollama}:llama3.2:3b", "--held-out", "--sample", "8",
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["done"] == 8
+    con = open_db(None)
+    sent = {r[0] for r in rows(con, "SELECT request_id FROM run_requests")}
+    test_ids = held_out.held_out_ids(con)
+    con.close()
+    assert len(sent) == 8 and sent <= test_ids

@@ -3,7 +3,7 @@ dropped from the training set, so a tuned model is not tested on what it was tra
 
 Normalised text: Unicode NFKC, case-folded, every run of characters that are not letters or
 digits replaced by one space, trimmed. Digits are kept (numbers often are the task's content).
-- Exact duplicate: equal normalised texts (compared by their sha256).
+- Exact duplicate: equal normalised texts.
 - Near duplicate: Jaccard similarity >= NEAR_DUPLICATE_THRESHOLD (0.8) between the sets of word
   3-shingles (each run of 3 consecutive words; a text of fewer than 3 words is one shingle of all
   its words), the resemblance of Broder (1997, "On the resemblance and containment of
@@ -15,7 +15,7 @@ digits replaced by one space, trimmed. Digits are kept (numbers often are the ta
   Requests filled into one template come close without reaching it: the 65 prompts of the real
   OpenAI Batch sample in ../shared (one instruction, a different object list each) pair at 0.27 on
   average and 0.79 at most, so none of them is dropped as a near duplicate of another.
-The comparison is exact, not sampled: prefix filtering (Chaudhuri et al. 2006; Bayardo et al.
+The comparison is exact, not sampled (shingles compared by 64-bit hash): prefix filtering (Chaudhuri et al. 2006; Bayardo et al.
 2007, "Scaling up all pairs similarity search"): with shingles sorted rarest first, two sets with
 Jaccard >= t share a shingle among the first |x| - ceil(t |x|) + 1 of each, so only pairs sharing
 such a prefix shingle (and with sizes within a factor t) are compared. Empty prompts are not
@@ -24,7 +24,6 @@ compared.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 import unicodedata
@@ -34,6 +33,7 @@ from dataclasses import dataclass
 
 NEAR_DUPLICATE_THRESHOLD = 0.8
 SHINGLE_WORDS = 3
+IDS_LISTED = 1_000  # dropped request ids named in the report, per kind (the counts are complete)
 NON_ALPHANUMERIC = re.compile(r"[\W_]+", re.UNICODE)
 METHOD = (f"normalised text (NFKC, case-folded, punctuation removed); exact: equal text; near: Jaccard over "
           f"word {SHINGLE_WORDS}-shingles >= {NEAR_DUPLICATE_THRESHOLD}")
@@ -49,17 +49,13 @@ def shingles(normalised: str) -> frozenset[tuple[str, ...]]:
     words = normalised.split()
     if len(words) < SHINGLE_WORDS:
         return frozenset([tuple(words)]) if words else frozenset()
-    return frozenset(tuple(words[i:i + SHINGLE_WORDS]) for i in range(len(words) - SHINGLE_WORDS + 1))
+    return frozenset(zip(*(words[i:] for i in range(SHINGLE_WORDS))))
 
 
 def jaccard(a: frozenset, b: frozenset) -> float:
     """|a ∩ b| / |a ∪ b| (0 when both are empty)."""
     union = len(a | b)
     return len(a & b) / union if union else 0.0
-
-
-def _digest(normalised: str) -> str:
-    return hashlib.sha256(normalised.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -78,49 +74,53 @@ class LeakageReport:
     def as_dict(self) -> dict:
         return {"method": METHOD, "threshold": self.threshold, "exact_duplicates": len(self.exact),
                 "near_duplicates": len(self.near), "dropped": len(self.dropped),
-                "exact_duplicate_ids": sorted(self.exact), "near_duplicate_ids": sorted(self.near)}
+                "exact_duplicate_ids": sorted(self.exact)[:IDS_LISTED],
+                "near_duplicate_ids": sorted(self.near)[:IDS_LISTED]}
+
+
+def _shingle_ids(normalised: str) -> frozenset[int]:
+    """`shingles` as 64-bit hashes (a collision between two of a workspace's shingles is about as
+    likely as n^2 / 2^64): sets of ints are compared and sorted many times faster than of tuples."""
+    return frozenset(map(hash, shingles(normalised)))
 
 
 def find_leaks(train: Iterable[tuple[str, str]], test: Iterable[str],
                threshold: float = NEAR_DUPLICATE_THRESHOLD) -> LeakageReport:
     """The training items (key, prompt) whose prompt is an exact or near duplicate (module rules)
-    of any of the `test` prompts."""
-    test_normalised = [text for text in map(normalise, test) if text]
-    test_digests = {_digest(text) for text in test_normalised}
-    test_sets = [s for s in {shingles(text) for text in test_normalised} if s]
-    exact, candidates = [], []
+    of any of the `test` prompts. Each distinct normalised prompt is compared once (logs repeat
+    templated prompts many times)."""
+    test_texts = {text for text in map(normalise, test) if text}
+    test_sets = [s for s in {_shingle_ids(text) for text in test_texts} if s]
+    train_texts: dict[str, list[str]] = defaultdict(list)  # normalised prompt -> keys
     for key, text in train:
         normalised = normalise(text)
-        if not normalised:  # nothing to compare
-            continue
-        if _digest(normalised) in test_digests:
-            exact.append(key)
-        else:
-            candidates.append((key, shingles(normalised)))
+        if normalised:  # an empty prompt has nothing to compare
+            train_texts[normalised].append(key)
+    exact = [key for text, keys in train_texts.items() if text in test_texts for key in keys]
+    candidates = [(keys, _shingle_ids(text)) for text, keys in train_texts.items() if text not in test_texts]
     frequency = Counter(shingle for s in test_sets for shingle in s)
     frequency.update(shingle for _, s in candidates for shingle in s)
+    # one total order of all shingles, rarest first (ties by value), as one sortable int each
+    rank = {shingle: (count << 64) | (shingle & 0xFFFFFFFFFFFFFFFF) for shingle, count in frequency.items()}
 
-    def prefix(s: frozenset) -> list:
-        ordered = sorted(s, key=lambda shingle: (frequency[shingle], shingle))
-        return ordered[:len(s) - math.ceil(threshold * len(s)) + 1]
+    def prefix(s: frozenset[int]) -> list[int]:
+        return sorted(s, key=rank.__getitem__)[:len(s) - math.ceil(threshold * len(s)) + 1]
 
-    index: dict[tuple, list[int]] = defaultdict(list)
+    index: dict[int, list[int]] = defaultdict(list)
     for position, s in enumerate(test_sets):
         for shingle in prefix(s):
             index[shingle].append(position)
-    near = []
-    for key, s in candidates:
+
+    def repeats_a_test_prompt(s: frozenset[int]) -> bool:
         seen: set[int] = set()
         for shingle in prefix(s):
             for position in index.get(shingle, ()):
-                if position in seen:
-                    continue
-                seen.add(position)
-                other = test_sets[position]
-                if threshold * len(s) <= len(other) <= len(s) / threshold and jaccard(s, other) >= threshold:
-                    near.append(key)
-                    break
-            else:
-                continue
-            break
+                if position not in seen:
+                    seen.add(position)
+                    other = test_sets[position]
+                    if threshold * len(s) <= len(other) <= len(s) / threshold and jaccard(s, other) >= threshold:
+                        return True
+        return False
+
+    near = [key for keys, s in candidates if repeats_a_test_prompt(s) for key in keys]
     return LeakageReport(exact=exact, near=near, threshold=threshold)

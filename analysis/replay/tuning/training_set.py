@@ -231,7 +231,8 @@ def export_training_set(con: duckdb.DuckDBPyConnection, spec: TrainingSetSpec,
     test = [e for e in examples if e.held_out]
     train = [e for e in examples if not e.held_out]
     leaks = find_leaks(((e.request_id, e.prompt) for e in train), _held_out_prompts(con))
-    train = [e for e in train if e.request_id not in leaks.dropped]
+    dropped = leaks.dropped
+    train = [e for e in train if e.request_id not in dropped]
     if not train:
         raise TrainingSetError(f"no training request is left: of {len(examples):,} with a target, {len(test):,} are "
                                f"held out for testing and {len(leaks.dropped):,} repeat a held-out prompt")
