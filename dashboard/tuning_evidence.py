@@ -22,13 +22,15 @@ from analysis.economics.training_cost import (
 from analysis.errors import UserError
 from analysis.present.tuning_evidence import comparison_lines, comparison_rows, cost_lines
 from analysis.quality.tuning_comparison import compare_tuned, run_candidates
+from analysis.replay import runs as replay
 from analysis.replay.tuning import training_set
 from analysis.replay.tuning.gpu_recipe import build_recipe, export_stats, recipe_zip
 from dashboard import components, scenario_state
 
 
 def render(workspace: str | None = None, run_id: str | None = None) -> None:
-    """The section's three parts: GPU recipe, measured local cost, base vs tuned."""
+    """The section's three parts: GPU recipe, measured local cost, base vs tuned (on `run_id`, the
+    sidebar's run, unless another is chosen)."""
     if scenario_state.LOADED_FROM not in st.session_state:
         scenario_state.seed(components.scenario_defaults())  # before a cost is put into its controls
     with components.reading(workspace) as con:
@@ -42,10 +44,14 @@ def render(workspace: str | None = None, run_id: str | None = None) -> None:
     if jobs:
         measured_panel(workspace, jobs)
     st.markdown("**Did tuning help?** Base vs tuned on the held-out requests only")
-    if run_id is None:
-        st.info("Replay the held-out requests with the base and the tuned candidate, and score the run.")
+    runs = components.query(replay.list_runs)["run_id"].to_list()
+    if not runs:
+        st.info("Replay the held-out requests with the base and the tuned candidate (breakeven replay --held-out), "
+                "and score the run.")
     else:
-        comparison_panel(workspace, run_id)
+        chosen = st.selectbox("Run", runs, key="gr_cmp_run", index=runs.index(run_id) if run_id in runs else 0,
+                              help="The run that replayed the held-out requests with both candidates.")
+        comparison_panel(workspace, chosen)
 
 
 def use_cost(cost: TrainingCost) -> None:

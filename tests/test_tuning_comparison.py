@@ -125,6 +125,7 @@ def test_quality_page_shows_the_verdict_on_the_held_out_split():
     expected = compare_tuned(con, "run1", BASE, TUNED)
     con.close()
     app = open_page("quality", ws="cmp")
+    assert app.selectbox(key="gr_cmp_run").value == "run1"
     assert app.selectbox(key="gr_cmp_base").value == BASE and app.selectbox(key="gr_cmp_tuned").value == TUNED
     assert [s.value for s in app.success if "tuned model" in s.value] == [as_text(expected.text)]
     rows = table(app, "held-out requests")
