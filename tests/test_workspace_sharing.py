@@ -195,3 +195,24 @@ def test_dashboard_cli_ingest_and_cli_replay_share_one_workspace(data_dir, batch
     assert f"{fmt.compact(after['input_tokens'])} / {fmt.compact(after['output_tokens'])}" in shown
     runs = json.loads(cli("runs", "--json").stdout)
     assert [(r["run_id"], r["ok"]) for r in runs] == [(run["run_id"], 16)]
+
+
+def test_stale_records_of_killed_processes_are_ignored(data_dir):
+    """A holder record or waiting marker left by a killed process neither names a holder nor makes
+    a long job hand its connection over; a live process's marker does."""
+    path = data_dir / "main.duckdb"
+    with access.writing(path, "creating it"):
+        pass
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    access.holder_path(path).write_text(json.dumps(
+        {"pid": gone.pid, "host": os.uname().nodename, "purpose": HOLDER, "started_at": "2026-01-01T00:00:00"}))
+    path.with_name(f"{path.name}{access.WAITING_INFIX}{gone.pid}-1").touch()
+    assert access.current_holder(path) is None and not access.others_waiting(path)
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        path.with_name(f"{path.name}{access.WAITING_INFIX}{alive.pid}-1").touch()
+        assert access.others_waiting(path)
+    finally:
+        alive.kill()
+        alive.wait()

@@ -153,8 +153,10 @@ def _try_open(path: Path, write: bool, purpose: str) -> tuple[duckdb.DuckDBPyCon
         try:
             con = database.open_db(path, read_only=not writes)
         except duckdb.ConnectionException as exc:
-            if not _lock_conflict(exc) or writes:
+            if not _lock_conflict(exc):
                 raise
+            if writes:  # this process reads the file through a connection of its own: wait for it
+                return None, exc
             # This process already writes the file through a connection of its own (made without
             # this module): a read shares that database.
             con = database.open_db(path)
@@ -202,6 +204,7 @@ def others_waiting(path: Path) -> bool:
 @contextmanager
 def _opened(path: Path, write: bool, purpose: str, on_wait: OnWait | None,
             settings: Settings | None) -> Iterator[duckdb.DuckDBPyConnection]:
+    path = path.resolve()  # one key per file in this process's connections, however it was named
     timeout = (settings or get_settings()).workspace_wait_s
     deadline, attempt, told, rng = time.monotonic() + timeout, 0, None, random.Random()
     marker = _waiting_marker(path)
@@ -268,7 +271,7 @@ class Workspace:
     before opening it again. `release()` closes it: call it when the job ends."""
 
     def __init__(self, path: Path, on_wait: OnWait | None = None) -> None:
-        self.path, self.on_wait = Path(path), on_wait
+        self.path, self.on_wait = Path(path).resolve(), on_wait
         self._held: tuple[AbstractContextManager, duckdb.DuckDBPyConnection] | None = None
 
     @contextmanager
