@@ -11,6 +11,7 @@ from training_schemas import VALIDATORS, alpaca_problems, openai_problems, share
 
 from analysis.ingest.core import ingest_paths
 from analysis.ingest.labelled_datasets import ingest_labelled
+from analysis.present.training_export import export_lines
 from analysis.replay.tuning.training_formats import NotInFormat, Unwritable, conversation, to_alpaca, to_sharegpt
 from analysis.replay.tuning.training_set import TrainingSetSpec, export_training_set
 
@@ -125,3 +126,27 @@ def test_multi_turn_is_sharegpt_but_not_alpaca(tmp_path):
     path.write_text(json.dumps(to_alpaca(single)) + "\n")
     assert alpaca_problems(path) == [] and to_alpaca(single) == {"instruction": "Name a colour", "input": "",
                                                                  "output": "Blue"}
+
+
+def test_real_logs_of_several_apis_are_written_or_skipped_with_their_reason(con, tmp_path, shared_dir):
+    """Chat Completions, the Responses API (content parts, a multi-turn conversation), Anthropic
+    (content blocks), LiteLLM and OTel spans (one without a prompt, one whose tool message lost its
+    tool_call_id): every written file passes its checks, and what is not written is counted."""
+    samples = shared_dir / "samples"
+    ingest_paths(con, [samples / "otel-genai" / "openinference_otel_genai_client_span_tool_calls.json",
+                       samples / "otel-genai" / "openinference_vercel_v6_all-spans.json",
+                       samples / "anthropic-message" / "openllmetry_test_anthropic_prompt_caching_legacy.yaml",
+                       samples / "openai-chat-completion" / "otel-contrib_test_chat_completion_with_content.yaml",
+                       samples / "litellm" / "standard_logging_payload.json"])
+    export = export_training_set(con, TrainingSetSpec(test_fraction=0.05), tmp_path / "export")
+    _manifest_matches_files(export)
+    for name, info in export.manifest["files"].items():
+        assert VALIDATORS[info["format"]](export.path(name)) == [], name
+    counts = export.manifest["counts"]
+    assert counts["skipped"] == {"no prompt logged": 1, "a tool message without tool_call_id": 1}
+    assert counts["selected"] == 10 and counts["test"] + counts["train"] == 8
+    assert export.manifest["not_in_format"]["alpaca"] == {
+        "more than one turn (Alpaca holds one instruction and one answer)": 1}
+    files = export.manifest["files"]
+    assert files["train.alpaca.jsonl"]["rows"] == files["train.openai.jsonl"]["rows"] - 1
+    assert "; left out 1 (more than one turn" in "\n".join(export_lines(export))

@@ -32,6 +32,8 @@ def export_lines(export) -> list[str]:
         lines.append(f"PII scrub: replaced {sum(pii['replaced'].values()):,} ({_counted(pii['replaced'])})")
     else:
         lines.append("PII scrub: off")
-    lines.extend(f"  {name}: {info['rows']:,} rows, sha256 {info['sha256'][:16]}…"
-                 for name, info in manifest["files"].items())
+    for name, info in manifest["files"].items():
+        left_out = manifest["not_in_format"].get(info["format"], {}) if info["split"] == "train" else {}
+        lines.append(f"  {name}: {info['rows']:,} rows, sha256 {info['sha256'][:16]}…"
+                     + (f"; left out {sum(left_out.values()):,} ({_counted(left_out)})" if left_out else ""))
     return lines
