@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from analysis.cli.common import known_run, print_json, print_lines, reading_workspace, writing_workspace
+from analysis.cli.common import (
+    known_run,
+    print_json,
+    print_lines,
+    reading_workspace,
+    shared_workspace,
+    writing_workspace,
+)
 from analysis.present import tables
 
 
@@ -27,9 +34,10 @@ def cmd_score(args) -> int:
     from analysis.quality.scoring.runner import score_run
 
     judge = JudgeScorer(args.judge, budget_usd=args.judge_budget_usd) if args.judge else None
-    with writing_workspace(args, f"scoring of run {args.run}") as con:
+    with reading_workspace(args) as con:
         known_run(con, args.run)
-        summary = score_run(con, args.run, args.scorer, args.reference_candidate, judge=judge)
+    summary = score_run(shared_workspace(args), args.run, args.scorer, args.reference_candidate, judge=judge)
+    with reading_workspace(args) as con:
         agreement = judge_agreement(con, args.run)
     if args.json:
         print_json({**summary.to_dict(), "judge_agreement": asdict(agreement)})

@@ -35,17 +35,17 @@ class _Active:
     score_note: str | None = None  # why the judge was left out, or why nothing was scored
 
 
-def score_finished(con: duckdb.DuckDBPyConnection, run_id: str,
+def score_finished(workspace: access.Workspace | duckdb.DuckDBPyConnection, run_id: str,
                    judge: JudgeScorer | None = None) -> tuple[ScoreSummary | None, str | None]:
     """Score a run that just ended (module rule): (the summary, a note on what was left out)."""
     try:
-        return score_run(con, run_id, judge=judge), None
+        return score_run(workspace, run_id, judge=judge), None
     except (UserError, ProviderError) as exc:  # ProviderError: the judge's endpoint or key
         if judge is None:
             return None, f"not scored: {exc}"
         note = f"the LLM judge was left out ({exc})"
     try:
-        return score_run(con, run_id), note
+        return score_run(workspace, run_id), note
     except UserError as exc:
         return None, f"not scored: {exc}"
 
@@ -83,8 +83,7 @@ class RunManager:
         try:
             replay.execute(shared, run_id, on_progress=lambda p: setattr(entry, "progress", p), stop=entry.stop)
             entry.scoring = True
-            with access.writing(shared.path, f"scoring of run {run_id}") as con:
-                entry.scored, entry.score_note = score_finished(con, run_id, judge)
+            entry.scored, entry.score_note = score_finished(shared, run_id, judge)
         except Exception as exc:  # shown on the page instead of dying silently in a thread
             entry.error = f"{type(exc).__name__}: {exc}"
         finally:

@@ -66,8 +66,7 @@ def score(run_id: str) -> None:
     """Score the run (analysis.quality.scoring.runner.score_run) with the judge when one is set; the
     new scores change the data version, and the sidebar's candidate follows the rule."""
     try:
-        with components.writing(f"scoring of run {run_id}") as con:
-            summary = score_run(con, run_id, judge=st.session_state.get(JUDGE_KEY))
+        summary = score_run(components.shared_workspace(), run_id, judge=st.session_state.get(JUDGE_KEY))
     except (UserError, ProviderError) as exc:  # ProviderError: the judge's endpoint or key
         st.session_state["q_scored"] = (False, f"Run {run_id} could not be scored: {components.as_text(str(exc))}")
         return

@@ -33,6 +33,7 @@ from analysis.quality.scoring.fuzzy import FuzzyScorer
 from analysis.quality.scoring.judge import JudgeItem, JudgeScorer
 from analysis.quality.scoring.label import LabelScorer
 from analysis.quality.scoring.numeric import NumericScorer, parse_number
+from analysis.store import access
 from analysis.store.database import rows, utcnow
 
 SHORT_TEXT_CHARS = 300
@@ -119,24 +120,28 @@ def _answers_sql() -> str:
 
 
 def score_run(
-    con: duckdb.DuckDBPyConnection, run_id: str, scorer: str | None = None,
+    workspace: access.Workspace | duckdb.DuckDBPyConnection, run_id: str, scorer: str | None = None,
     reference_candidate: str | None = None, *, judge: JudgeScorer | None = None,
     context: ScoreContext | None = None,
 ) -> ScoreSummary:
     """Score the run (module rule) and upsert into `scores`. `scorer` forces one scorer for every
     answer ('judge' needs `judge`); `reference_candidate` is the spec of the run's candidate whose
     answers are the reference where there is neither ground truth nor an incumbent answer;
-    `context` sets tolerances and thresholds (its label set defaults to the run's)."""
+    `context` sets tolerances and thresholds (its label set defaults to the run's). Given an
+    `access.Workspace`, it is read, then written only once the scores (the judge's calls
+    included) are known, so nothing holds it while the judge answers."""
     if scorer is not None and scorer not in (*EXACT, "judge"):
         raise UserError(f"unknown scorer {scorer!r}; known: {', '.join([*EXACT, 'judge'])}")
     if scorer == "judge" and judge is None:
         raise UserError("the judge scorer needs a judge model: give a candidate spec for it")
-    run = run_context(con, run_id)
-    reference_spec = references.resolve_reference_candidate(con, run_id, reference_candidate)
+    workspace = access.workspace_of(workspace)
+    with workspace.reading() as con:
+        run = run_context(con, run_id)
+        reference_spec = references.resolve_reference_candidate(con, run_id, reference_candidate)
+        answers = rows(con, _answers_sql(), {"run_id": run_id, "reference_candidate": reference_spec})
     context = context or ScoreContext()
     if context.labels is None:
         context = replace(context, labels=run.labels)
-    answers = rows(con, _answers_sql(), {"run_id": run_id, "reference_candidate": reference_spec})
     summary, skipped = ScoreSummary(run_id), Counter()
     out: list[tuple] = []
     to_judge: list[tuple[tuple, JudgeItem]] = []
@@ -171,7 +176,11 @@ def score_run(
                 skipped["judge budget spent" if judgement.reason == "judge budget spent" else "judge gave no verdict"] += 1
             else:
                 out.append((*key, judgement.score))
-    _write(con, run_id, out, [scorer] if scorer else [*EXACT, *(["judge"] if judge else [])])
+    try:
+        with workspace.writing(f"scoring of run {run_id}") as con:
+            _write(con, run_id, out, [scorer] if scorer else [*EXACT, *(["judge"] if judge else [])])
+    finally:
+        workspace.release()
     summary.scored = len(out)
     summary.incumbent_scored = sum(r[0] == INCUMBENT for r in out)
     summary.by_scorer = dict(Counter(r[2] for r in out))
