@@ -50,15 +50,17 @@ def render() -> None:
         formats = c[1].multiselect("Formats", list(FORMATS), default=list(FORMATS), key="te_formats")
         with components.reading() as con:
             fixed = held_out.fixed_fraction(con)
-        fraction = c[2].number_input(
-            "Test share", 0.05, 0.5, fixed or held_out.DEFAULT_TEST_FRACTION, 0.05, key="te_fraction",
-            disabled=fixed is not None,
-            help="Share of requests held out for testing (by a hash of the request id). "
-                 + ("Fixed by this workspace's first export." if fixed is not None else
-                    "Fixed by the first export: later exports keep it."))
+        if fixed is None:
+            fraction = c[2].number_input("Test share", 0.01, 0.99, held_out.DEFAULT_TEST_FRACTION, 0.05,
+                                         key="te_fraction", help="Share of requests held out for testing (by a "
+                                         "hash of the request id); the first export fixes it for this workspace.")
+        else:
+            fraction = None
+            c[2].text_input("Test share", f"{fixed:.0%}", key="te_fraction_fixed", disabled=True,
+                            help="Fixed by this workspace's first export, so the test set never moves.")
         scrub = st.checkbox("Scrub PII (emails, phone numbers, card numbers, IBANs)", key="te_scrub")
         spec = TrainingSetSpec(task_types=task_types, models=models, tags=tags, target=target,
-                               test_fraction=None if fixed is not None else fraction, scrub_pii=scrub,
+                               test_fraction=fraction, scrub_pii=scrub,
                                formats=formats)
         if st.button("Export the training set", key="te_export", type="primary", disabled=not formats):
             _export(spec)

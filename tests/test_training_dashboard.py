@@ -27,6 +27,7 @@ def test_export_from_the_quality_page(shared_dir, data_dir):
     app.multiselect(key="te_tags").set_value(["cfpb_train"])
     app.radio(key="te_target").set_value("labels")
     app.checkbox(key="te_scrub").check()
+    app.number_input(key="te_fraction").set_value(0.25)
     app.button(key="te_export").click().run()
     assert not app.exception and not app.error, [e.value for e in app.error]
     con = open_db("tune")
@@ -34,6 +35,7 @@ def test_export_from_the_quality_page(shared_dir, data_dir):
     con.close()
     assert export.directory == (data_dir / EXPORTS_FOLDER / export.export_id).resolve()
     assert export.manifest["filters"]["tags"] == ["cfpb_train"] and export.manifest["pii"]["enabled"]
+    assert export.manifest["split"]["test_fraction"] == 0.25
     report = "\n".join(c.value for c in app.code)
     assert f"export {export.export_id} -> {export.directory}" in report
     assert f"train: {export.manifest['counts']['train']:,} requests" in report
@@ -44,8 +46,9 @@ def test_export_from_the_quality_page(shared_dir, data_dir):
     assert json.loads(archive.read(f"{export.export_id}/manifest.json")) == export.manifest
     # the split is now fixed: the share control shows it and is disabled
     app.run()
-    share = app.number_input(key="te_fraction")
-    assert share.value == 0.2 and share.disabled
+    share = app.text_input(key="te_fraction_fixed")
+    assert share.value == "25%" and share.disabled
+    assert not [w for w in app.number_input if w.key == "te_fraction"]
 
 
 def test_a_refusal_shows_as_text(shared_dir):
