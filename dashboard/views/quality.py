@@ -21,7 +21,7 @@ from analysis.replay.demo_run import is_demo_run
 from analysis.replay.providers import registry
 from analysis.replay.providers.base import ProviderError
 from analysis.settings import get_settings
-from dashboard import components, routing_state, scenario_state, training_export, tuning_evidence
+from dashboard import components, fine_tuning, routing_state, scenario_state, training_export, tuning_evidence
 
 JUDGE_KEY = "q_judge"  # the JudgeScorer (a SPEC and a budget, never a key), or None
 
@@ -77,6 +77,7 @@ st.title("Quality")
 judge_settings()
 st.subheader("Tune a local candidate")  # before the run views, which stop the page when there is no run
 training_export.render()
+fine_tuning.render()
 tuning_evidence.render(run_id=st.session_state.get(routing_state.key("run")))
 runs = components.query(replay.list_runs)
 if runs.is_empty():

@@ -12,8 +12,8 @@ training-set export, run it with progress, a token and a time budget and cancell
 - Budgets: the token budget caps the training text (whole examples, exact tokens); the time budget
   caps it too where earlier jobs of the workspace measured the speed (seconds per token per epoch
   = sum of their train seconds / sum of their tokens x epochs; the text is cut to 90% of what
-  fits), and stops llama-finetune at the deadline in any case (status stopped_time; llama-finetune
-  writes its model only at the end, so nothing is kept).
+  fits), and stops llama-finetune when its run reaches the budget in any case (status stopped_time;
+  llama-finetune writes its model only at the end, so nothing is kept).
 - The tuned model: `<data_dir>/tuned-models/<base short name>-ft-<job id>.gguf` (Q8_0) with a
   `.json` beside it (job, base model, export, tokens, seconds) and its base's chat template
   (`.jinja`: llama-finetune writes none into the GGUF), which the engine serves as
