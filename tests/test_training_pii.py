@@ -79,3 +79,19 @@ def test_the_export_scrubs_both_splits_and_reports_the_counts(con, tmp_path):
         assert "1234567812345678" in text  # the order number is not a card
     first = json.loads(export.path("train.alpaca.jsonl").read_text().splitlines()[0])
     assert "[EMAIL], card [CARD], phone [PHONE]:" in first["input"]
+
+
+def test_tool_call_arguments_are_scrubbed_value_by_value_and_stay_json():
+    from analysis.replay.tuning.training_formats import conversation
+    from analysis.replay.tuning.training_set import _scrubbed
+
+    answer = json.dumps({"content": None, "tool_calls": [
+        {"name": "notify", "arguments": {"to": "ann@example.org", "phone": "+44 20 7946 0958", "order": 1234567812345678,
+                                         "card": 4111111111111111, "paid": True, "items": ["call 555-123-4567"]}}]})
+    report = ScrubReport()
+    conv = _scrubbed(conversation([{"role": "user", "content": "Tell ann@example.org"}], answer), report)
+    arguments = json.loads(conv.messages[-1]["tool_calls"][0]["function"]["arguments"])
+    assert arguments == {"to": "[EMAIL]", "phone": "[PHONE]", "order": 1234567812345678, "card": "[CARD]",
+                         "paid": True, "items": ["call [PHONE]"]}
+    assert conv.messages[0]["content"] == "Tell [EMAIL]"
+    assert report.as_dict() == {"email": 2, "iban": 0, "card": 1, "phone": 2}

@@ -118,3 +118,20 @@ def scrub(text: str, report: ScrubReport | None = None) -> str:
             return PLACEHOLDERS[kind] + match.group()[length:]
         text = PATTERNS[kind].sub(replace, text)
     return text
+
+
+def scrub_value(value, report: ScrubReport | None = None):
+    """A decoded JSON value (tool-call arguments) with `scrub` applied to every string, and every
+    integer that is a card number (13 to 19 digits, Luhn) replaced by "[CARD]"; keys are kept."""
+    if isinstance(value, str):
+        return scrub(value, report)
+    if isinstance(value, dict):
+        return {key: scrub_value(item, report) for key, item in value.items()}
+    if isinstance(value, list):
+        return [scrub_value(item, report) for item in value]
+    if isinstance(value, int) and not isinstance(value, bool) and 13 <= len(str(abs(value))) <= 19 \
+            and luhn_valid(str(abs(value))):
+        if report is not None:
+            report.replaced["card"] += 1
+        return PLACEHOLDERS["card"]
+    return value

@@ -12,7 +12,8 @@ Steps, in order:
    assigned; held-out requests go to test.jsonl only, never to a train file.
 4. Leakage guard (`leakage`): training requests whose prompt is an exact or near duplicate of the
    prompt of ANY held-out request of the workspace (not only the segment's) are dropped, counted.
-5. PII scrub (`pii`), when asked: every message text and answer of both splits, counted per kind.
+5. PII scrub (`pii`), when asked: every message text, answer and tool-call arguments of both
+   splits, counted per kind (the offered tools' schemas are left as they are).
 6. Files: train.<format>.jsonl per chosen format (a request one format cannot hold is left out of
    that file, counted), test.jsonl (OpenAI format) and manifest.json (counts, split, filters,
    leakage and PII reports, each file's rows, bytes and sha256, created_at, the workspace's data
@@ -35,7 +36,7 @@ import duckdb
 from analysis.errors import NotFound, UserError
 from analysis.replay.tuning import held_out
 from analysis.replay.tuning.leakage import find_leaks
-from analysis.replay.tuning.pii import ScrubReport, scrub
+from analysis.replay.tuning.pii import ScrubReport, scrub, scrub_value
 from analysis.replay.tuning.training_formats import (
     FORMATS,
     Conversation,
@@ -191,10 +192,30 @@ def _held_out_prompts(con: duckdb.DuckDBPyConnection) -> list[str]:
                 GROUP BY request_id""")]
 
 
+def _scrubbed_arguments(arguments: str, report: ScrubReport) -> str:
+    """Tool-call arguments (a JSON string) scrubbed value by value, so they stay valid JSON;
+    arguments that are not JSON are scrubbed as text."""
+    try:
+        decoded = json.loads(arguments)
+    except ValueError:
+        return scrub(arguments, report)
+    return json.dumps(scrub_value(decoded, report), ensure_ascii=False)
+
+
+def _scrubbed_message(message: dict, report: ScrubReport) -> dict:
+    """The message with its text and its tool calls' arguments scrubbed."""
+    scrubbed = dict(message)
+    if isinstance(message.get("content"), str):
+        scrubbed["content"] = scrub(message["content"], report)
+    if message.get("tool_calls"):
+        scrubbed["tool_calls"] = [
+            {**call, "function": {**call["function"], "arguments": _scrubbed_arguments(call["function"]["arguments"], report)}}
+            for call in message["tool_calls"]]
+    return scrubbed
+
+
 def _scrubbed(conv: Conversation, report: ScrubReport) -> Conversation:
-    messages = [{**m, "content": scrub(m["content"], report)} if isinstance(m.get("content"), str) else m
-                for m in conv.messages]
-    return Conversation(messages=messages, tools=conv.tools)
+    return Conversation(messages=[_scrubbed_message(m, report) for m in conv.messages], tools=conv.tools)
 
 
 def _write_jsonl(path: Path, records: list[dict]) -> dict:
