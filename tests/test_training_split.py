@@ -12,7 +12,7 @@ from analysis.ingest.labelled_datasets import ingest_labelled
 from analysis.replay.sampling import SampleSpec, draw
 from analysis.replay.tuning import held_out
 from analysis.replay.tuning.held_out import SplitFractionError
-from analysis.replay.tuning.training_set import TrainingSetSpec, export_training_set
+from analysis.replay.tuning.training_set import TrainingSetError, TrainingSetSpec, export_training_set
 from analysis.store.database import open_db, rows
 
 
@@ -129,3 +129,14 @@ def test_replay_held_out_sends_only_held_out_requests(shared_dir, fake_ollama, c
     test_ids = held_out.held_out_ids(con)
     con.close()
     assert len(sent) == 8 and sent <= test_ids
+
+
+def test_a_failed_export_assigns_nothing(con, tmp_path, cfpb):
+    ingest_labelled(con, cfpb / "cfpb_train.json", "input", "output")
+    with pytest.raises(TrainingSetError, match="no request has a usable target"):
+        export_training_set(con, TrainingSetSpec(target="incumbent", test_fraction=0.3), tmp_path / "failed")
+    assert held_out.held_out_ids(con) == set() and held_out.fixed_fraction(con) is None
+    assert not (tmp_path / "failed").exists()
+    export = export_training_set(con, TrainingSetSpec(target="labels"), tmp_path / "ok")
+    assert export.manifest["split"]["test_fraction"] == 0.2
+    assert export.manifest["split"]["held_out_in_workspace"] == export.manifest["split"]["newly_assigned"]

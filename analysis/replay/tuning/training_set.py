@@ -28,6 +28,8 @@ import json
 import uuid
 import zipfile
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,7 +48,7 @@ from analysis.replay.tuning.training_formats import (
     prompt_text,
 )
 from analysis.settings import get_settings
-from analysis.store.database import data_version, rows, utcnow
+from analysis.store.database import data_version, rows, scalar, utcnow
 
 TARGETS = {"incumbent": "the incumbent API's logged answers (distillation)",
            "labels": "the attached ground-truth labels"}
@@ -235,35 +237,12 @@ def _directory(directory: str | Path | None, export_id: str) -> Path:
     return path.resolve()
 
 
-def export_training_set(con: duckdb.DuckDBPyConnection, spec: TrainingSetSpec,
-                        directory: str | Path | None = None) -> TrainingExport:
-    """Write the training set of `spec` into `directory` (default: <data dir>/training-exports/<id>)
-    by the steps of the module docstring, record it, and return it."""
-    spec.check()
-    export_id = uuid.uuid4().hex[:12]
-    path = _directory(directory, export_id)
-    fraction = held_out.split_fraction(con, spec.test_fraction)
-    newly_held_out = held_out.assign_held_out(con, fraction)
-    skipped: Counter = Counter()
-    examples = _examples(con, spec, skipped)
-    if not examples:
-        raise TrainingSetError(f"no request has a usable target ({TARGETS[spec.target]}): "
-                               + "; ".join(f"{reason}: {n:,}" for reason, n in skipped.most_common()))
-    test = [e for e in examples if e.held_out]
-    train = [e for e in examples if not e.held_out]
-    leaks = find_leaks(((e.request_id, e.prompt) for e in train), _held_out_prompts(con))
-    dropped = leaks.dropped
-    train = [e for e in train if e.request_id not in dropped]
-    if not train:
-        raise TrainingSetError(f"no training request is left: of {len(examples):,} with a target, {len(test):,} are "
-                               f"held out for testing and {len(leaks.dropped):,} repeat a held-out prompt")
-    report = ScrubReport()
-    if spec.scrub_pii:
-        for example in (*test, *train):
-            example.conversation = _scrubbed(example.conversation, report)
+def _write_files(path: Path, formats: list[str], train: list[_Example], test: list[_Example]) -> tuple[dict, dict]:
+    """Write train.<format>.jsonl per format and test.jsonl; return the files' manifest entries and,
+    per format, the requests it left out by reason."""
     path.mkdir(parents=True, exist_ok=True)
     files, not_in_format = {}, {}
-    for name in spec.formats:
+    for name in formats:
         records, left_out = [], Counter()
         for example in train:
             try:
@@ -274,27 +253,69 @@ def export_training_set(con: duckdb.DuckDBPyConnection, spec: TrainingSetSpec,
         not_in_format[name] = dict(left_out)
     files[TEST_FILE] = {"format": "openai", "split": "test",
                         **_write_jsonl(path / TEST_FILE, [FORMATS["openai"](e.conversation) for e in test])}
-    created_at = utcnow()
-    manifest = {
-        "export_id": export_id,
-        "created_at": created_at.isoformat(timespec="seconds") + "Z",
-        "workspace_data_version": data_version(con),
-        "target": spec.target,
-        "filters": {"task_types": spec.task_types, "models": spec.models, "tags": spec.tags},
-        "split": {"test_fraction": fraction, "rule": held_out.RULE,
-                  "held_out_in_workspace": len(held_out.held_out_ids(con)), "newly_assigned": newly_held_out},
-        "counts": {"selected": len(examples) + sum(skipped.values()), "skipped": dict(skipped.most_common()),
-                   "test": len(test), "train_before_leakage_guard": len(train) + len(leaks.dropped),
-                   "train": len(train)},
-        "leakage": leaks.as_dict(),
-        "pii": {"enabled": spec.scrub_pii, "replaced": report.as_dict() if spec.scrub_pii else {}},
-        "formats": spec.formats,
-        "not_in_format": not_in_format,
-        "files": files,
-    }
-    (path / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    con.execute("INSERT INTO training_exports (export_id, created_at, directory, manifest) VALUES (?, ?, ?, ?)",
-                [export_id, created_at, str(path), json.dumps(manifest)]).fetchall()
+    return files, not_in_format
+
+
+@contextmanager
+def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """All or nothing: a failed export leaves no held-out assignment and no record behind."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def export_training_set(con: duckdb.DuckDBPyConnection, spec: TrainingSetSpec,
+                        directory: str | Path | None = None) -> TrainingExport:
+    """Write the training set of `spec` into `directory` (default: <data dir>/training-exports/<id>)
+    by the steps of the module docstring, record it, and return it."""
+    spec.check()
+    export_id = uuid.uuid4().hex[:12]
+    path = _directory(directory, export_id)
+    with _transaction(con):
+        fraction = held_out.split_fraction(con, spec.test_fraction)
+        newly_held_out = held_out.assign_held_out(con, fraction)
+        skipped: Counter = Counter()
+        examples = _examples(con, spec, skipped)
+        if not examples:
+            raise TrainingSetError(f"no request has a usable target ({TARGETS[spec.target]}): "
+                                   + "; ".join(f"{reason}: {n:,}" for reason, n in skipped.most_common()))
+        test = [e for e in examples if e.held_out]
+        candidates = [e for e in examples if not e.held_out]
+        leaks = find_leaks(((e.request_id, e.prompt) for e in candidates), _held_out_prompts(con))
+        dropped = leaks.dropped
+        train = [e for e in candidates if e.request_id not in dropped]
+        if not train:
+            raise TrainingSetError(f"no training request is left: of {len(examples):,} with a target, {len(test):,} "
+                                   f"are held out for testing and {len(dropped):,} repeat a held-out prompt")
+        report = ScrubReport()
+        if spec.scrub_pii:
+            for example in (*test, *train):
+                example.conversation = _scrubbed(example.conversation, report)
+        files, not_in_format = _write_files(path, spec.formats, train, test)
+        created_at = utcnow()
+        manifest = {
+            "export_id": export_id,
+            "created_at": created_at.isoformat(timespec="seconds") + "Z",
+            "workspace_data_version": data_version(con),
+            "target": spec.target,
+            "filters": {"task_types": spec.task_types, "models": spec.models, "tags": spec.tags},
+            "split": {"test_fraction": fraction, "rule": held_out.RULE, "newly_assigned": newly_held_out,
+                      "held_out_in_workspace": scalar(con, "SELECT count(*) FROM held_out_requests")},
+            "counts": {"selected": len(examples) + sum(skipped.values()), "skipped": dict(skipped.most_common()),
+                       "test": len(test), "train_before_leakage_guard": len(candidates), "train": len(train)},
+            "leakage": leaks.as_dict(),
+            "pii": {"enabled": spec.scrub_pii, "replaced": report.as_dict() if spec.scrub_pii else {}},
+            "formats": spec.formats,
+            "not_in_format": not_in_format,
+            "files": files,
+        }
+        (path / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        con.execute("INSERT INTO training_exports (export_id, created_at, directory, manifest) VALUES (?, ?, ?, ?)",
+                    [export_id, created_at, str(path), json.dumps(manifest)]).fetchall()
     return TrainingExport(export_id=export_id, directory=path, manifest=manifest)
 
 
