@@ -35,7 +35,7 @@ from pathlib import Path
 
 import duckdb
 
-from analysis.errors import NotFound, UserError
+from analysis.errors import UserError
 from analysis.replay.tuning import held_out
 from analysis.replay.tuning.leakage import find_leaks
 from analysis.replay.tuning.pii import ScrubReport, scrub, scrub_value
@@ -57,7 +57,7 @@ MANIFEST_FILE = "manifest.json"
 EXPORTS_FOLDER = "training-exports"  # under the data directory, when no directory is given
 
 __all__ = ["FORMATS", "TARGETS", "TrainingExport", "TrainingSetError", "TrainingSetSpec", "export_training_set",
-           "export_zip", "load_export", "recorded_exports", "segment_options"]
+           "export_zip", "recorded_exports", "segment_options"]
 
 
 class TrainingSetError(UserError):
@@ -104,12 +104,6 @@ class TrainingExport:
     def file_names(self) -> list[str]:
         """Every file of the export, the manifest last."""
         return [*self.manifest["files"], MANIFEST_FILE]
-
-    @property
-    def train_files(self) -> dict[str, Path]:
-        """Format -> train file."""
-        return {info["format"]: self.directory / name for name, info in self.manifest["files"].items()
-                if info["split"] == "train"}
 
 
 @dataclass
@@ -324,15 +318,6 @@ def recorded_exports(con: duckdb.DuckDBPyConnection) -> list[TrainingExport]:
     return [TrainingExport(export_id=export_id, directory=Path(directory), manifest=json.loads(manifest))
             for export_id, directory, manifest in rows(
                 con, "SELECT export_id, directory, manifest FROM training_exports ORDER BY created_at DESC, export_id")]
-
-
-def load_export(con: duckdb.DuckDBPyConnection, export_id: str) -> TrainingExport:
-    """One recorded export; NotFound names the recorded ones."""
-    for export in recorded_exports(con):
-        if export.export_id == export_id:
-            return export
-    known = ", ".join(e.export_id for e in recorded_exports(con)) or "none yet (breakeven export-training)"
-    raise NotFound(f"no training export {export_id!r} in this workspace; recorded: {known}")
 
 
 def segment_options(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
