@@ -22,6 +22,7 @@ from analysis.quality.scoring.runner import ScoreSummary, score_run
 from analysis.replay import runs as replay
 from analysis.replay.providers.base import ProviderError
 from analysis.store import access
+from analysis.store.database import workspace_file
 
 
 @dataclass
@@ -79,7 +80,7 @@ class RunManager:
 
     def _work(self, workspace: str | Path, run_id: str, judge: JudgeScorer | None) -> None:
         entry = self.active[run_id]
-        shared = access.Workspace(Path(workspace))
+        shared = access.Workspace(workspace_file(workspace))
         try:
             replay.execute(shared, run_id, on_progress=lambda p: setattr(entry, "progress", p), stop=entry.stop)
             entry.scoring = True

@@ -282,6 +282,8 @@ def execute(workspace: access.Workspace | duckdb.DuckDBPyConnection, run_id: str
                 while run.in_flight:
                     finished, _ = wait(run.in_flight, timeout=HANDOVER_CHECK_S, return_when=FIRST_COMPLETED)
                     run.workspace.hand_over()  # another process waits for the workspace: its turn first
+                    if not finished:
+                        continue
                     if stored := [row for future in finished if (row := run.collect(future))]:
                         with run.workspace.writing(run.purpose) as con:
                             con.executemany(INSERT_RESULT, stored).fetchall()
