@@ -153,6 +153,12 @@ def test_economics_issue_example_from_a_partial_scenario_file(shared_dir, tmp_pa
     scenario.write_text(json.dumps({"requests_per_day": 10_000, "api_cost_per_request": 0.0013,
                                     "gpu_hourly_usd": 1.0, "capacity_rps_per_gpu": 1000.0, "gpu_count": None, "mode": "dedicated",
                                     "ops_usd_per_month": 0, "fine_tuning_usd": 0, "batch_discount": False}))
+    # The file leaves batch_share to the logs: this workspace is all Batch API traffic, so the API
+    # is priced at the Batch rate (0.5 x the example's 395 $/month) whatever batch_discount says.
+    assert main(["economics", "--scenario", str(scenario), "--json"]) == 0
+    assert round(json.loads(capsys.readouterr().out)["api_monthly_usd"]) == 198
+    # The issue's example prices every request at the standard rate: batch_share 0 says so.
+    scenario.write_text(json.dumps({**json.loads(scenario.read_text()), "batch_share": 0}))
     assert main(["economics", "--scenario", str(scenario), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert round(out["api_monthly_usd"]) == 395 and round(out["self_host_monthly_usd"]) == 730
