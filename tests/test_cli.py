@@ -229,7 +229,10 @@ def test_resuming_an_unknown_run_is_refused_clearly(capsys):
     assert "refused: no run 'nope'" in capsys.readouterr().err
 
 
-def test_a_workspace_another_process_writes_is_busy_not_a_traceback(data_dir, capsys):
+def test_a_workspace_another_process_writes_is_busy_not_a_traceback(data_dir, capsys, monkeypatch):
+    """A process holding the file without saying what it does (no holder record) is named by its
+    pid; the command waits BREAKEVEN_WORKSPACE_WAIT_S, saying so, then gives up in one line."""
+    monkeypatch.setenv("BREAKEVEN_WORKSPACE_WAIT_S", "1")
     open_db().close()
     holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
                                "print('ready', flush=True); time.sleep(60)", str(data_dir / "main.duckdb")],
@@ -237,8 +240,10 @@ def test_a_workspace_another_process_writes_is_busy_not_a_traceback(data_dir, ca
     try:
         assert holder.stdout.readline().strip() == "ready"
         assert main(["summary"]) == 1
-        assert capsys.readouterr().err.startswith(
-            f"refused: the workspace is busy: another process (PID {holder.pid}) has it open for writing")
+        assert capsys.readouterr().err.splitlines() == [
+            f"waiting for another process (pid {holder.pid}) to finish…",
+            f"refused: the workspace 'main' is busy: another process (pid {holder.pid}) has held it for over 1 s; "
+            "try again when it is done (BREAKEVEN_WORKSPACE_WAIT_S sets how long to wait)"]
     finally:
         holder.kill()
         holder.wait()
