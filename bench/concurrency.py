@@ -1,0 +1,161 @@
+"""Concurrent dashboard sessions: N real browser sessions (Playwright + Debian's Chromium) load
+pages of one freshly started `breakeven dashboard` at once, against one lone session.
+
+    .venv/bin/python bench/concurrency.py [--sessions 10] [--pages overview economics routing]
+
+Three rounds on the demo workspace: (1) cold, right after the server started: N sessions at once
+(this is where an import race between the first sessions shows as an error on a page); (2) lone:
+one session loads each page, after the caches are filled; (3) warm: N sessions at once again.
+Time to content is from navigation until the page has rendered (a title, no running script, no
+loading skeleton), as tests/browser.py waits for it. An error is a page that shows an exception.
+Target: 0 errors in both concurrent rounds and, per page, the warm round's p95 under 3x the lone
+session's time; exits 1 otherwise. Figures depend on the machine's load (the browser itself runs
+on the same cores as the server).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+TARGET_RATIO = 3.0
+RENDERED = """() => document.querySelector('h1')
+                 && !document.querySelector('[data-testid="stStatusWidget"]')
+                 && !document.querySelector('[data-testid="stSkeleton"]')"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(data_dir: Path, port: int, log) -> subprocess.Popen:
+    """`breakeven dashboard` (the user's entry point) from a folder outside the checkout."""
+    breakeven = Path(sys.executable).parent / "breakeven"
+    process = subprocess.Popen([str(breakeven), "dashboard", "--port", str(port)], cwd=data_dir.parent,
+                               env={**os.environ, "BREAKEVEN_DATA_DIR": str(data_dir)},
+                               stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).read() == b"ok":
+                return process
+        except OSError:
+            time.sleep(0.3)
+    process.terminate()
+    raise SystemExit(f"the dashboard did not start; see {log.name}")
+
+
+async def load(browser, url: str, pages: list[str], timeout_s: float) -> list[tuple[str, float, str | None]]:
+    """One browser session (its own context: cookies, Streamlit session) loading `pages` in turn:
+    (page, seconds to content, the exception text shown or None) per page."""
+    from playwright.async_api import Error as PlaywrightError
+
+    context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+    tab = await context.new_page()
+    results = []
+    try:
+        for name in pages:
+            start = time.perf_counter()
+            error = None
+            try:
+                path = "" if name == "overview" else name  # the main page has no path of its own
+                await tab.goto(f"{url}/{path}?ws=demo", timeout=timeout_s * 1000)
+                await tab.wait_for_function(RENDERED, timeout=timeout_s * 1000, polling=100)
+            except PlaywrightError as exc:  # a page that never renders counts as an error
+                error = f"not rendered: {str(exc).splitlines()[0]}"
+            seconds = time.perf_counter() - start
+            shown = await tab.locator('[data-testid="stException"]').all_inner_texts()
+            if shown:
+                error = " | ".join(text.strip().replace("\n", " ")[:300] for text in shown)
+            results.append((name, seconds, error))
+    finally:
+        await context.close()
+    return results
+
+
+async def rounds(url: str, sessions: int, pages: list[str], timeout_s: float) -> dict:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            cold = await asyncio.gather(*(load(browser, url, pages, timeout_s) for _ in range(sessions)))
+            lone = {}
+            for _ in range(2):  # the second visit of each page is the lone time (caches filled)
+                for name, seconds, error in await load(browser, url, pages, timeout_s):
+                    lone[name] = (seconds, error)
+            warm = await asyncio.gather(*(load(browser, url, pages, timeout_s) for _ in range(sessions)))
+        finally:
+            await browser.close()
+    return {"cold": [r for session in cold for r in session], "lone": lone,
+            "warm": [r for session in warm for r in session]}
+
+
+def percentile(values: list[float], share: float) -> float:
+    """The nearest-rank percentile (the smallest value with at least `share` of the values at or below it)."""
+    ordered = sorted(values)
+    return ordered[max(0, -(-int(share * 100) * len(ordered) // 100) - 1)]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sessions", type=int, default=10)
+    parser.add_argument("--pages", nargs="+", default=["overview", "economics", "routing"])
+    parser.add_argument("--timeout", type=float, default=300, help="seconds a page may take before it is an error")
+    args = parser.parse_args()
+    if not Path(CHROMIUM).exists():
+        raise SystemExit(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    from analysis.ingest.demo import ensure_demo_workspace
+    from analysis.settings import get_settings
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp) / "workspaces"
+        ensure_demo_workspace(get_settings(data_dir=data_dir))
+        port = free_port()
+        with open(Path(tmp) / "dashboard.log", "w") as log:
+            server = start_server(data_dir, port, log)
+            try:
+                started = time.perf_counter()
+                result = asyncio.run(rounds(f"http://127.0.0.1:{port}", args.sessions, args.pages, args.timeout))
+                elapsed = time.perf_counter() - started
+            finally:
+                server.terminate()
+                server.wait(timeout=30)
+    errors = [(round_name, name, error) for round_name in ("cold", "warm")
+              for name, _, error in result[round_name] if error]
+    errors += [("lone", name, error) for name, (_, error) in result["lone"].items() if error]
+    print(f"{args.sessions} sessions x {len(args.pages)} pages, {os.cpu_count()} CPUs, {elapsed:.0f} s in all")
+    print(f"{'page':>10} {'lone s':>7} {'cold p50':>8} {'cold p95':>8} {'warm p50':>8} {'warm p95':>8} "
+          f"{'p95/lone':>8}  target: p95 < {TARGET_RATIO:g}x lone")
+    missed = False
+    for name in args.pages:
+        lone = result["lone"][name][0]
+        cold = [s for page, s, _ in result["cold"] if page == name]
+        warm = [s for page, s, _ in result["warm"] if page == name]
+        ratio = percentile(warm, 0.95) / lone
+        missed |= ratio >= TARGET_RATIO
+        print(f"{name:>10} {lone:7.2f} {statistics.median(cold):8.2f} {percentile(cold, 0.95):8.2f} "
+              f"{statistics.median(warm):8.2f} {percentile(warm, 0.95):8.2f} {ratio:8.2f}  "
+              f"{'ok' if ratio < TARGET_RATIO else 'MISSED'}")
+    print(f"errors: {len(errors)}")
+    for round_name, name, error in errors[:20]:
+        print(f"  {round_name} {name}: {error}")
+    return 1 if errors or missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
