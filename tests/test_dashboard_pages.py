@@ -19,6 +19,7 @@ from analysis.present import formatting as fmt
 from analysis.present import report
 from analysis.settings import get_settings
 from analysis.store.database import open_db, scalar
+from dashboard.components import as_text
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
 BATCH_OUTPUT = Path("samples") / "openai-batch" / "genai_navirag_batch_output.jsonl"
@@ -134,8 +135,8 @@ def test_uploads_say_what_happened_to_each_file_and_stay_with_their_workspace(sh
     assert requests() == 65
     assert any("already ingested" in m and "nothing added" in m for m in ingest(app, BATCH_OUTPUT.name, sample))
     garbage = ingest(app, "garbage.jsonl", bytes(range(256)) * 16)
-    assert garbage == ["**garbage.jsonl** was not ingested: looks like a binary file (NUL bytes near the start); "
-                       "expected JSON lines, a JSON document, CSV or Parquet"]
+    assert garbage == ["**garbage.jsonl** was not ingested: " + as_text(  # the message is text, not Markdown
+        "looks like a binary file (NUL bytes near the start); expected JSON lines, a JSON document, CSV or Parquet")]
     assert ingest(app, "empty.jsonl", b"") == ["**empty.jsonl** was not ingested: the file is empty"]
     assert requests() == 65
     app.sidebar.selectbox(key="workspace").set_value("other").run()

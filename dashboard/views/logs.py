@@ -63,9 +63,9 @@ with st.expander("Upload log exports", expanded=not components.workspace_summary
 
 results_of, last_results = st.session_state.get("logs_results", (None, []))
 for r in last_results if results_of == workspace else []:  # another workspace's upload is not this one's
-    name = components.as_text(r.path.rsplit("/", 1)[-1])
+    name = r.path.rsplit("/", 1)[-1]  # a saved upload's name: only A-Za-z0-9._- (uploads.safe_name)
     if r.error:
-        st.error(f"**{name}** was not ingested: {components.as_text(r.error.removeprefix(r.path.rsplit('/', 1)[-1] + ': '))}")
+        st.error(f"**{name}** was not ingested: {components.as_text(r.error.removeprefix(f'{name}: '))}")
     elif r.duplicate:
         st.info(f"**{name}**: already ingested (same content); nothing added.")
     elif r.format == "openai_batch_input":
