@@ -29,6 +29,7 @@ from analysis.replay.runs import RunParams, create_run, execute
 from analysis.replay.sampling import SampleSpec
 from analysis.settings import get_settings
 from analysis.store.database import open_db
+from dashboard.components import as_text
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
 FAKE_KEY = "sk-test-fake-judge-key-never-stored-7"
@@ -156,7 +157,7 @@ def test_judge_settings_take_the_key_from_the_environment_only(app, demo, monkey
     app.selectbox(key="q_judge_provider").set_value("openai")
     app.text_input(key="q_judge_model").set_value("gpt-4o-mini").run()
     assert not app.exception and not app.error
-    assert app.expander[0].label == "LLM judge: openai:gpt-4o-mini"
+    assert app.expander[0].label == "LLM judge: " + as_text("openai:gpt-4o-mini")  # typed text: shown as text
     assert any(c.value == "Key from OPENAI_API_KEY: set" for c in app.caption)
     judge = app.session_state["q_judge"]
     assert (judge.spec, judge.budget_usd) == ("openai:gpt-4o-mini", 1.0)
