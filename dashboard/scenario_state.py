@@ -68,7 +68,7 @@ def seed(defaults: Scenario) -> None:
         st.session_state[LOADED_FROM] = (workspace, linked_id)
         st.session_state[PROBLEM] = problem
     if st.session_state.get(PROBLEM):
-        st.warning(components.as_text(st.session_state[PROBLEM]))
+        st.warning(st.session_state[PROBLEM])  # _from_url escaped what it quotes
     if linked_id and st.session_state.get(OPENED):
         st.caption(f"Saved scenario: {components.as_text(st.session_state[OPENED])}")
 
