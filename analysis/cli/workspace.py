@@ -80,8 +80,8 @@ def cmd_demo(args) -> int:
 def cmd_dashboard(args) -> NoReturn:
     """Build the demo workspace if needed, then replace this process by Streamlit on <host>:<port>
     (127.0.0.1:8501), so signals sent to `breakeven dashboard` stop the server. Streamlit reads the
-    dashboard's settings (upload limit, theme) from dashboard/.streamlit/config.toml, beside app.py,
-    wherever it is started from."""
+    dashboard's settings (upload limit, theme) from dashboard/.streamlit/config.toml (a link to the
+    top-level .streamlit/), beside app.py, wherever it is started from."""
     from analysis.ingest.demo import ensure_demo_workspace
 
     ensure_demo_workspace()
