@@ -14,12 +14,15 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
 import openai
 import pytest
 
 from analysis.errors import UserError
 from analysis.replay import candidates
-from analysis.replay.providers import local_engine
+from analysis.replay.providers import local_engine, registry
+from analysis.replay.providers.base import CompletionRequest
+from analysis.replay.providers.openai_compat import LocalProvider
 from analysis.replay.tuning import fine_tune_jobs as jobs
 from analysis.replay.tuning import llama_finetune as trainer
 from analysis.settings import get_settings
@@ -95,7 +98,7 @@ def test_a_job_trains_serves_and_is_listed(tuning_tools, shared_dir, tmp_path, w
     # token budget: whole examples from the start, exact tokens within the budget, fewer than all
     used = job.settings
     assert 513 <= job.training_tokens <= 700 and used["examples_used"] < used["examples_usable"] == 12
-    assert (data_dir / "tuned-models" / "work" / job_id / "train.txt").read_text().count("<|im_start|>user") \
+    assert (data_dir / "tuned-models" / "work" / job_id / "train.txt").read_text().count("<im_start>user\n") \
         == used["examples_used"]
     assert job.train_seconds > 0 and job.epochs_done == 1 and seen and seen[-1] == 1.0
     gguf = Path(job.output_path)
@@ -103,6 +106,7 @@ def test_a_job_trains_serves_and_is_listed(tuning_tools, shared_dir, tmp_path, w
     assert trainer.gguf_metadata(gguf, {"general.file_type"})["general.file_type"] == 7  # Q8_0
     info = local_engine.tuned_model_info(get_settings(), alias)
     assert info["job_id"] == job_id and info["training_tokens"] == job.training_tokens
+    assert info["stop"] == [trainer.END_OF_TURN] and gguf.with_suffix(".jinja").read_text() == trainer.PLAIN_TEMPLATE
     assert not (data_dir / "tuned-models" / "work" / job_id / "tuned-f32.gguf").exists()
 
     settings = get_settings(local_engine_parallel=1)
@@ -118,6 +122,26 @@ def test_a_job_trains_serves_and_is_listed(tuning_tools, shared_dir, tmp_path, w
         answer = client.chat.completions.create(model=alias, max_tokens=8, temperature=0,
                                                 messages=examples[-1]["messages"][:2])
         assert answer.model == alias and answer.choices[0].message.content.strip()
+        # the served prompt is the training text up to the answer: the same template, the same text
+        prompt = httpx.post(f"{engine.base_url}/apply-template", json={"messages": examples[-1]["messages"][:2]},
+                            timeout=30).json()["prompt"]
+        assert prompt == trainer.render([examples[-1]["messages"][:2]], add_generation_prompt=True)[0]
+        assert trainer.render([examples[-1]["messages"]])[0].startswith(prompt)
+        # the provider sends the model's end-of-turn marker as its stop: no marker reaches the answer
+        request = CompletionRequest(examples[-1]["messages"][:2], max_tokens=8)
+        with registry.build_provider(registry.parse_candidate_spec(job.candidate), settings) as provider:
+            assert provider.body(request)["stop"] == [trainer.END_OF_TURN]
+            stopped = provider.complete(request).text
+        assert trainer.END_OF_TURN not in stopped and not stopped.endswith(("<", "<im", "<im_")), stopped
+        # an answer cut by max_tokens inside a stop string ends before it (llama-server holds it back)
+        request = CompletionRequest(examples[-1]["messages"][:2], max_tokens=3)
+        with LocalProvider(alias, f"{engine.base_url}/v1") as plain:
+            raw = plain.complete(request)
+        assert raw.finish_reason == "length" and len(raw.text) >= 2, raw
+        never_matched = raw.text[-2:] + "\x00"
+        with LocalProvider(alias, f"{engine.base_url}/v1", options={"stop": [never_matched]}) as cutting:
+            cut = cutting.complete(request).text
+        assert raw.text.startswith(cut) and len(cut) <= len(raw.text) - 2, (cut, raw.text)
         assert next(o for o in candidates.available_candidates(settings) if o.spec == job.candidate).ready
         assert local_engine.status(settings).state == "stopped"  # Gemma's engine is another process
     finally:
@@ -204,6 +228,27 @@ def test_a_job_whose_owner_died_reads_interrupted(tmp_path, workspace):
 
 def chats_stub() -> list[dict]:
     return [{"messages": [{"role": "user", "content": "hello"}, {"role": "assistant", "content": "ORDER"}]}]
+
+
+def test_the_plain_template_tokenizes_alike_with_and_without_special_tokens(tuning_tools, shared_dir, tmp_path):
+    """llama-finetune does not parse special tokens, llama-server's prompt does: the plain template's
+    turns give the same tokens either way, and the served prompt's tokens begin the training text's."""
+    chat = chats(shared_dir, 1)[0]["messages"]
+    model = local_engine.model_path(local_engine.SMOLLM2_ALIAS)
+
+    def tokens(text: str, *flags: str) -> list[int]:
+        (tmp_path / "text.txt").write_text(text, encoding="utf-8")
+        out = subprocess.run([str(trainer.tool_path("llama-tokenize")), "--model", str(model), "--file",
+                              str(tmp_path / "text.txt"), "--ids", "--no-bos", "--log-disable", *flags],
+                             capture_output=True, text=True, check=True).stdout
+        return json.loads(out.strip().splitlines()[-1])
+
+    trained = trainer.render([chat])[0]
+    assert trained.endswith(f"{chat[-1]['content']}{trainer.END_OF_TURN}\n") and "<|im_start|>" not in trained
+    assert tokens(trained, "--no-parse-special") == tokens(trained)
+    prompt = tokens(trainer.render([chat[:-1]], add_generation_prompt=True)[0])
+    assert tokens(trained)[:len(prompt)] == prompt
+    assert len(tokens("<|im_end|>")) == 1 < len(tokens("<|im_end|>", "--no-parse-special"))  # the old markers did not
 
 
 def test_training_file_errors_name_the_line(tmp_path):

@@ -7,8 +7,10 @@ fine-tuning job (`<data_dir>/tuned-models/<alias>.gguf`).
 - `--no-repack`: llama.cpp repacks quantised weights for AMX on CPUs that have it, and those
   kernels die with SIGILL (exit -4) where the OS does not grant AMX to the process (Gemma Q4_K_M,
   SmolLM2 Q4_1 and Q8_0 all did on the 2-core VM of December 2026); the plain kernels run
-  everywhere. A tuned model is served with its base model's chat template (`<alias>.jinja` beside
-  its GGUF, `--chat-template-file`): llama-finetune writes none into the GGUF.
+  everywhere. A tuned model is served with the plain-text chat template it was trained with
+  (`<alias>.jinja` beside its GGUF, `--chat-template-file`; llama-finetune writes none into the
+  GGUF), and its answers end at the `stop` strings of its `.json` (`stop_strings`; the local
+  provider sends them).
 - One engine process per model alias: Gemma keeps `local-engine.json` / `local-engine.log` and the
   configured port; another alias gets `local-engine-<alias>.json` / `.log` and a free port picked at
   start (a stopped one has port 0, so a call to it fails instead of reaching another model).
@@ -155,6 +157,14 @@ def tuned_model_info(settings: Settings, alias: str) -> dict:
         return json.loads(tuned_model_path(settings, alias).with_suffix(".json").read_text())
     except (OSError, ValueError):
         return {}
+
+
+def stop_strings(settings: Settings, alias: str) -> list[str]:
+    """What ends an answer of this local model beyond its EOS: a tuned model's `stop` (its
+    end-of-turn marker, learned as text; tuning.llama_finetune); [] for the others."""
+    if alias in (MODEL_ALIAS, SMOLLM2_ALIAS):
+        return []
+    return list(tuned_model_info(settings, alias).get("stop") or [])
 
 
 def local_model_aliases(settings: Settings | None = None) -> list[str]:

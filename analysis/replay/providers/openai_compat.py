@@ -162,13 +162,25 @@ class OpenAICompatProvider(Provider):
 
 class LocalProvider(OpenAICompatProvider):
     """The embedded llama.cpp engine (`local:` specs): an OpenAI-compatible llama.cpp server on
-    127.0.0.1 whose port comes from the engine's state file, else the settings."""
+    127.0.0.1 whose port comes from the engine's state file, else the settings. `stop`: strings
+    that end an answer (a tuned model's end-of-turn marker, which it learned as text and cannot
+    end with EOS; the registry reads it from the model's `.json`), sent as the request's `stop`.
+    llama-server leaves a matched one out of the answer, and holds back streamed text that may
+    begin one, so an answer cut by `max_tokens` inside the marker ends before it (measured:
+    tests/test_fine_tuning.py)."""
 
     name = "local"
     unreachable_hint = "the embedded engine is not running: start it with `breakeven local-model start`"
 
     class Options(OpenAICompatProvider.Options):
         dialect: Literal["auto", "llama.cpp", "openai"] = "llama.cpp"
+        stop: list[str] = []
+
+    def body(self, request: CompletionRequest) -> dict:
+        body = super().body(request)
+        if self.options.stop:
+            body["stop"] = self.options.stop
+        return body
 
     @classmethod
     def default_base_url(cls, settings) -> str:

@@ -17,7 +17,8 @@ after the ':' that ends it is the model, which may itself contain ':' (`llama3.2
 A `Candidate` is what gets stored with a run: JSON-serialisable, never holding a key (keys are read
 from the environment/settings when the provider is built; a base URL with credentials or a query
 string is refused). Without a base URL, the default is resolved at build time (so `local:MODEL` follows
-the port of the engine serving MODEL and `ollama:` the configured host).
+the port of the engine serving MODEL and `ollama:` the configured host); a tuned local model's stop
+strings (`local_engine.stop_strings`) are read then too.
 """
 
 from __future__ import annotations
@@ -136,4 +137,7 @@ def build_provider(candidate: Candidate, settings: Settings | None = None, api_k
     cls = PROVIDERS[candidate.provider]
     base_url = candidate.base_url or (local_engine.status(settings, candidate.model).base_url + "/v1"
                                       if cls is LocalProvider else cls.default_base_url(settings))
-    return cls(candidate.model, base_url, api_key or api_key_for(candidate, settings), candidate.options)
+    options = candidate.options
+    if cls is LocalProvider and (stop := local_engine.stop_strings(settings, candidate.model)):
+        options = {"stop": stop} | options
+    return cls(candidate.model, base_url, api_key or api_key_for(candidate, settings), options)

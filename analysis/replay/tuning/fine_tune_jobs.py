@@ -15,9 +15,10 @@ training-set export, run it with progress, a token and a time budget and cancell
   fits), and stops llama-finetune when its run reaches the budget in any case (status stopped_time;
   llama-finetune writes its model only at the end, so nothing is kept).
 - The tuned model: `<data_dir>/tuned-models/<base short name>-ft-<job id>.gguf` (Q8_0) with a
-  `.json` beside it (job, base model, export, tokens, seconds) and its base's chat template
-  (`.jinja`: llama-finetune writes none into the GGUF), which the engine serves as
-  `local:<alias>` and the candidate list offers. Work files go to `tuned-models/work/<job id>/`
+  `.json` beside it (job, base model, export, tokens, seconds, and `stop`: the end-of-turn marker
+  the local provider sends as its stop) and the plain-text chat template it was trained with
+  (`.jinja`, `llama_finetune.PLAIN_TEMPLATE`; llama-finetune writes none into the GGUF), which the
+  engine serves as `local:<alias>` and the candidate list offers. Work files go to `tuned-models/work/<job id>/`
   (the training text and llama-finetune's log are kept; the F32 weights are deleted).
 - The database is opened per operation (`analysis.store.access`): a job runs for minutes, and the
   workspace stays usable by other processes meanwhile.
@@ -334,11 +335,12 @@ def _train(settings: Settings, store: _Store, job: FineTuneJob, rate: float | No
     served = local_engine.tuned_model_path(settings, alias)
     trainer.quantize(output_f32, served, trainer.SERVING_TYPE, trainer.context_length(base_f32))
     output_f32.unlink(missing_ok=True)
-    served.with_suffix(".jinja").write_text(trainer.chat_template(base_f32), encoding="utf-8")
+    served.with_suffix(".jinja").write_text(trainer.PLAIN_TEMPLATE, encoding="utf-8")
     served.with_suffix(".json").write_text(json.dumps({
         "alias": alias, "job_id": job.job_id, "base_model": job.base_model, "export_id": job.export_id,
         "export_directory": job.settings.get("export_directory"), "training_tokens": text.tokens,
         "epochs": options.epochs, "train_seconds": round(outcome.seconds, 1), "quantisation": trainer.SERVING_TYPE,
+        "stop": [trainer.END_OF_TURN],
     }, indent=2))
     store.set(status="done", progress=1.0, epochs_done=float(outcome.epochs_done), train_seconds=outcome.seconds,
               output_path=str(served), candidate=f"local:{alias}", ended_at=utcnow(),

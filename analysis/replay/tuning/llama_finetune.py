@@ -1,5 +1,5 @@
 """llama.cpp's CPU fine-tuning as commands: requantise the base model to F32, render the chat
-examples into training text with the model's own chat template, count its tokens, run
+examples into training text with a plain-text chat template, count its tokens, run
 `llama-finetune` with progress and a stop, and requantise the result for serving.
 
 - Binaries: `llama-quantize`, `llama-tokenize` and `llama-finetune`, beside `llama-server` in the
@@ -12,9 +12,21 @@ examples into training text with the model's own chat template, count its tokens
   Q8_0, against +0.4511 for the base's Q4_1; 4x smaller and faster to serve than F32), restoring
   the base's context length (llama-finetune writes its window length there).
 - Text: each example ({"messages": [...]}, OpenAI chat format, one JSON object a line) rendered
-  with the chat template stored in the base GGUF (`tokenizer.chat_template`, read from its header,
-  applied with Jinja2 as llama-server's `--jinja` does), the examples concatenated. The token
-  budget keeps whole examples from the start until the next one would exceed it.
+  with PLAIN_TEMPLATE (Jinja2, as llama-server's `--jinja` applies it), the examples concatenated.
+  The token budget keeps whole examples from the start until the next one would exceed it.
+- Plain-text turns: llama-finetune tokenizes its text without parsing special tokens
+  (`common_tokenize(ctx, prompt, true)` in examples/training/finetune.cpp), so the base template's
+  `<|im_start|>` / `<|im_end|>` would be learned as the plain pieces `<`, `|`, `im`, ... while the
+  server's prompt holds them as special tokens (the tuned model then answered `REFUND<|im_` and
+  did not stop). PLAIN_TEMPLATE keeps ChatML's layout with markers that are no special token of
+  the vocabulary (`<im_start>user`, newline, content, `<im_end>`, newline), so they tokenize the
+  same with or without special-token parsing (XML-like `<user>` ... `</user>` tags were tried:
+  opening and closing tags end alike, `assistant>` + newline, and a 1,424-token model answered
+  with another tag). The tuned model is served with that template (`<alias>.jinja`,
+  `--chat-template-file`), so its prompt is the training text's tokens up to the answer. The
+  answer ends with END_OF_TURN, learned as text (the real EOS cannot be written in
+  llama-finetune's text): the tuned model's `.json` lists it under `stop`, the local provider
+  sends it as the request's `stop`, and llama-server ends the answer there and leaves it out.
 - Training: llama-finetune cuts the token stream into windows of `context` tokens at a stride of
   context / 2 (windows = (tokens - context - 1) // (context / 2)), keeps 5% of them for validation,
   and trains every weight with AdamW for `epochs` passes: next-token loss on the whole text.
@@ -22,9 +34,6 @@ examples into training text with the model's own chat template, count its tokens
   gradient); llama.cpp pads a context to a multiple of 256 and needs the model's training context
   to be a multiple of the batch, so the context is a power of two from 256, shrunk until at least
   two windows exist (so at least 513 tokens are needed).
-- Tokens: llama-finetune tokenizes its text without parsing special tokens, so the template's
-  markers (`<|im_start|>`) are learned as plain text, while the served model's prompt holds them
-  as special tokens: what transfers is the content of the answers (see the README's measurement).
 - Progress: llama-finetune redraws one line per batch on stderr, `train: [bar] data=DONE/TOTAL
   loss=L±U acc=A±U% t=HH:MM:SS ETA=HH:MM:SS`; an epoch ends when a train line reaches TOTAL.
   fraction = (epochs ended + DONE / TOTAL) / epochs.
@@ -52,6 +61,12 @@ from analysis.replay.providers import local_engine
 
 MIN_CONTEXT = 256  # llama.cpp pads a context to a multiple of 256
 VALIDATION_SHARE = 0.05
+END_OF_TURN = "<im_end>"
+# ChatML's layout with markers that are no special tokens; one line, no literal newlines: renders the
+# same with or without Jinja's trim_blocks/lstrip_blocks
+PLAIN_TEMPLATE = ("{% for message in messages %}{{ '<im_start>' + message['role'] + '\\n' + message['content'] "
+                  "+ '<im_end>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<im_start>assistant\\n' }}"
+                  "{% endif %}")
 SERVING_TYPE = "Q8_0"
 PROGRESS = re.compile(r"(train|val):\s*\[[^\]]*\] data=(\d+)/(\d+) loss=(\S+?)±\S+ acc=\S+ "
                       r"t=(\d+):(\d+):(\d+) ETA=(\d+):(\d+):(\d+)")
@@ -177,14 +192,6 @@ def gguf_metadata(path: Path, wanted: set[str]) -> dict[str, object]:
     return found
 
 
-def chat_template(gguf: Path) -> str:
-    """The Jinja chat template stored in a GGUF (`tokenizer.chat_template`)."""
-    template = gguf_metadata(gguf, {"tokenizer.chat_template"}).get("tokenizer.chat_template")
-    if not template:
-        raise UserError(f"{gguf} stores no chat template: its examples cannot be rendered as its chats")
-    return str(template)
-
-
 def read_examples(path: Path) -> tuple[list[list[dict]], int]:
     """The chats of an OpenAI chat JSONL file ({"messages": [{"role", "content"}, ...]} a line)
     and how many were skipped because a chat template of plain turns cannot show them (tool
@@ -212,11 +219,11 @@ def read_examples(path: Path) -> tuple[list[list[dict]], int]:
     return chats, skipped
 
 
-def render(chats: list[list[dict]], template: str) -> list[str]:
-    """Each chat as the model sees it (the template in a Jinja2 sandbox, no generation prompt)."""
+def render(chats: list[list[dict]], template: str = PLAIN_TEMPLATE, add_generation_prompt: bool = False) -> list[str]:
+    """Each chat as the model sees it (the template in a Jinja2 sandbox)."""
     environment = jinja2.sandbox.ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
     compiled = environment.from_string(template)
-    return [compiled.render(messages=chat, add_generation_prompt=False, bos_token="", eos_token="")
+    return [compiled.render(messages=chat, add_generation_prompt=add_generation_prompt, bos_token="", eos_token="")
             for chat in chats]
 
 
@@ -237,10 +244,10 @@ def count_tokens(model: Path, text: str, work_dir: Path) -> int:
 
 
 def training_text(examples_file: Path, model: Path, max_tokens: int, work_dir: Path) -> TrainingText:
-    """The examples rendered with the model's template, whole examples from the start within
+    """The examples rendered with PLAIN_TEMPLATE, whole examples from the start within
     `max_tokens` (module rule), with their exact token count."""
     chats, skipped = read_examples(examples_file)
-    rendered = render(chats, chat_template(model))
+    rendered = render(chats)
     kept, tokens = len(rendered), count_tokens(model, "".join(rendered), work_dir)
     while tokens > max_tokens and kept > 1:
         # characters scale with tokens closely enough to guess, then the count is exact again
