@@ -34,6 +34,10 @@ NOT_USER_ERRORS = {
     "analysis.replay.providers.base.UnreachableError": "what a call gave, recorded with its result",
     "analysis.replay.providers.base.FatalError": "what a call gave, recorded with its result",
     "analysis.replay.providers.local_engine.LocalEngineError": "the engine process failed; its log says why",
+    "analysis.replay.tuning.training_formats.Unwritable": "control flow: a request no format holds is counted",
+    "analysis.replay.tuning.training_formats.NotInFormat": "control flow: a request one format cannot hold is counted",
+    "analysis.replay.tuning.recipe_train.DataError": "the generated train.py runs alone (standard library only): "
+                                                      "its main() prints the message and exits 1",
 }
 
 # `raise ValueError(` stays only where it is no user's mistake: in pydantic validators (pydantic
@@ -54,6 +58,12 @@ VALUE_ERRORS_ALLOWED = {
     # A stream event that is not an object: like json's own ValueError on a broken event, the
     # provider's error mapping turns it into a failed call (a fact about the endpoint's answer).
     ("replay/providers/openai_compat.py", "_stream"),
+    # A malformed AWS event-stream frame: the cassette reader rejects that record with the message.
+    ("ingest/bedrock_converse.py", "decode_event_stream"),
+    # Raised and caught on the spot, to become the TrainingDataError that names the file and line.
+    ("replay/tuning/llama_finetune.py", "read_examples"),
+    # In the generated train.py (no analysis imports there): caught by its caller, reported per line.
+    ("replay/tuning/recipe_train.py", "_content_chars"),
 }
 
 
