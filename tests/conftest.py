@@ -49,6 +49,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.browser)
 
 
+@pytest.fixture
+def tuning_tools():
+    """llama-finetune beside llama-server and SmolLM2's GGUF: without them the test FAILS (no skip)."""
+    from analysis.replay.providers import local_engine
+    from analysis.replay.tuning import llama_finetune
+
+    try:
+        llama_finetune.tool_path("llama-finetune")
+        local_engine.model_path(local_engine.SMOLLM2_ALIAS)
+    except local_engine.NotInstalledError as exc:
+        pytest.fail(f"the fine-tuning test did NOT run: {exc}")
+
 @pytest.fixture(autouse=True)
 def data_dir(tmp_path, monkeypatch) -> Path:
     """Point BREAKEVEN_DATA_DIR at a per-test folder so no test touches a real workspace."""

@@ -32,15 +32,6 @@ from analysis.store.database import open_db, rows
 CATEGORIES_FILE = "bitext_customer_support/Bitext_Sample_Customer_Support_Training_Dataset.csv"
 
 
-@pytest.fixture
-def tuning_tools():
-    """llama-finetune beside llama-server and SmolLM2's GGUF: without them this FAILS (no skip)."""
-    try:
-        trainer.tool_path("llama-finetune")
-        local_engine.model_path(local_engine.SMOLLM2_ALIAS)
-    except local_engine.NotInstalledError as exc:
-        pytest.fail(f"the fine-tuning tests did NOT run: {exc}")
-
 
 def chats(shared_dir: Path, count: int, start: int = 0) -> list[dict]:
     """`count` Bitext customer messages as classification chats with their category as the answer."""

@@ -13,7 +13,6 @@ from streamlit.testing.v1 import AppTest
 from analysis.ingest.labelled_datasets import ingest_labelled
 from analysis.replay.providers import local_engine
 from analysis.replay.tuning import fine_tune_jobs as jobs
-from analysis.replay.tuning import llama_finetune as trainer
 from analysis.replay.tuning.training_set import TrainingSetSpec, export_training_set
 from analysis.settings import get_settings
 from analysis.store import access
@@ -27,15 +26,6 @@ def section() -> None:
 
     fine_tuning.render("main")
 
-
-@pytest.fixture
-def tuning_tools():
-    """llama-finetune beside llama-server and SmolLM2's GGUF: without them this FAILS (no skip)."""
-    try:
-        trainer.tool_path("llama-finetune")
-        local_engine.model_path(local_engine.SMOLLM2_ALIAS)
-    except local_engine.NotInstalledError as exc:
-        pytest.fail(f"the fine-tuning page test did NOT run: {exc}")
 
 
 @pytest.fixture

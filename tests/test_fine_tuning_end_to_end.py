@@ -5,8 +5,6 @@ A few minutes on 2 cores; `engine` tier (the tuning_tools fixture)."""
 
 from __future__ import annotations
 
-import pytest
-
 from analysis.ingest.labelled_datasets import ingest_labelled
 from analysis.present.tuning_evidence import comparison_lines
 from analysis.quality.scoring.runner import score_run
@@ -15,7 +13,6 @@ from analysis.replay import runs
 from analysis.replay.providers import local_engine
 from analysis.replay.sampling import SampleSpec
 from analysis.replay.tuning import fine_tune_jobs as jobs
-from analysis.replay.tuning import llama_finetune as trainer
 from analysis.replay.tuning.training_set import TrainingSetSpec, export_training_set
 from analysis.settings import get_settings
 from analysis.store import access
@@ -24,15 +21,6 @@ from analysis.store.database import open_db, rows
 BITEXT = "bitext_customer_support/Bitext_Sample_Customer_Support_Training_Dataset.csv"
 BASE = f"local:{local_engine.SMOLLM2_ALIAS}"
 
-
-@pytest.fixture
-def tuning_tools():
-    """llama-finetune beside llama-server and SmolLM2's GGUF: without them this FAILS (no skip)."""
-    try:
-        trainer.tool_path("llama-finetune")
-        local_engine.model_path(local_engine.SMOLLM2_ALIAS)
-    except local_engine.NotInstalledError as exc:
-        pytest.fail(f"the end-to-end fine-tuning test did NOT run: {exc}")
 
 
 def test_labelled_data_to_a_tuned_verdict(tuning_tools, shared_dir, tmp_path, data_dir):
