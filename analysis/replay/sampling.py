@@ -38,14 +38,22 @@ class SampleSpec(BaseModel):
     held_out: bool = Field(False, description="only requests of the held-out test split")
 
 
-def _where(spec: SampleSpec) -> tuple[str, list]:
-    clauses, params = [ELIGIBLE], []
-    if spec.task_types:
+def segment_clauses(task_types: list[str] | None, models: list[str] | None) -> tuple[list[str], list]:
+    """SQL conditions (and their parameters) on `requests` keeping the given task types and models;
+    none for an empty list. Shared with the training-set export, which picks segments alike."""
+    clauses, params = [], []
+    if task_types:
         clauses.append("task_type IN (SELECT unnest(?::VARCHAR[]))")
-        params.append(spec.task_types)
-    if spec.models:
+        params.append(task_types)
+    if models:
         clauses.append("model IN (SELECT unnest(?::VARCHAR[]))")
-        params.append(spec.models)
+        params.append(models)
+    return clauses, params
+
+
+def _where(spec: SampleSpec) -> tuple[str, list]:
+    clauses, params = segment_clauses(spec.task_types, spec.models)
+    clauses.insert(0, ELIGIBLE)
     if spec.exclude_ids:
         clauses.append("request_id NOT IN (SELECT unnest(?::VARCHAR[]))")
         params.append(spec.exclude_ids)

@@ -36,6 +36,7 @@ from pathlib import Path
 import duckdb
 
 from analysis.errors import UserError
+from analysis.replay.sampling import segment_clauses
 from analysis.replay.tuning import held_out
 from analysis.replay.tuning.leakage import find_leaks
 from analysis.replay.tuning.pii import ScrubReport, scrub, scrub_value
@@ -115,13 +116,8 @@ class _Example:
 
 
 def _segment_sql(spec: TrainingSetSpec) -> tuple[str, list]:
-    clauses, params = ["true"], []
-    if spec.task_types:
-        clauses.append("task_type IN (SELECT unnest(?::VARCHAR[]))")
-        params.append(spec.task_types)
-    if spec.models:
-        clauses.append("model IN (SELECT unnest(?::VARCHAR[]))")
-        params.append(spec.models)
+    clauses, params = segment_clauses(spec.task_types, spec.models)
+    clauses.insert(0, "true")
     if spec.tags:
         clauses.append("list_has_any(coalesce(tags, []::VARCHAR[]), ?::VARCHAR[])")
         params.append(spec.tags)
