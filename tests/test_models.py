@@ -114,6 +114,7 @@ def test_well_known_figures():
     ("bartowski/Llama-3.1-8B-Instruct-GGUF", "llama-3.1-8b-instruct"),
     ("Qwen/Qwen3-8B-AWQ", "qwen3-8b"),
     ("google/gemma-3-27b-pt", "gemma-3-27b"),
+    ("local:smollm2-135m-ft-1a2b3c4d", "smollm2-135m-instruct"),  # tuned here: the base's shape
 ])
 def test_lookup_by_name_alias_prefix_and_build_suffix(written, expected):
     assert find_model(written).name == expected

@@ -101,15 +101,17 @@ _BUILD_SUFFIX = re.compile(
     r"[-_.](gguf|ggml|q\d(_k)?(_[sml])?|q\d_\d|iq\d\w*|f16|fp16|bf16|f32|fp8|int8|int4|awq|gptq|exl2|mlx|\d+bit)$",
     re.IGNORECASE,
 )
-# Tried last: a base ("-pt"), chat or instruct build has the same shape as the card's model.
-_TUNING_SUFFIX = re.compile(r"[-_](instruct|it|chat|pt|base)$", re.IGNORECASE)
+# Tried last: a base ("-pt"), chat or instruct build has the same shape as the card's model, and
+# so has a model fine-tuned here from a base (replay.tuning's alias `<base short name>-ft-<job id>`).
+_TUNING_SUFFIX = re.compile(r"[-_](instruct|it|chat|pt|base)$|-ft-[0-9a-f]{8}$", re.IGNORECASE)
 
 
 def _spellings(name: str) -> list[str]:
     """The strings worth looking up for `name`, most specific first: the whole string; then each
     shorter ':'-suffix (drops provider prefixes such as "ollama:" or "openai-compat:http://h:8000/v1:"
     yet keeps Ollama's "llama3.1:8b" whole before trying "8b"); each also after its last '/' (an
-    unknown Hugging Face organisation, e.g. a re-uploader) and with build suffixes removed."""
+    unknown Hugging Face organisation, e.g. a re-uploader) and with build suffixes removed; last,
+    without a tuning suffix (an instruct build, or a model fine-tuned here: same architecture)."""
     parts = name.strip().split(":")
     suffixes = [":".join(parts[i:]) for i in range(len(parts))]
     found: list[str] = []
