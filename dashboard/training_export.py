@@ -48,8 +48,7 @@ def render() -> None:
         c = st.columns(3)
         target = c[0].radio("Answers to learn", list(TARGETS), format_func=TARGETS.get, key="te_target")
         formats = c[1].multiselect("Formats", list(FORMATS), default=list(FORMATS), key="te_formats")
-        with components.reading() as con:
-            fixed = held_out.fixed_fraction(con)
+        fixed = components.query(held_out.fixed_fraction)
         if fixed is None:
             fraction = c[2].number_input("Test share", 0.01, 0.99, held_out.DEFAULT_TEST_FRACTION, 0.05,
                                          key="te_fraction", help="Share of requests held out for testing (by a "

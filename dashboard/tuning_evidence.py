@@ -28,21 +28,20 @@ from analysis.replay.tuning.gpu_recipe import build_recipe, export_stats, recipe
 from dashboard import components, scenario_state
 
 
-def render(workspace: str | None = None, run_id: str | None = None) -> None:
+def render(run_id: str | None = None) -> None:
     """The section's three parts: GPU recipe, measured local cost, base vs tuned (on `run_id`, the
     sidebar's run, unless another is chosen)."""
     if scenario_state.LOADED_FROM not in st.session_state:
         scenario_state.seed(components.scenario_defaults())  # before a cost is put into its controls
-    with components.reading(workspace) as con:
-        exports = training_set.recorded_exports(con)
-        jobs = measured_jobs(con)
+    exports = components.query(training_set.recorded_exports)
+    jobs = components.query(measured_jobs)
     st.markdown("**Fine-tune on a GPU, elsewhere** (a TRL + LoRA recipe to run on a rented GPU)")
     if exports:
         recipe_panel(exports)
     else:
         st.info("Export a training set first (above): the recipe trains on its OpenAI-format train file.")
     if jobs:
-        measured_panel(workspace, jobs)
+        measured_panel(jobs)
     st.markdown("**Did tuning help?** Base vs tuned on the held-out requests only")
     runs = components.query(replay.list_runs)["run_id"].to_list()
     if not runs:
@@ -51,7 +50,7 @@ def render(workspace: str | None = None, run_id: str | None = None) -> None:
     else:
         chosen = st.selectbox("Run", runs, key="gr_cmp_run", index=runs.index(run_id) if run_id in runs else 0,
                               help="The run that replayed the held-out requests with both candidates.")
-        comparison_panel(workspace, chosen)
+        comparison_panel(chosen)
 
 
 def use_cost(cost: TrainingCost) -> None:
@@ -103,19 +102,17 @@ def recipe_panel(exports: list[training_set.TrainingExport]) -> None:
     st.caption(f"Once served, replay it as the candidate openai-compat:http://HOST:8000/v1:{recipe.adapter_name}.")
 
 
-def measured_panel(workspace: str | None, jobs: list[str]) -> None:
+def measured_panel(jobs: list[str]) -> None:
     """A finished local job's measured cost and the scenario button."""
     st.markdown("**Fine-tuned on this CPU: what it cost**")
     job_id = st.selectbox("Fine-tuning job", jobs, key="gr_job")
-    with components.reading(workspace) as con:
-        cost = measured_job_cost(con, job_id)
+    cost = components.query(measured_job_cost, job_id)
     show_cost(cost, "gr_use_measured")
 
 
-def comparison_panel(workspace: str | None, run_id: str) -> None:
+def comparison_panel(run_id: str) -> None:
     """Base and tuned candidate of the run, compared on its held-out requests."""
-    with components.reading(workspace) as con:
-        candidates = run_candidates(con, run_id)
+    candidates = components.query(run_candidates, run_id)
     if len(candidates) < 2:
         st.info("This run has fewer than two candidates: replay the held-out requests with the base and the tuned one.")
         return
@@ -125,8 +122,7 @@ def comparison_panel(workspace: str | None, run_id: str) -> None:
                           index=0 if tuned_default != 0 else 1)
     tuned = c[1].selectbox("Tuned candidate", candidates, key="gr_cmp_tuned", index=tuned_default)
     try:
-        with components.reading(workspace) as con:
-            result = compare_tuned(con, run_id, base, tuned)
+        result = components.query(compare_tuned, run_id, base, tuned)
     except UserError as exc:
         st.info(components.as_text(str(exc)))
         return

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pages import table
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
@@ -85,12 +86,6 @@ def _open(app: AppTest, page: str, **params) -> AppTest:
     return app
 
 
-def _table(app: AppTest, column: str) -> list[dict]:
-    """The rows of the one table on the page with this column."""
-    [frame] = [d.value for d in app.dataframe if column in d.value.columns]
-    return frame.to_dict("records")
-
-
 def _charts(app: AppTest) -> dict[str, dict]:
     """Plotly charts on the page by widget key: their figure JSON."""
     return {c.key: json.loads(c.proto.spec) for c in app.get("plotly_chart")}
@@ -111,7 +106,7 @@ def test_quality_shows_the_candidate_with_a_verdict_and_the_confusion_matrix(app
     _open(app, "quality")
     assert app.sidebar.selectbox(key="rt_pick").value == (demo.scored_run, demo.spec)  # the only scored one
     assert app.selectbox(key="q_run").value == demo.scored_run
-    rows = _table(app, "verdict")
+    rows = table(app, "verdict")
     [row] = [r for r in rows if r["candidate"] == demo.spec]
     assert rows[0] == row  # the sidebar's candidate first
     assert row["task type"] == "classification" and row["reference"] == "ground_truth" and row["n"] == 6
@@ -127,7 +122,7 @@ def test_quality_shows_the_candidate_with_a_verdict_and_the_confusion_matrix(app
     con = _connection(demo)
     measured = {r["candidate"]: r for r in latency_table(con, demo.scored_run).to_dicts()}
     con.close()
-    shown = {r["candidate"]: r for r in _table(app, "first token p50")}
+    shown = {r["candidate"]: r for r in table(app, "first token p50")}
     assert set(shown) == set(measured) == {demo.spec, "incumbent"}
     assert all(shown[c]["p50"].startswith(fmt.duration_ms(measured[c]["p50_ms"])) for c in shown)
 
@@ -142,11 +137,11 @@ def test_disagreements_browser_shows_request_and_both_answers(app, demo):
     if wrong == 0:
         assert any("No disagreements" in s.value for s in app.success)
         return
-    assert len(_table(app, "reason")) == wrong
+    assert len(table(app, "reason")) == wrong
     opened = app.selectbox(key="q_open").value
     codes = [c.value for c in app.main.code]  # the sidebar shows the candidate's SPEC as code too
     assert any("Classify the customer ticket" in c for c in codes)  # the original request
-    assert len(codes) == 4 and opened in [r["request_id"] for r in _table(app, "reason")]
+    assert len(codes) == 4 and opened in [r["request_id"] for r in table(app, "reason")]
     assert any(m.value.startswith("**Score") for m in app.markdown)
 
 
@@ -184,7 +179,7 @@ def test_score_button_scores_a_run_without_scores(app, demo):
     # the sidebar's candidate was the rule's pick: the newest real scored run is now the fresh one
     assert app.sidebar.selectbox(key="rt_pick").value == (demo.fresh_run, demo.spec)
     assert app.selectbox(key="q_run").value == demo.fresh_run
-    assert any(r["candidate"] == demo.spec for r in _table(app, "verdict"))
+    assert any(r["candidate"] == demo.spec for r in table(app, "verdict"))
 
 
 # --- Routing --------------------------------------------------------------------------------
@@ -213,7 +208,7 @@ def test_routing_shows_the_recommendation_with_shares(app, demo):
     assert metrics["Split cost / month"] == fmt.usd(rec.plan.monthly_usd)
     assert metrics["Served locally"] == fmt.percent(rec.plan.local_share)
     assert metrics["API spend moved"] == fmt.percent(rec.plan.local_spend_share)
-    split = _table(app, "side")
+    split = table(app, "side")
     assert [r["segment"] for r in split] == [d.key for d in rec.segments]
     assert [r["requests"] for r in split] == [fmt.percent(d.request_share) for d in rec.segments]
     measured = [r for r in split if r["local quality"] != "–"]
@@ -227,7 +222,7 @@ def test_routing_shows_the_recommendation_with_shares(app, demo):
 def test_routing_control_changes_the_numbers_and_round_trips_through_the_url(app, demo):
     _open(app, "routing")
     before = _metrics(app)
-    biggest = max(_table(app, "side"), key=lambda r: float(r["requests"].rstrip("%")))["segment"]
+    biggest = max(table(app, "side"), key=lambda r: float(r["requests"].rstrip("%")))["segment"]
     app.multiselect(key="rt_in_house").select(biggest).run()
     app.radio(key="rt_mode").set_value("cascade").run()
     after = _metrics(app)
@@ -237,7 +232,7 @@ def test_routing_control_changes_the_numbers_and_round_trips_through_the_url(app
     assert json.loads(params["ih"]) == [biggest] and params["rm"] == "cascade" and params["seg"] == "task_complexity"
 
     app.selectbox(key="rt_segment_by").set_value("task_type").run()
-    segments = [r["segment"] for r in _table(app, "side")]
+    segments = [r["segment"] for r in table(app, "side")]
     assert "classification" in segments and not any("/" in s for s in segments)
     assert app.multiselect(key="rt_in_house").value == []  # the old cut's segment is gone
     app.multiselect(key="rt_in_house").select("classification").run()
@@ -254,7 +249,7 @@ def test_routing_control_changes_the_numbers_and_round_trips_through_the_url(app
     assert fresh.number_input(key="sc_noninferiority_margin").value == 0.05
     assert fresh.number_input(key="sc_quality_target").value == 0.5
     assert fresh.selectbox(key="rt_run").value == params["run"]
-    assert _metrics(fresh) == _metrics(app) and _table(fresh, "side") == _table(app, "side")
+    assert _metrics(fresh) == _metrics(app) and table(fresh, "side") == table(app, "side")
     assert _params(fresh) == params
 
 
@@ -319,7 +314,7 @@ def test_without_runs_quality_says_replay_and_routing_still_helps(tmp_path, monk
     rec = routing.recommend(segment_traffic(con), {}, scenario_defaults(con))
     con.close()
     biggest_first = sorted(rec.segments, key=lambda d: -d.api_usd_if_all_api)
-    assert [r["segment"] for r in _table(routing_page, "too long for the local window")] == [
+    assert [r["segment"] for r in table(routing_page, "too long for the local window")] == [
         d.key for d in biggest_first if d.too_long_share < 1]
 
 

@@ -325,12 +325,7 @@ class WrongAnswers(QuietHandler):
     def do_POST(self):
         self.rfile.read(int(self.headers.get("content-length") or 0))
         kind, body = self.BODIES[self.path.strip("/").split("/")[0]]
-        data = body.encode()
-        self.send_response(200)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        self.reply(kind, body.encode())
 
 
 @pytest.fixture(scope="module")

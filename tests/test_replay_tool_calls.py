@@ -81,20 +81,13 @@ class ToolCaller(QuietHandler):
     bodies: list[dict] = []
 
     def do_GET(self):  # /v1/models: an OpenAI-compatible server that is not llama.cpp
-        self._send("application/json", json.dumps({"data": [{"id": "m", "owned_by": "vllm"}]}).encode())
+        self.reply("application/json", json.dumps({"data": [{"id": "m", "owned_by": "vllm"}]}).encode())
 
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)))
         ToolCaller.bodies.append(body)
         events = anthropic_events(body["model"]) if self.path.endswith("/messages") else openai_chunks(body["model"])
-        self._send("text/event-stream", _sse(events) + (b"" if self.path.endswith("/messages") else b"data: [DONE]\n\n"))
-
-    def _send(self, kind: str, data: bytes):
-        self.send_response(200)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        self.reply("text/event-stream", _sse(events) + (b"" if self.path.endswith("/messages") else b"data: [DONE]\n\n"))
 
 
 @pytest.fixture(scope="module")

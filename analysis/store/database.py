@@ -422,7 +422,8 @@ def frame(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence | dict | No
 
 def data_version(con: duckdb.DuckDBPyConnection) -> str:
     """A string that changes whenever the workspace's data changes (keys dashboard caches): new
-    sources, runs, results, scores (re-scoring included), labels, probes or task rules."""
+    sources, runs, results, scores (re-scoring included), labels, probes, task rules, the held-out
+    split, training exports or fine-tuning jobs (their progress included)."""
     return "|".join(
         str(value)
         for value in rows(
@@ -431,6 +432,8 @@ def data_version(con: duckdb.DuckDBPyConnection) -> str:
                       (SELECT count(*) FROM _migrations), (SELECT max(updated_at) FROM runs),
                       (SELECT count(*) FROM results), (SELECT count(*) FROM scores), (SELECT max(scored_at) FROM scores),
                       (SELECT count(label) FROM requests), (SELECT count(*) FROM probe_results),
-                      (SELECT sum(hash(position, pattern, field, task_type, complexity)) FROM task_rules)""",
+                      (SELECT sum(hash(position, pattern, field, task_type, complexity)) FROM task_rules),
+                      (SELECT count(*) FROM held_out_requests), (SELECT count(*) FROM training_exports),
+                      (SELECT sum(hash(job_id, status, progress, candidate)) FROM fine_tune_jobs)""",
         )[0]
     )
