@@ -1,11 +1,11 @@
-"""Uploaded files leave the server's memory as soon as they are saved to disk.
+"""Saving the Logs page's uploads without keeping them in the server's memory.
 
-Streamlit keeps every upload's bytes in its uploaded-file manager until the session ends or the
-user removes the file from the widget (streamlit/streamlit#12607: a 300 MB upload kept the server
-above 1 GB). Once the Logs page has written an upload under the data directory it has no further
-use for those bytes, so they are dropped from the manager, and the C library is asked to hand
-freed heap pages back to the system. Measured (README, Benchmarks): the manager then holds nothing,
-but the server's resident memory does not fall yet; what else keeps it is not found.
+Under `breakeven dashboard` an upload is already on disk when the page sees it (streamed there as
+it arrived: dashboard/upload_spool.py), so saving copies that file a chunk at a time. Started as a
+plain script, Streamlit holds the upload's bytes in its uploaded-file manager until the session ends
+or the user removes the file from the widget (streamlit/streamlit#12607); once saved, the page has
+no further use for them, so they are dropped from the manager and the C library is asked to hand
+freed heap pages back to the system.
 """
 
 from __future__ import annotations
@@ -13,14 +13,35 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import gc
-from collections.abc import Iterable
+from contextlib import ExitStack
 from functools import cache
+from pathlib import Path
 
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
+from analysis.store import uploads
+from dashboard import upload_spool
 
-def release(files: Iterable[UploadedFile]) -> None:
+
+def save(workspace: str, files: list[UploadedFile]) -> list[Path]:
+    """Save `files` (st.file_uploader's value) into the workspace's upload folder (uploads.save_uploads:
+    never overwriting, all or nothing), then let go of every copy the server held: spool files
+    and Streamlit's in-memory records. When saving fails, they are kept (the upload is not lost)."""
+    ctx = get_script_run_ctx()
+    session = ctx.session_id if ctx is not None else ""
+    with ExitStack() as opened:
+        sources = []
+        for file in files:
+            on_disk = upload_spool.spooled(file, session) if ctx is not None else None
+            sources.append((file.name, opened.enter_context(on_disk.open("rb")) if on_disk else file))
+        saved = uploads.save_uploads(workspace, sources)
+    upload_spool.discard(files, session)
+    release(files)
+    return saved
+
+
+def release(files: list[UploadedFile]) -> None:
     """Drop `files` from this session's uploaded-file manager (the widget then reads as empty on
     the next run) and return the freed memory to the system where the C library can."""
     ctx = get_script_run_ctx()

@@ -29,11 +29,12 @@ def free_port() -> int:
 
 @contextmanager
 def dashboard_server(data_dir: Path, env: dict | None = None):
-    """Run `streamlit run dashboard/app.py` on 127.0.0.1:<free port>; yields its base URL."""
+    """Run `streamlit run dashboard/server.py` (what `breakeven dashboard` runs: app.py with uploads
+    streamed to disk) on 127.0.0.1:<free port>; yields its base URL."""
     port = free_port()
     with open(data_dir.parent / "streamlit.log", "w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(REPO / "dashboard" / "app.py"),
+            [sys.executable, "-m", "streamlit", "run", str(REPO / "dashboard" / "server.py"),
              "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
              "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
             cwd=REPO, env={**os.environ, "BREAKEVEN_DATA_DIR": str(data_dir), **(env or {})},

@@ -81,11 +81,12 @@ def cmd_dashboard(args) -> NoReturn:
     """Build the demo workspace if needed, then replace this process by Streamlit on <host>:<port>
     (127.0.0.1:8501), so signals sent to `breakeven dashboard` stop the server. Streamlit reads the
     dashboard's settings (upload limit, theme) from dashboard/.streamlit/config.toml (a link to the
-    top-level .streamlit/), beside app.py, wherever it is started from."""
+    top-level .streamlit/), beside server.py, wherever it is started from. server.py is app.py as an
+    ASGI app with uploads streamed to disk (dashboard/upload_spool.py)."""
     from analysis.ingest.demo import ensure_demo_workspace
 
     ensure_demo_workspace()
-    app = files("dashboard").joinpath("app.py")
+    app = files("dashboard").joinpath("server.py")
     command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", args.host,
                "--server.port", str(args.port)]
     print(f"dashboard on http://{args.host}:{args.port}", flush=True)

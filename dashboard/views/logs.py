@@ -9,7 +9,7 @@ from analysis.present import charts
 from analysis.present import formatting as fmt
 from analysis.quality import tasks
 from analysis.settings import WORKSPACE_NAME, get_settings
-from analysis.store import explore, uploads
+from analysis.store import explore
 from dashboard import components, upload_memory
 
 
@@ -44,8 +44,7 @@ with st.expander("Upload log exports", expanded=not components.workspace_summary
                  f"and not {demo.DEMO_WORKSPACE!r}.")
     elif start:
         bar = st.progress(0.0, text="Saving uploads…")
-        saved = uploads.save_uploads(target, [(f.name, f) for f in files])
-        upload_memory.release(files)  # on disk now: Streamlit's copy in memory goes
+        saved = upload_memory.save(target, files)
         finished = []
 
         def show(result):
@@ -59,7 +58,7 @@ with st.expander("Upload log exports", expanded=not components.workspace_summary
         bar.empty()
         if target != workspace:
             components.switch_workspace(target)
-        st.rerun()  # the widget's value (the released files) is read again: nothing holds the bytes
+        st.rerun()  # the widget's value (the released files) is read again: nothing holds them
 
 results_of, last_results = st.session_state.get("logs_results", (None, []))
 for r in last_results if results_of == workspace else []:  # another workspace's upload is not this one's
