@@ -6,7 +6,9 @@ API keys also accept their standard names (`OPENAI_API_KEY`, `ANTHROPIC_API_KEY`
 
 from __future__ import annotations
 
+import os
 import re
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -56,7 +58,7 @@ class WorkspaceNameError(UserError):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="BREAKEVEN_", env_file=".env", extra="ignore", populate_by_name=True,
-        hide_input_in_errors=True,
+        hide_input_in_errors=True, frozen=True,  # shared between callers: see get_settings
     )
 
     data_dir: Path = Path("workspaces")
@@ -100,6 +102,21 @@ class Settings(BaseSettings):
 
 
 def get_settings(**overrides) -> Settings:
-    """Fresh settings from the environment (never cached, so tests can point BREAKEVEN_DATA_DIR
-    elsewhere)."""
-    return Settings(**overrides)
+    """Settings from the arguments, the environment and `.env`. Without arguments, one (frozen)
+    Settings per state of the environment, the working directory and `.env`: building them takes a
+    few milliseconds and a dashboard page asks dozens of times per run, while a changed variable
+    (a test pointing BREAKEVEN_DATA_DIR elsewhere) or an edited `.env` is still seen at once."""
+    if overrides:
+        return Settings(**overrides)
+    try:
+        dotenv = os.stat(".env")
+        dotenv_state = (dotenv.st_mtime_ns, dotenv.st_size, dotenv.st_ino)
+    except OSError:  # no .env here
+        dotenv_state = None
+    return _settings_for(tuple(sorted(os.environ.items())), os.getcwd(), dotenv_state)
+
+
+@lru_cache(maxsize=16)
+def _settings_for(environment: tuple, folder: str, dotenv_state: tuple | None) -> Settings:
+    """Settings for this key (its parts only key the cache; Settings reads them itself)."""
+    return Settings()

@@ -11,6 +11,12 @@ loading skeleton), as tests/browser.py waits for it. An error is a page that sho
 Target: 0 errors in both concurrent rounds and, per page, the warm round's p95 under 3x the lone
 session's time; exits 1 otherwise. Figures depend on the machine's load (the browser itself runs
 on the same cores as the server).
+
+CPU accounting: per round, the CPU seconds of the server, of Chromium (all its processes) and of
+the Playwright driver, and the cores kept busy on average (CPU seconds / wall seconds). A
+concurrent round that keeps every core busy waits on no lock or queue: it is as fast as the cores
+allow, and its p95 / lone ratio cannot fall much below N x (cores busy in the lone round) / (cores
+of the machine), printed as the floor.
 """
 
 from __future__ import annotations
@@ -34,6 +40,49 @@ TARGET_RATIO = 3.0
 RENDERED = """() => document.querySelector('h1')
                  && !document.querySelector('[data-testid="stStatusWidget"]')
                  && !document.querySelector('[data-testid="stSkeleton"]')"""
+
+
+def tree_cpu(root: int, server: int) -> dict[str, float]:
+    """CPU seconds (user + system, reaped children's included) of the live processes under
+    `root` (this script), by kind: 'server' (the dashboard, pid `server`), 'chromium', 'driver'
+    (Playwright's)."""
+    parents, commands, seconds = {}, {}, {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            commands[int(entry.name)] = (entry / "cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
+        except OSError:  # gone meanwhile
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        seconds[int(entry.name)] = sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    totals = {"server": 0.0, "chromium": 0.0, "driver": 0.0}
+    for pid, used in seconds.items():
+        line = [pid]
+        while line[-1] in parents and line[-1] not in (root, server, 0, 1):
+            line.append(parents[line[-1]])
+        if line[-1] == server:
+            totals["server"] += used
+        elif line[-1] == root and pid != root:
+            totals["chromium" if "chromium" in commands.get(pid, "") else "driver"] += used
+    return totals
+
+
+class Meter:
+    """Wall and CPU seconds (tree_cpu) of one stretch of the run."""
+
+    def __init__(self, server: int):
+        self.server = server
+
+    def __enter__(self):
+        self.started, self.cpu_before = time.perf_counter(), tree_cpu(os.getpid(), self.server)
+        return self
+
+    def __exit__(self, *exc):
+        self.wall = time.perf_counter() - self.started
+        after = tree_cpu(os.getpid(), self.server)
+        self.cpu = {kind: after[kind] - self.cpu_before[kind] for kind in after}
 
 
 def free_port() -> int:
@@ -87,22 +136,26 @@ async def load(browser, url: str, pages: list[str], timeout_s: float) -> list[tu
     return results
 
 
-async def rounds(url: str, sessions: int, pages: list[str], timeout_s: float) -> dict:
+async def rounds(url: str, server: int, sessions: int, pages: list[str], timeout_s: float) -> dict:
     from playwright.async_api import async_playwright
 
+    meters = {name: Meter(server) for name in ("cold", "lone", "warm")}
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
-            cold = await asyncio.gather(*(load(browser, url, pages, timeout_s) for _ in range(sessions)))
+            with meters["cold"]:
+                cold = await asyncio.gather(*(load(browser, url, pages, timeout_s) for _ in range(sessions)))
+            await load(browser, url, pages, timeout_s)  # every page once more alone: caches filled
             lone = {}
-            for _ in range(2):  # the second visit of each page is the lone time (caches filled)
+            with meters["lone"]:
                 for name, seconds, error in await load(browser, url, pages, timeout_s):
                     lone[name] = (seconds, error)
-            warm = await asyncio.gather(*(load(browser, url, pages, timeout_s) for _ in range(sessions)))
+            with meters["warm"]:
+                warm = await asyncio.gather(*(load(browser, url, pages, timeout_s) for _ in range(sessions)))
         finally:
             await browser.close()
     return {"cold": [r for session in cold for r in session], "lone": lone,
-            "warm": [r for session in warm for r in session]}
+            "warm": [r for session in warm for r in session], "meters": meters}
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -130,7 +183,8 @@ def main() -> int:
             server = start_server(data_dir, port, log)
             try:
                 started = time.perf_counter()
-                result = asyncio.run(rounds(f"http://127.0.0.1:{port}", args.sessions, args.pages, args.timeout))
+                result = asyncio.run(rounds(f"http://127.0.0.1:{port}", server.pid, args.sessions, args.pages,
+                                           args.timeout))
                 elapsed = time.perf_counter() - started
             finally:
                 server.terminate()
@@ -151,6 +205,14 @@ def main() -> int:
         print(f"{name:>10} {lone:7.2f} {statistics.median(cold):8.2f} {percentile(cold, 0.95):8.2f} "
               f"{statistics.median(warm):8.2f} {percentile(warm, 0.95):8.2f} {ratio:8.2f}  "
               f"{'ok' if ratio < TARGET_RATIO else 'MISSED'}")
+    cores = os.cpu_count() or 1
+    print(f"{'round':>10} {'wall s':>7} {'server':>7} {'chromium':>8} {'driver':>7} {'cores busy':>10}  (CPU seconds)")
+    for name, meter in result["meters"].items():
+        print(f"{name:>10} {meter.wall:7.1f} {meter.cpu['server']:7.1f} {meter.cpu['chromium']:8.1f} "
+              f"{meter.cpu['driver']:7.1f} {sum(meter.cpu.values()) / meter.wall:10.2f}")
+    lone_busy = sum(result["meters"]["lone"].cpu.values()) / result["meters"]["lone"].wall
+    print(f"floor of p95/lone with {args.sessions} sessions on {cores} cores: about "
+          f"{args.sessions * lone_busy / cores:.1f} ({args.sessions} x {lone_busy:.2f} cores busy alone / {cores})")
     print(f"errors: {len(errors)}")
     for round_name, name, error in errors[:20]:
         print(f"  {round_name} {name}: {error}")

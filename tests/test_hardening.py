@@ -49,6 +49,22 @@ def test_sigterm_of_breakeven_dashboard_stops_streamlit(tmp_path):
             server.wait()
 
 
+def test_the_served_dashboard_watches_no_sources_and_skips_the_gc_after_each_run(tmp_path):
+    """#15 item 14: settings that keep the server's CPU per page low when sessions share it
+    (bench/concurrency.py): no source watcher (it re-scanned every imported module after each
+    run) and no full garbage collection after each run. Read by Streamlit's own config loader
+    for the script `breakeven dashboard` serves, from a folder without settings of its own."""
+    probe = ("from importlib.resources import files\n"
+             "from streamlit import config\n"
+             "config._main_script_path = str(files('dashboard').joinpath('server.py'))\n"
+             "config.get_config_options(force_reparse=True)\n"
+             "print(config.get_option('server.fileWatcherType'), config.get_option('runner.postScriptGC'),"
+             " config.get_option('server.maxUploadSize'))")
+    shown = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env={**os.environ, "HOME": str(tmp_path)},
+                           capture_output=True, text=True, check=True).stdout.split()
+    assert shown == ["none", "False", "1024"]
+
+
 # --- 5./6. Uploads: never overwrite, long names, nothing left behind -------------------------------
 
 APP = str(REPO / "dashboard" / "app.py")
