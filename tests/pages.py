@@ -27,3 +27,9 @@ def table(app: AppTest, column: str) -> list[dict]:
     """The rows of the one table on the page with this column."""
     [frame] = [d.value for d in app.dataframe if column in d.value.columns]
     return frame.to_dict("records")
+
+
+def logs_uploader(app: AppTest):
+    """The Logs page's file uploader (its key changes after each ingest, so it starts empty)."""
+    [uploader] = [u for u in app.file_uploader if (u.key or "").startswith("logs_upload_")]
+    return uploader

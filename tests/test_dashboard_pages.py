@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from pages import logs_uploader
 from streamlit.testing.v1 import AppTest
 
 from analysis.economics import comparison, scenario_store
@@ -116,7 +117,7 @@ def test_uploads_say_what_happened_to_each_file_and_stay_with_their_workspace(sh
     sample = (shared_dir / BATCH_OUTPUT).read_bytes()
 
     def ingest(app: AppTest, name: str, content: bytes) -> list[str]:
-        app.file_uploader(key="logs_upload").set_value((name, content, "application/octet-stream")).run()
+        logs_uploader(app).set_value((name, content, "application/octet-stream")).run()
         app.button(key="logs_ingest").click().run()
         assert not app.exception, app.exception
         return [m.value for m in [*app.success, *app.info, *app.error] if name in m.value]
@@ -165,7 +166,7 @@ def test_an_upload_on_the_demo_goes_to_a_workspace_of_your_own(shared_dir, demo_
     _go(app, "logs")
     assert app.text_input(key="logs_target").value == "main"
     app.text_input(key="logs_target").set_value("demo").run()
-    app.file_uploader(key="logs_upload").set_value(
+    logs_uploader(app).set_value(
         (BATCH_OUTPUT.name, (shared_dir / BATCH_OUTPUT).read_bytes(), "application/octet-stream")).run()
     app.button(key="logs_ingest").click().run()
     assert any("cannot hold your logs" in e.value for e in app.error) and counts("demo") == demo_rows
@@ -215,7 +216,7 @@ def test_a_single_logged_day_is_drawn_as_one_day(shared_dir, data_dir):
     app.run()
     _go(app, "logs")
     sample = (shared_dir / BATCH_OUTPUT).read_bytes()
-    app.file_uploader(key="logs_upload").set_value((BATCH_OUTPUT.name, sample, "application/octet-stream")).run()
+    logs_uploader(app).set_value((BATCH_OUTPUT.name, sample, "application/octet-stream")).run()
     app.button(key="logs_ingest").click().run()
     _go(app, "overview")
     assert _chart(app, "overview_daily")["layout"]["xaxis"]["type"] == "category"

@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+from pages import logs_uploader
+
 REPO = Path(__file__).resolve().parents[1]
 BREAKEVEN = Path(sys.executable).parent / "breakeven"
 
@@ -158,7 +160,7 @@ def _upload_linked(data_dir: Path, workspace: str, files: list[tuple[str, bytes]
     app.query_params["ws"] = workspace
     app.run()
     app.switch_page("views/logs.py").run()
-    app.file_uploader(key="logs_upload").set_value([(n, c, "application/octet-stream") for n, c in files]).run()
+    logs_uploader(app).set_value([(n, c, "application/octet-stream") for n, c in files]).run()
     app.button(key="logs_ingest").click().run()
     assert not app.exception, app.exception
     return [m.value for m in [*app.success, *app.info, *app.error]]
@@ -326,7 +328,7 @@ def test_the_logs_page_names_the_limit_and_the_route_for_bigger_files(shared_dir
     app.switch_page("views/logs.py").run()
     assert any("MB per file" in c.value and "breakeven ingest FILE --workspace uploads" in c.value for c in app.caption)
     content = (shared_dir / BATCH_OUTPUT).read_bytes()
-    app.file_uploader(key="logs_upload").set_value((BATCH_OUTPUT.name, content, "application/octet-stream")).run()
+    logs_uploader(app).set_value((BATCH_OUTPUT.name, content, "application/octet-stream")).run()
     app.button(key="logs_ingest").click().run()
     assert not app.exception, app.exception
     assert any("65 rows loaded" in m.value for m in app.success)

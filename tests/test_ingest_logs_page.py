@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from pages import logs_uploader
 from streamlit.testing.v1 import AppTest
 
 from analysis.settings import get_settings
@@ -17,7 +18,7 @@ def test_upload_shows_skip_reasons(data_dir):
     app.query_params["ws"] = "uploads"
     app.run()
     app.switch_page("views/logs.py").run()
-    app.file_uploader(key="logs_upload").set_value((FIXTURE.name, FIXTURE.read_bytes(), "application/octet-stream")).run()
+    logs_uploader(app).set_value((FIXTURE.name, FIXTURE.read_bytes(), "application/octet-stream")).run()
     app.button(key="logs_ingest").click().run()
     assert not app.exception, app.exception
     assert [m.value for m in app.success if FIXTURE.name in m.value] == [

@@ -72,6 +72,8 @@ def test_an_upload_is_spooled_ingested_from_disk_and_removed_with_the_widget(sha
         page.get_by_role("button", name="Ingest 1 file(s)").click()
         page.get_by_text(f"{rows:,} rows loaded").first.wait_for(timeout=120_000)
         assert spooled(data_dir) == []  # saved, then the spool file removed
+        wait_idle(page)
+        assert small.name not in page.locator('[data-testid="stFileUploader"]').inner_text()  # an empty uploader again
         assert (data_dir / "uploads" / "spool" / small.name).read_bytes() == small.read_bytes()
 
         xsrf = next(c["value"] for c in context.cookies() if c["name"] == "_streamlit_xsrf")

@@ -33,7 +33,9 @@ with st.expander("Upload log exports", expanded=not components.workspace_summary
                                key="logs_target",
                                help="The demo workspace holds synthetic data only; uploads go to this workspace "
                                     "(created if new), which the dashboard then shows.")
-    files = st.file_uploader("Log files", accept_multiple_files=True, key="logs_upload")
+    # A new key after each ingest: the uploader starts empty instead of listing files already loaded.
+    uploader_key = f"logs_upload_{st.session_state.get('logs_uploads_done', 0)}"
+    files = st.file_uploader("Log files", accept_multiple_files=True, key=uploader_key)
     named = target if WORKSPACE_NAME.match(target or "") else "NAME"
     st.caption(f"Up to {st.get_option('server.maxUploadSize'):,} MB per file. A bigger file, or one already on the "
                f"machine that runs the dashboard: `breakeven ingest FILE --workspace {named}` (no upload, no size "
@@ -55,6 +57,7 @@ with st.expander("Upload log exports", expanded=not components.workspace_summary
         with components.writing(f"an upload of {names}"[:200], target) as con:
             results = ingest_paths(con, saved, progress=show)
         st.session_state["logs_results"] = (target, results)
+        st.session_state["logs_uploads_done"] = st.session_state.get("logs_uploads_done", 0) + 1
         bar.empty()
         if target != workspace:
             components.switch_workspace(target)
