@@ -45,7 +45,7 @@ RENDERED = """() => document.querySelector('h1')
 def tree_cpu(root: int, server: int) -> dict[str, float]:
     """CPU seconds (user + system, reaped children's included) of the live processes under
     `root` (this script), by kind: 'server' (the dashboard, pid `server`), 'chromium', 'driver'
-    (Playwright's)."""
+    (Playwright's, and this script's)."""
     parents, commands, seconds = {}, {}, {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -64,7 +64,7 @@ def tree_cpu(root: int, server: int) -> dict[str, float]:
             line.append(parents[line[-1]])
         if line[-1] == server:
             totals["server"] += used
-        elif line[-1] == root and pid != root:
+        elif line[-1] == root:  # this script itself counts as the driver, with the children it reaped
             totals["chromium" if "chromium" in commands.get(pid, "") else "driver"] += used
     return totals
 
