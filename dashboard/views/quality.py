@@ -65,8 +65,11 @@ def judge_settings() -> None:
 def score(run_id: str) -> None:
     """Score the run (analysis.quality.scoring.runner.score_run) with the judge when one is set; the
     new scores change the data version, and the sidebar's candidate follows the rule."""
+    judge = st.session_state.get(JUDGE_KEY)
     try:
-        summary = score_run(components.shared_workspace(), run_id, judge=st.session_state.get(JUDGE_KEY))
+        with st.spinner(f"Scoring run {run_id}" + (" (the judge model answers each free-text item)…" if judge else "…"),
+                        show_time=True):
+            summary = score_run(components.shared_workspace(), run_id, judge=judge)
     except (UserError, ProviderError) as exc:  # ProviderError: the judge's endpoint or key
         st.session_state["q_scored"] = (False, f"Run {run_id} could not be scored: {components.as_text(str(exc))}")
         return
