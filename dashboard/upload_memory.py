@@ -1,7 +1,7 @@
 """Saving the Logs page's uploads without keeping them in the server's memory.
 
 Under `breakeven dashboard` an upload is already on disk when the page sees it (streamed there as
-it arrived: dashboard/upload_spool.py), so saving copies that file a chunk at a time. Started as a
+it arrived: dashboard/upload_spool.py), so saving links (or copies) that file. Started as a
 plain script, Streamlit holds the upload's bytes in its uploaded-file manager until the session ends
 or the user removes the file from the widget (streamlit/streamlit#12607); once saved, the page has
 no further use for them, so they are dropped from the manager and the C library is asked to hand
@@ -13,7 +13,6 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import gc
-from contextlib import ExitStack
 from functools import cache
 from pathlib import Path
 
@@ -30,12 +29,8 @@ def save(workspace: str, files: list[UploadedFile]) -> list[Path]:
     and Streamlit's in-memory records. When saving fails, they are kept (the upload is not lost)."""
     ctx = get_script_run_ctx()
     session = ctx.session_id if ctx is not None else ""
-    with ExitStack() as opened:
-        sources = []
-        for file in files:
-            on_disk = upload_spool.spooled(file, session) if ctx is not None else None
-            sources.append((file.name, opened.enter_context(on_disk.open("rb")) if on_disk else file))
-        saved = uploads.save_uploads(workspace, sources)
+    sources = [(file.name, (upload_spool.spooled(file, session) if ctx is not None else None) or file) for file in files]
+    saved = uploads.save_uploads(workspace, sources)
     upload_spool.discard(files, session)
     release(files)
     return saved

@@ -130,6 +130,22 @@ def test_the_same_upload_twice_reuses_its_file(data_dir):
     assert len(list((data_dir / "uploads" / "uploads").iterdir())) == 1
 
 
+def test_an_upload_already_on_disk_is_linked_not_copied_and_never_overwrites(data_dir, tmp_path):
+    """The dashboard's spool file (a path) is saved as a hard link: the same file, stored once;
+    the same content again reuses it; other content under that name gets its own `-2` file."""
+    from analysis.store import uploads
+
+    spool = tmp_path / "spooled"
+    spool.write_bytes(b'{"a": 1}\n')
+    [saved] = uploads.save_uploads("uploads", [("logs.jsonl", spool)])
+    assert saved.name == "logs.jsonl" and saved.stat().st_ino == spool.stat().st_ino
+    assert uploads.save_uploads("uploads", [("logs.jsonl", spool)]) == [saved]
+    other = tmp_path / "other"
+    other.write_bytes(b'{"b": 2}\n')
+    [second] = uploads.save_uploads("uploads", [("logs.jsonl", other)])
+    assert second.name == "logs-2.jsonl" and second.read_bytes() == b'{"b": 2}\n' and saved.read_bytes() == b'{"a": 1}\n'
+
+
 # --- 7. A link never creates a workspace -------------------------------------------------------------
 
 def test_a_link_to_an_unknown_workspace_creates_nothing_and_says_so(demo_dir, shared_dir, monkeypatch):

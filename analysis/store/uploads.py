@@ -7,7 +7,9 @@ replaces another file: a name already taken by different content gets `-2`, `-3`
 suffixes; the same content under the same name reuses the file (ingest then says it is already in).
 Saving is all or nothing: when one file cannot be written, the files of that call are removed.
 Content is copied in chunks from the uploaded file object, so saving never builds another copy of
-an upload in memory (a 300 MB upload would otherwise need 300 MB more at once).
+an upload in memory (a 300 MB upload would otherwise need 300 MB more at once); an upload already on
+disk (the dashboard's spool file) is hard-linked instead where the file system allows, so it is
+neither copied nor stored twice.
 """
 
 from __future__ import annotations
@@ -74,14 +76,17 @@ def _same_content(path: Path, content: BinaryIO) -> bool:
                 return True
 
 
-def _write_new(folder: Path, name: str, content: BinaryIO) -> tuple[Path, bool]:
+def _write_new(folder: Path, name: str, content: BinaryIO, source: Path | None = None) -> tuple[Path, bool]:
     """Write `content` under `name`, or `name` with `-2`, `-3`... when that is taken by other
-    content; (path, created). Exclusive creation, so two sessions saving at once never collide."""
+    content; (path, created). Exclusive creation, so two sessions saving at once never collide.
+    `source`: the file `content` reads, linked rather than copied where possible."""
     stem, suffixes = _split(name)
     size = _size(content)
     for n in range(1, 10_000):
         path = folder / (name if n == 1 else f"{stem}-{n}{suffixes}")
         try:
+            if source is not None and _linked(source, path):
+                return path, True
             with path.open("xb") as handle:
                 try:
                     content.seek(0)
@@ -97,18 +102,35 @@ def _write_new(folder: Path, name: str, content: BinaryIO) -> tuple[Path, bool]:
     raise UploadError(f"{name}: too many uploads under this name")
 
 
-def save_uploads(workspace: str, files: list[tuple[str, bytes | BinaryIO]]) -> list[Path]:
-    """Write uploaded files (name, content: bytes or a binary file object such as Streamlit's
-    UploadedFile) to the workspace's upload folder under their safe names (module rules); return
-    their paths, one per file, in order. Raises UploadError, with nothing of this call left
-    behind, when one cannot be written."""
+def _linked(source: Path, path: Path) -> bool:
+    """Hard-link `source` as `path` (FileExistsError when taken); False where links are not possible
+    (another file system, a file system without them): the caller copies instead."""
+    try:
+        os.link(source, path)
+    except FileExistsError:
+        raise
+    except OSError:
+        return False
+    return True
+
+
+def save_uploads(workspace: str, files: list[tuple[str, bytes | BinaryIO | Path]]) -> list[Path]:
+    """Write uploaded files (name, content: bytes, a binary file object such as Streamlit's
+    UploadedFile, or the path of a file on disk, linked where possible) to the workspace's upload
+    folder under their safe names (module rules); return their paths, one per file, in order.
+    Raises UploadError, with nothing of this call left behind, when one cannot be written."""
     folder = upload_dir(workspace)
     folder.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = []
     created: list[Path] = []
     try:
         for name, content in files:
-            path, new = _write_new(folder, safe_name(name), io.BytesIO(content) if isinstance(content, bytes) else content)
+            if isinstance(content, Path):
+                with content.open("rb") as handle:
+                    path, new = _write_new(folder, safe_name(name), handle, source=content)
+            else:
+                path, new = _write_new(folder, safe_name(name),
+                                       io.BytesIO(content) if isinstance(content, bytes) else content)
             paths.append(path)
             if new:
                 created.append(path)
