@@ -109,11 +109,15 @@ def get_settings(**overrides) -> Settings:
     if overrides:
         return Settings(**overrides)
     try:
+        folder = os.getcwd()
+    except OSError:  # the working directory was removed: nothing to key on, build them afresh
+        return Settings()
+    try:
         dotenv = os.stat(".env")
         dotenv_state = (dotenv.st_mtime_ns, dotenv.st_size, dotenv.st_ino)
     except OSError:  # no .env here
         dotenv_state = None
-    return _settings_for(tuple(sorted(os.environ.items())), os.getcwd(), dotenv_state)
+    return _settings_for(tuple(sorted(os.environ.items())), folder, dotenv_state)
 
 
 @lru_cache(maxsize=16)

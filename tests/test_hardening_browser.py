@@ -130,7 +130,7 @@ def ingest(page, wait_for: str) -> None:
 
 
 def spooled_files(data_dir: Path) -> list[Path]:
-    return [path for path in (data_dir / "uploads" / ".incoming").glob("*/*") if path.is_file()]
+    return [path for path in (data_dir / "uploads" / ".incoming").glob("*/*/*") if path.is_file()]
 
 
 def test_a_300_mb_upload_streams_to_disk_and_is_ingested_whole(shared_dir, data_dir, tmp_path):

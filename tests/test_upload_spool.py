@@ -7,20 +7,24 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
 from browser import chromium, dashboard_server, wait_idle
 from streamlit.runtime.uploaded_file_manager import UploadedFile, UploadedFileRec
 from test_hardening import BATCH_OUTPUT
 
+from analysis.store.uploads import UploadError
 from dashboard import upload_spool
 
 LIMIT_MB = 1  # the server below runs with server.maxUploadSize = 1 MB
 
 
 def spooled(data_dir: Path) -> list[Path]:
-    return sorted(path for path in (data_dir / "uploads" / ".incoming").glob("*/*") if path.is_file())
+    """The spool files (<server process>/<session>/<file id>) under the data directory."""
+    return sorted(path for path in (data_dir / "uploads" / ".incoming").glob("*/*/*") if path.is_file())
 
 
 def put(url: str, path: str, body, headers: dict[str, str]) -> tuple[int, str]:
@@ -28,6 +32,16 @@ def put(url: str, path: str, body, headers: dict[str, str]) -> tuple[int, str]:
     connection = http.client.HTTPConnection(urlsplit(url).netloc, timeout=60)
     try:
         connection.request("PUT", path, body=body, headers=headers, encode_chunked=not isinstance(body, bytes))
+        response = connection.getresponse()
+        return response.status, response.read().decode(errors="replace")
+    finally:
+        connection.close()
+
+
+def delete(url: str, path: str, headers: dict[str, str]) -> tuple[int, str]:
+    connection = http.client.HTTPConnection(urlsplit(url).netloc, timeout=60)
+    try:
+        connection.request("DELETE", path, headers=headers)
         response = connection.getresponse()
         return response.status, response.read().decode(errors="replace")
     finally:
@@ -87,18 +101,38 @@ def test_an_upload_is_spooled_ingested_from_disk_and_removed_with_the_widget(sha
         big, kind = multipart([("big.jsonl", b"x" * (LIMIT_MB * 2**20 + 10))])
         assert put(url, route, (big[i:i + 65536] for i in range(0, len(big), 65536)),
                    {**allowed, "Content-Type": kind})[0] == 413  # chunked: no size declared, cut while streaming
-        assert put(url, route, big, {**allowed, "Content-Type": kind})[0] == 413  # declared: Streamlit refuses it
+        assert put(url, route, big, {**allowed, "Content-Type": kind})[0] == 413  # declared, within the margin: cut too
+        whole, kind = multipart([("cut.jsonl", b"{}\n" * 100)])
+        cut = whole[: len(whole) // 2]  # no closing boundary: refused, never stored as a shorter file
+        assert put(url, route, cut, {**allowed, "Content-Type": kind})[0] == 400
         ok, kind = multipart([("ok.jsonl", b"{}\n")])
         assert put(url, route, ok, {"Content-Type": kind})[0] == 403  # no XSRF token: Streamlit's refusal
         assert put(url, "/_stcore/upload_file/no-such-session/probe", ok, {**allowed, "Content-Type": kind})[0] == 400
         assert spooled(data_dir) == []  # nothing refused is left on disk
         assert put(url, route, ok, {**allowed, "Content-Type": kind})[0] == 204  # the same request, allowed
-        assert [path.name for path in spooled(data_dir)] == ["probe"]
+        [probe] = spooled(data_dir)
+        assert probe.name == "probe"
+        assert delete(url, route, {})[0] == 403 and probe.exists()  # a refused removal removes nothing
+        assert delete(url, route, allowed)[0] == 204 and not probe.exists()
+
+        # Leftovers go at the next upload: a stopped server's folder, a session that ended long ago.
+        ours = probe.parents[1]
+        stopped = ours.parent / "999999999-0badc0de" / "a-session" / "f1"
+        ended = ours / "ended-session" / "f2"
+        for leftover in (stopped, ended):
+            leftover.parent.mkdir(parents=True)
+            leftover.write_bytes(b"left behind")
+            for entry in (leftover, leftover.parent):
+                os.utime(entry, (1, 1))
+        assert put(url, route, ok, {**allowed, "Content-Type": kind})[0] == 204
+        assert not stopped.parents[1].exists() and not ended.parent.exists()
+        assert [path.name for path in spooled(data_dir)] == ["probe"]  # the live session's upload stays
         context.close()
 
 
 def test_only_this_server_processes_marker_means_a_spooled_file(data_dir):
-    """An uploaded file that merely looks like a marker (another token) is read as itself."""
+    """An uploaded file that merely looks like a marker (another token) is read as itself; this
+    process's marker whose spool file is gone is an error, not a file to save."""
     def uploaded(data: bytes) -> UploadedFile:
         return UploadedFile(UploadedFileRec("f1", "x.jsonl", "application/json", data), None)
 
@@ -109,4 +143,5 @@ def test_only_this_server_processes_marker_means_a_spooled_file(data_dir):
     forged = upload_spool.MARKER_PREFIX + b"0" * len(upload_spool.TOKEN) + b" 16"
     assert upload_spool.spooled(uploaded(genuine), "s1") == path
     assert upload_spool.spooled(uploaded(forged), "s1") is None
-    assert upload_spool.spooled(uploaded(genuine), "another-session") is None  # no spool file there
+    with pytest.raises(UploadError, match="no longer on the server"):  # never the marker saved as the file
+        upload_spool.spooled(uploaded(genuine), "another-session")
