@@ -91,21 +91,20 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(data_dir: Path, port: int, log) -> subprocess.Popen:
-    """`breakeven dashboard` (the user's entry point) from a folder outside the checkout."""
-    breakeven = Path(sys.executable).parent / "breakeven"
-    process = subprocess.Popen([str(breakeven), "dashboard", "--port", str(port)], cwd=data_dir.parent,
-                               env={**os.environ, "BREAKEVEN_DATA_DIR": str(data_dir)},
-                               stdout=log, stderr=subprocess.STDOUT)
+def start_server(command: list[str], port: int, folder: Path, env: dict[str, str], log) -> subprocess.Popen:
+    """Run `command` (a dashboard launcher serving on `port`) in `folder` with `env` added, its
+    output to `log`, and wait until the dashboard answers its health check."""
+    process = subprocess.Popen(command, cwd=folder, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
+    while True:
         try:
             if urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).read() == b"ok":
                 return process
         except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.terminate()
+                raise SystemExit(f"the dashboard did not start; see {log.name}") from None
             time.sleep(0.3)
-    process.terminate()
-    raise SystemExit(f"the dashboard did not start; see {log.name}")
 
 
 async def load(browser, url: str, pages: list[str], timeout_s: float) -> list[tuple[str, float, str | None]]:
@@ -180,7 +179,9 @@ def main() -> int:
         ensure_demo_workspace(get_settings(data_dir=data_dir))
         port = free_port()
         with open(Path(tmp) / "dashboard.log", "w") as log:
-            server = start_server(data_dir, port, log)
+            # `breakeven dashboard` (the user's entry point) from a folder outside the checkout
+            server = start_server([str(Path(sys.executable).parent / "breakeven"), "dashboard", "--port", str(port)],
+                                  port, data_dir.parent, {"BREAKEVEN_DATA_DIR": str(data_dir)}, log)
             try:
                 started = time.perf_counter()
                 result = asyncio.run(rounds(f"http://127.0.0.1:{port}", server.pid, args.sessions, args.pages,

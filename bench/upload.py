@@ -18,17 +18,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+from concurrency import CHROMIUM, CHROMIUM_ARGS, RENDERED, free_port, start_server
+
 SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "samples" / "openai-batch" / "genai_navirag_batch_output.jsonl"
 DASHBOARD = Path(__file__).resolve().parents[1] / "dashboard"
 LAUNCHERS = {
@@ -38,17 +33,6 @@ LAUNCHERS = {
 }
 TARGET_SHARE = 0.10  # memory held once uploaded, as a share of the file (spooled)
 TARGET_VS_BASELINE = 0.10  # ... and as a share of the baseline's growth
-RENDERED = """() => document.querySelector('h1')
-                 && !document.querySelector('[data-testid="stStatusWidget"]')
-                 && !document.querySelector('[data-testid="stSkeleton"]')"""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def rss_mb(pid: int) -> tuple[float, float]:
     """(resident memory now, its peak) of process `pid`, in MB."""
     status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
@@ -74,20 +58,10 @@ def measure(launcher: str, big: Path, rows: int, folder: Path, browser) -> dict:
     port = free_port()
     command = [part.format(port=port) for part in LAUNCHERS[launcher]]
     with open(folder / "dashboard.log", "w") as log:
-        server = subprocess.Popen(command, cwd=folder, stdout=log, stderr=subprocess.STDOUT,
-                                  env={**os.environ, "BREAKEVEN_DATA_DIR": str(folder / "workspaces"),
-                                       "HOME": str(folder)})
+        server = start_server(command, port, folder,
+                              {"BREAKEVEN_DATA_DIR": str(folder / "workspaces"), "HOME": str(folder)}, log)
         try:
             url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                        break
-                except OSError:
-                    if server.poll() is not None or time.monotonic() > deadline:
-                        raise SystemExit(f"{launcher} did not start; see {log.name}") from None
-                    time.sleep(0.3)
             page = browser.new_page()
             page.goto(f"{url}/logs?ws=big")
             page.wait_for_function(RENDERED, timeout=120_000, polling=200)
