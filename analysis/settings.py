@@ -36,7 +36,8 @@ def check_base_url(value: str) -> str:
 class Endpoint(BaseModel):
     """An extra OpenAI-compatible endpoint (vLLM, LM Studio, TGI, a remote Ollama /v1...)."""
 
-    model_config = ConfigDict(hide_input_in_errors=True)  # an invalid URL may hold a secret
+    # hide_input: an invalid URL may hold a secret; frozen: shared with the cached Settings (get_settings)
+    model_config = ConfigDict(hide_input_in_errors=True, frozen=True)
 
     name: str
     base_url: str
@@ -70,7 +71,7 @@ class Settings(BaseSettings):
         default=120.0, gt=0, description="How long an operation waits for a workspace another process "
         "holds (analysis.store.access) before giving up.")
     ollama_host: str = "http://127.0.0.1:11434"
-    endpoints: list[Endpoint] = Field(default_factory=list)
+    endpoints: tuple[Endpoint, ...] = ()
     local_engine_port: int = 8091
     local_engine_parallel: int = 4
     openai_api_key: SecretStr | None = Field(
