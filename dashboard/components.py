@@ -159,10 +159,10 @@ def _cached_query(workspace: str, version: str, module: str, name: str, args: tu
         return getattr(importlib.import_module(module), name)(con, *args)
 
 
-def query(function, *args):
-    """`function(connection, *args)` (an `analysis` query) cached per workspace data version, so a page
-    re-run never re-aggregates unchanged data."""
-    ws = current_workspace()
+def query(function, *args, workspace: str | None = None):
+    """`function(connection, *args)` (an `analysis` query) on `workspace` (default: the one shown),
+    cached per workspace data version, so a page re-run never re-aggregates unchanged data."""
+    ws = workspace or current_workspace()
     return _cached_query(ws, data_version(ws), function.__module__, function.__name__, args)
 
 

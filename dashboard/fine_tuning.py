@@ -37,10 +37,9 @@ def _section(workspace: str | None) -> None:
         st.warning(f"Fine-tuning needs SmolLM2-135M-Instruct and the embedded engine: "
                    f"{components.as_text(base.message)}")
         return
-    with components.reading(workspace) as con:
-        exports = training_set.recorded_exports(con)
-        listed = jobs.list_jobs(con)
-        rate = jobs.seconds_per_token(con)
+    exports = components.query(training_set.recorded_exports, workspace=workspace)  # cached per data version,
+    listed = components.query(jobs.list_jobs, workspace=workspace)  # which covers the jobs' status and progress
+    rate = components.query(jobs.seconds_per_token, workspace=workspace)
     active = next((job for job in listed if job.status in jobs.ACTIVE), None)
     if active:
         progress_panel(workspace, active.job_id)

@@ -29,7 +29,7 @@ def save(workspace: str, files: list[UploadedFile]) -> list[Path]:
     and Streamlit's in-memory records. When saving fails, they are kept (the upload is not lost)."""
     ctx = get_script_run_ctx()
     session = ctx.session_id if ctx is not None else ""
-    sources = [(file.name, (upload_spool.spooled(file, session) if ctx is not None else None) or file) for file in files]
+    sources = [(file.name, upload_spool.spooled(file, session) or file) for file in files]
     saved = uploads.save_uploads(workspace, sources)
     upload_spool.discard(files, session)
     release(files)

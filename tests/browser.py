@@ -28,33 +28,38 @@ def free_port() -> int:
 
 
 @contextmanager
-def dashboard_server(data_dir: Path, env: dict | None = None):
-    """Run `streamlit run dashboard/server.py` (what `breakeven dashboard` runs: app.py with uploads
-    streamed to disk) on 127.0.0.1:<free port>; yields its base URL."""
-    port = free_port()
-    with open(data_dir.parent / "streamlit.log", "w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(REPO / "dashboard" / "server.py"),
-             "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
-             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-            cwd=REPO, env={**os.environ, "BREAKEVEN_DATA_DIR": str(data_dir), **(env or {})},
-            stdout=log, stderr=subprocess.STDOUT,
-        )
+def served(command: list[str], port: int, folder: Path, env: dict, log_path: Path):
+    """Run a dashboard `command` serving on `port` in `folder` with `env` added (output in
+    `log_path`); yields (base URL, server pid) once it answers its health check; stopped after."""
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(command, cwd=folder, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
+            deadline = time.monotonic() + 120
+            while True:
                 try:
                     if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
                         break
                 except OSError:
+                    assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()
                     time.sleep(0.3)
-            else:
-                raise RuntimeError(f"the dashboard did not start; see {log.name}")
-            yield url
+            yield url, process.pid
         finally:
             process.terminate()
-            process.wait(timeout=20)
+            process.wait(timeout=30)
+
+
+@contextmanager
+def dashboard_server(data_dir: Path, env: dict | None = None):
+    """Run `streamlit run dashboard/server.py` (what `breakeven dashboard` runs: app.py with uploads
+    streamed to disk) on 127.0.0.1:<free port>; yields its base URL."""
+    port = free_port()
+    command = [sys.executable, "-m", "streamlit", "run", str(REPO / "dashboard" / "server.py"),
+               "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
+               "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+    with served(command, port, REPO, {"BREAKEVEN_DATA_DIR": str(data_dir), **(env or {})},
+                data_dir.parent / "streamlit.log") as (url, _):
+        yield url
 
 
 @contextmanager

@@ -6,16 +6,12 @@ from __future__ import annotations
 
 import filecmp
 import json
-import os
-import subprocess
 import sys
-import time
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlencode
 
-from browser import REPO, chromium, free_port, wait_idle
+from browser import REPO, chromium, free_port, served, wait_idle
 from local_http import QuietHandler, serve
 from test_hardening import BATCH_OUTPUT, PIXEL, hostile_texts, plant_hostile_text
 
@@ -36,23 +32,9 @@ def started(launcher: str, folder: Path, data_dir: Path):
     settings (HOME too); yields (base URL, server pid)."""
     port = free_port()
     command = [part.format(port=port) for part in LAUNCHERS[launcher]]
-    with open(folder / "dashboard.log", "w") as log:
-        process = subprocess.Popen(command, cwd=folder, stdout=log, stderr=subprocess.STDOUT,
-                                   env={**os.environ, "BREAKEVEN_DATA_DIR": str(data_dir), "HOME": str(folder)})
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                        break
-                except OSError:
-                    assert process.poll() is None and time.monotonic() < deadline, (folder / "dashboard.log").read_text()
-                    time.sleep(0.3)
-            yield url, process.pid
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
+    with served(command, port, folder, {"BREAKEVEN_DATA_DIR": str(data_dir), "HOME": str(folder)},
+                folder / "dashboard.log") as started_server:
+        yield started_server
 
 
 def test_the_upload_limit_is_the_projects_from_any_folder(tmp_path, data_dir):
